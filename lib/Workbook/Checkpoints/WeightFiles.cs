@@ -1,0 +1,125 @@
+using System.Text.Json;
+using static TorchSharp.torch;
+
+namespace Workbook.Checkpoints;
+
+/// <summary>
+/// The tensors of a checkpoint folder: one <c>model.safetensors</c>, or shards listed by
+/// <c>model.safetensors.index.json</c>. Tensors are read one at a time so that a model is never held twice.
+/// </summary>
+public sealed class WeightFiles : IDisposable
+{
+    readonly Dictionary<string, SafetensorsFile> _byTensor = new(StringComparer.Ordinal);
+    readonly List<SafetensorsFile> _files = new();
+
+    public string Folder { get; }
+    public IReadOnlyCollection<string> Names => _byTensor.Keys;
+
+    WeightFiles(string folder) => Folder = folder;
+
+    public static bool Exists(string folder) =>
+        File.Exists(System.IO.Path.Combine(folder, "model.safetensors")) ||
+        File.Exists(System.IO.Path.Combine(folder, "model.safetensors.index.json"));
+
+    public static WeightFiles Open(string folder)
+    {
+        var w = new WeightFiles(folder);
+        try
+        {
+            string single = System.IO.Path.Combine(folder, "model.safetensors");
+            string index = System.IO.Path.Combine(folder, "model.safetensors.index.json");
+            if (File.Exists(single))
+            {
+                w.Add(SafetensorsFile.Open(single));
+            }
+            else if (File.Exists(index))
+            {
+                foreach (var shard in ReadIndex(index))
+                {
+                    string shardPath = System.IO.Path.Combine(folder, shard.File);
+                    if (!File.Exists(shardPath))
+                        throw new CheckpointException($"{index}: shard '{shard.File}' (holding '{shard.FirstTensor}') is missing from {folder}.");
+                    var file = SafetensorsFile.Open(shardPath);
+                    w.Add(file);
+                    foreach (var name in shard.Tensors)
+                        if (!file.Tensors.ContainsKey(name))
+                            throw new CheckpointException($"{index}: maps tensor '{name}' to {shard.File}, which does not contain it.");
+                }
+            }
+            else
+            {
+                throw new CheckpointException($"{folder}: no model.safetensors or model.safetensors.index.json.");
+            }
+            return w;
+        }
+        catch
+        {
+            w.Dispose();
+            throw;
+        }
+    }
+
+    sealed record Shard(string File, List<string> Tensors)
+    {
+        public string FirstTensor => Tensors[0];
+    }
+
+    static IEnumerable<Shard> ReadIndex(string indexPath)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointException($"{indexPath}: not valid JSON: {e.Message}", e);
+        }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+                throw new CheckpointException($"{indexPath}: missing object 'weight_map'.");
+            var shards = new Dictionary<string, Shard>(StringComparer.Ordinal);
+            foreach (var p in map.EnumerateObject())
+            {
+                if (p.Value.ValueKind != JsonValueKind.String)
+                    throw new CheckpointException($"{indexPath}: weight_map entry '{p.Name}' must name a file.");
+                string file = p.Value.GetString()!;
+                if (file.Contains('/') || file.Contains('\\') || file.Contains(".."))
+                    throw new CheckpointException($"{indexPath}: shard name '{file}' must be a plain file name.");
+                if (!shards.TryGetValue(file, out var s)) shards[file] = s = new Shard(file, new List<string>());
+                s.Tensors.Add(p.Name);
+            }
+            return shards.Values.OrderBy(s => s.File, StringComparer.Ordinal).ToList();
+        }
+    }
+
+    void Add(SafetensorsFile file)
+    {
+        _files.Add(file);
+        foreach (var name in file.Tensors.Keys)
+        {
+            if (_byTensor.TryGetValue(name, out var other))
+                throw new CheckpointException($"{Folder}: tensor '{name}' appears in both {System.IO.Path.GetFileName(other.Path)} and {System.IO.Path.GetFileName(file.Path)}.");
+            _byTensor[name] = file;
+        }
+    }
+
+    public bool Contains(string name) => _byTensor.ContainsKey(name);
+
+    public SafetensorsEntry Describe(string name) => _byTensor.TryGetValue(name, out var f)
+        ? f.Tensors[name]
+        : throw new CheckpointException($"{Folder}: checkpoint has no tensor '{name}'.");
+
+    /// <summary>Reads one tensor in its stored dtype on the CPU; the caller owns it.</summary>
+    public Tensor Read(string name) => _byTensor.TryGetValue(name, out var f)
+        ? f.Read(name)
+        : throw new CheckpointException($"{Folder}: checkpoint has no tensor '{name}'.");
+
+    public void Dispose()
+    {
+        foreach (var f in _files) f.Dispose();
+        _files.Clear();
+        _byTensor.Clear();
+    }
+}

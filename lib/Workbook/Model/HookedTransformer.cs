@@ -1,0 +1,425 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using Workbook.Util;
+using static TorchSharp.torch;
+
+namespace Workbook.Model;
+
+/// <summary>
+/// A decoder (or, for Tracr, bidirectional) transformer with TransformerLens hook points, covering
+/// GPT-2, GPT-NeoX/Pythia, attention-only and Tracr-compiled models. Weights live in TransformerLens
+/// layout; loading them is separate (see <c>Workbook.Checkpoints.ModelLoader</c>). Forward passes never
+/// modify the model: hooks and patches apply to one call, or to the lifetime of a <see cref="HookScope"/>.
+/// </summary>
+public sealed class HookedTransformer : nn.Module
+{
+    public TransformerConfig Config { get; }
+    public ScalarType DType { get; }
+
+    public EmbedWeights embed { get; }
+    public PosEmbedWeights? pos_embed { get; }
+    public ModuleList<BlockWeights> blocks { get; }
+    public LayerNormWeights? ln_final { get; }
+    public UnembedWeights unembed { get; }
+
+    readonly List<HookScope> _attached = new();
+    readonly object _attachLock = new();
+
+    public HookedTransformer(TransformerConfig config, Device? device = null, ScalarType dtype = ScalarType.Float32)
+        : base(config.Name)
+    {
+        Config = config.Validate();
+        DType = dtype;
+        device ??= CPU;
+        embed = new EmbedWeights(config, device, dtype);
+        register_module("embed", embed);
+        if (config.Positional == PositionalEmbedding.Learned)
+        {
+            pos_embed = new PosEmbedWeights(config, device, dtype);
+            register_module("pos_embed", pos_embed);
+        }
+        blocks = new ModuleList<BlockWeights>(Enumerable.Range(0, config.NLayers).Select(l => new BlockWeights(l, config, device, dtype)).ToArray());
+        register_module("blocks", blocks);
+        if (config.UseLayerNorm)
+        {
+            ln_final = new LayerNormWeights("ln_final", config, device, dtype);
+            register_module("ln_final", ln_final);
+        }
+        unembed = new UnembedWeights(config, device, dtype);
+        register_module("unembed", unembed);
+    }
+
+    public Device Device => embed.W_E.device;
+
+    /// <summary>The unembedding matrix [d_model, d_vocab_out] (W_E transposed when tied).</summary>
+    public Tensor W_U => unembed.W_U ?? (Tensor)embed.W_E.t();
+
+    /// <summary>Makes every parameter trainable (or frozen, the default after construction).</summary>
+    public void SetTrainable(bool trainable)
+    {
+        foreach (var p in parameters()) p.requires_grad = trainable;
+    }
+
+    /// <summary>
+    /// Runs the model on token ids [batch, seq] and returns logits [batch, seq, d_vocab_out].
+    /// <paramref name="hooks"/> apply to this call only; <paramref name="interceptor"/> is the patching engine's entry.
+    /// </summary>
+    public Tensor Forward(Tensor tokens, HookSet? hooks = null, IForwardInterceptor? interceptor = null)
+    {
+        var pass = new ForwardPass(this, CombinedHooks(hooks), cache: null, cacheFilter: null, interceptor);
+        using var scope = NewDisposeScope();
+        return pass.Run(tokens).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Runs the model and records the activations whose hook names pass <paramref name="names"/> (all when null).</summary>
+    public (Tensor Logits, ActivationCache Cache) RunWithCache(Tensor tokens, Func<string, bool>? names = null, HookSet? hooks = null)
+    {
+        var cache = new ActivationCache();
+        try
+        {
+            var pass = new ForwardPass(this, CombinedHooks(hooks), cache, names ?? (_ => true), interceptor: null);
+            using var scope = NewDisposeScope();
+            var logits = pass.Run(tokens).MoveToOuterDisposeScope();
+            return (logits, cache);
+        }
+        catch
+        {
+            cache.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Attaches hooks to every forward pass until the returned scope is disposed.</summary>
+    public HookScope AttachHooks(HookSet hooks)
+    {
+        ValidateHookNames(hooks);
+        var scope = new HookScope(this, hooks);
+        lock (_attachLock) _attached.Add(scope);
+        return scope;
+    }
+
+    internal void Detach(HookScope scope)
+    {
+        lock (_attachLock) _attached.Remove(scope);
+    }
+
+    /// <summary>Number of hook scopes currently attached (0 outside any <c>using</c> block).</summary>
+    public int AttachedHookScopes
+    {
+        get { lock (_attachLock) return _attached.Count; }
+    }
+
+    HookSet? CombinedHooks(HookSet? perCall)
+    {
+        if (perCall != null) ValidateHookNames(perCall);
+        lock (_attachLock)
+        {
+            if (_attached.Count == 0) return perCall is { IsEmpty: false } ? perCall : null;
+            var sets = _attached.Select(s => s.Hooks).ToList();
+            if (perCall != null) sets.Add(perCall);
+            return HookSet.Merge(sets);
+        }
+    }
+
+    /// <summary>Every hook point name of this model, in forward order.</summary>
+    public IReadOnlyList<string> HookPointNames()
+    {
+        var c = Config;
+        var names = new List<string> { HookNames.Embed };
+        if (c.Positional == PositionalEmbedding.Learned) names.Add(HookNames.PosEmbed);
+        for (int l = 0; l < c.NLayers; l++)
+        {
+            var n = HookNames.Block(l);
+            names.Add(n.ResidPre);
+            names.AddRange(new[] { n.AttnIn, n.QInput, n.KInput, n.VInput });
+            if (c.UseLayerNorm) names.AddRange(new[] { n.Ln1Scale, n.Ln1Normalized });
+            names.AddRange(new[] { n.Q, n.K, n.V });
+            if (c.Positional == PositionalEmbedding.Rotary) names.AddRange(new[] { n.RotQ, n.RotK });
+            names.AddRange(new[] { n.AttnScores, n.Pattern, n.Z, n.Result, n.AttnOut });
+            if (c.HasMlp)
+            {
+                if (!c.ParallelAttnMlp) names.Add(n.ResidMid);
+                names.Add(n.MlpIn);
+                if (c.UseLayerNorm) names.AddRange(new[] { n.Ln2Scale, n.Ln2Normalized });
+                names.AddRange(new[] { n.MlpPre, n.MlpPost, n.MlpOut });
+            }
+            names.Add(n.ResidPost);
+        }
+        if (c.UseLayerNorm) names.AddRange(new[] { HookNames.FinalLnScale, HookNames.FinalLnNormalized });
+        return names;
+    }
+
+    /// <summary>Lists every hook point with the shape of its activation for input tokens of [batch, seq].</summary>
+    public IReadOnlyList<HookInfo> ListHooks(int batch = 1, int seq = 4)
+    {
+        if (batch < 1 || seq < 1 || seq > Config.NCtx)
+            throw new ArgumentOutOfRangeException(nameof(seq), $"Need batch >= 1 and 1 <= seq <= {Config.NCtx}.");
+        var shapes = new Dictionary<string, long[]>();
+        var recorder = new HookSet();
+        foreach (var name in HookPointNames())
+            recorder.Add(name, (t, n) => { shapes.TryAdd(n, t.shape); return null; });
+        using (no_grad())
+        using (var tokens = zeros(batch, seq, dtype: ScalarType.Int64))
+        {
+            var pass = new ForwardPass(this, recorder, null, null, null);
+            using var scope = NewDisposeScope();
+            pass.Run(tokens);
+        }
+        return HookPointNames().Select(n => new HookInfo(n, shapes.TryGetValue(n, out var s)
+            ? s
+            : throw new InvalidOperationException($"Hook point '{n}' did not fire."))).ToList();
+    }
+
+    void ValidateHookNames(HookSet hooks)
+    {
+        HashSet<string>? known = null;
+        foreach (var name in hooks.Names)
+        {
+            known ??= new HashSet<string>(HookPointNames(), StringComparer.Ordinal);
+            if (!known.Contains(name))
+                throw new ArgumentException($"Unknown hook point '{name}' for model '{Config.Name}'.{NearestNames.DidYouMean(name, known)}");
+        }
+    }
+
+    /// <summary>Checks token ids [batch, seq] against the model and returns them as int64 on the model's device.</summary>
+    public Tensor PrepareTokens(Tensor tokens)
+    {
+        if (tokens.dim() != 2)
+            throw new ArgumentException($"Tokens must have shape [batch, seq]; got [{string.Join(", ", tokens.shape)}].");
+        if (tokens.shape[1] == 0 || tokens.shape[0] == 0)
+            throw new ArgumentException("Tokens must contain at least one prompt of at least one token.");
+        if (tokens.shape[1] > Config.NCtx)
+            throw new ArgumentException($"Sequence length {tokens.shape[1]} exceeds the model's context of {Config.NCtx} tokens.");
+        if (tokens.dtype != ScalarType.Int64 && tokens.dtype != ScalarType.Int32)
+            throw new ArgumentException($"Tokens must be integer ids; got {tokens.dtype}.");
+        long min = tokens.min().item<long>(), max = tokens.max().item<long>();
+        if (min < 0 || max >= Config.DVocab)
+            throw new ArgumentException($"Token id {(min < 0 ? min : max)} is outside the vocabulary of {Config.DVocab} ids.");
+        return tokens.to(ScalarType.Int64).to(Device);
+    }
+
+    /// <summary>One forward computation; owns the hook and cache plumbing so that unused hooks cost a null check.</summary>
+    sealed class ForwardPass
+    {
+        readonly HookedTransformer _m;
+        readonly TransformerConfig _c;
+        readonly HookSet? _hooks;
+        readonly ActivationCache? _cache;
+        readonly Func<string, bool>? _cacheFilter;
+        readonly IForwardInterceptor? _ic;
+
+        public ForwardPass(HookedTransformer model, HookSet? hooks, ActivationCache? cache, Func<string, bool>? cacheFilter, IForwardInterceptor? interceptor)
+        {
+            _m = model;
+            _c = model.Config;
+            _hooks = hooks;
+            _cache = cache;
+            _cacheFilter = cacheFilter;
+            _ic = interceptor;
+        }
+
+        bool Wants(string name) => (_hooks != null && _hooks.Contains(name)) || (_cacheFilter != null && _cacheFilter(name));
+
+        Tensor H(string name, Tensor x)
+        {
+            if (_hooks == null && _cache == null) return x;
+            var fs = _hooks?.Get(name);
+            if (fs != null)
+            {
+                foreach (var f in fs)
+                {
+                    var r = f(x, name);
+                    if (r is not null)
+                    {
+                        if (!r.shape.SequenceEqual(x.shape))
+                            throw new InvalidOperationException($"Hook on '{name}' returned shape [{string.Join(", ", r.shape)}]; expected [{string.Join(", ", x.shape)}].");
+                        x = r.to(x.dtype).to(x.device);
+                    }
+                }
+            }
+            if (_cache != null && _cacheFilter!(name)) _cache.Store(name, x);
+            return x;
+        }
+
+        public Tensor Run(Tensor tokens)
+        {
+            tokens = _m.PrepareTokens(tokens);
+            long B = tokens.shape[0], T = tokens.shape[1];
+            var embedded = H(HookNames.Embed, _m.embed.W_E.index_select(0, tokens.reshape(-1)).view(B, T, _c.DModel));
+            Tensor resid = embedded;
+            if (_m.pos_embed != null)
+            {
+                var pos = H(HookNames.PosEmbed, _m.pos_embed.W_pos.narrow(0, 0, T).unsqueeze(0).expand(B, T, _c.DModel));
+                resid = embedded + pos;
+            }
+            _ic?.OnEmbedding(resid);
+            var rotary = _c.Positional == PositionalEmbedding.Rotary ? RotaryTables(T) : default;
+
+            for (int l = 0; l < _c.NLayers; l++)
+                resid = Block(l, resid, rotary);
+
+            var final = _ic?.FinalResidual(resid) ?? resid;
+            var x = LayerNorm(final, _m.ln_final, HookNames.FinalLnScale, HookNames.FinalLnNormalized);
+            return x.matmul(_m.W_U) + _m.unembed.b_U;
+        }
+
+        Tensor Block(int l, Tensor resid, (Tensor Cos, Tensor Sin) rotary)
+        {
+            var n = HookNames.Block(l);
+            var w = _m.blocks[l];
+            var residPre = H(n.ResidPre, resid);
+            _ic?.OnBlockInput(l, residPre);
+            var attnOut = Attention(l, n, w, residPre, rotary);
+
+            Tensor residPost;
+            if (!_c.HasMlp)
+            {
+                residPost = residPre + attnOut;
+            }
+            else if (_c.ParallelAttnMlp)
+            {
+                var mlpOut = Mlp(l, n, w, _ic?.MlpInput(l, residPre) ?? residPre);
+                residPost = residPre + attnOut + mlpOut;
+            }
+            else
+            {
+                var residMid = residPre + attnOut;
+                residMid = H(n.ResidMid, _ic?.ResidMid(l, residMid) ?? residMid);
+                _ic?.OnResidMid(l, residMid);
+                var mlpOut = Mlp(l, n, w, _ic?.MlpInput(l, residMid) ?? residMid);
+                residPost = residMid + mlpOut;
+            }
+            residPost = _ic?.ResidPost(l, residPost) ?? residPost;
+            return H(n.ResidPost, residPost);
+        }
+
+        Tensor Attention(int l, BlockHookNames n, BlockWeights w, Tensor residPre, (Tensor Cos, Tensor Sin) rotary)
+        {
+            var a = w.attn;
+            long B = residPre.shape[0], T = residPre.shape[1];
+            int Hh = _c.NHeads, dh = _c.DHead, D = _c.DModel;
+
+            // Per-head inputs exist only when patched or hooked: [k, H, B, T, D] with k = 1 or 3.
+            var perHead = _ic?.AttentionInputs(l, residPre);
+            bool hookQkv = Wants(n.QInput) || Wants(n.KInput) || Wants(n.VInput);
+            if (perHead is null && (hookQkv || Wants(n.AttnIn)))
+                perHead = residPre.unsqueeze(0).unsqueeze(0).expand(1, Hh, B, T, D);
+
+            Tensor q, k, v; // [B, T, H, dh]
+            if (perHead is null)
+            {
+                var x = LayerNorm(residPre, w.ln1, n.Ln1Scale, n.Ln1Normalized);
+                q = ProjectShared(x, a.W_Q, a.b_Q);
+                k = ProjectShared(x, a.W_K, a.b_K);
+                v = ProjectShared(x, a.W_V, a.b_V);
+            }
+            else
+            {
+                if (perHead.dim() != 5 || (perHead.shape[0] != 1 && perHead.shape[0] != 3))
+                    throw new InvalidOperationException($"Per-head attention inputs must be [1 or 3, heads, batch, seq, d_model]; got [{string.Join(", ", perHead.shape)}].");
+                // TransformerLens layout [B, T, H, D] for hooks and projections.
+                Tensor xq = perHead[0].permute(1, 2, 0, 3);
+                if (perHead.shape[0] == 1) xq = H(n.AttnIn, xq);
+                Tensor xk = perHead.shape[0] == 3 ? perHead[1].permute(1, 2, 0, 3) : xq;
+                Tensor xv = perHead.shape[0] == 3 ? perHead[2].permute(1, 2, 0, 3) : xq;
+                xq = H(n.QInput, xq);
+                xk = H(n.KInput, xk);
+                xv = H(n.VInput, xv);
+                q = ProjectPerHead(LayerNorm(xq, w.ln1, n.Ln1Scale, n.Ln1Normalized), a.W_Q, a.b_Q);
+                k = ProjectPerHead(LayerNorm(xk, w.ln1, n.Ln1Scale, n.Ln1Normalized), a.W_K, a.b_K);
+                v = ProjectPerHead(LayerNorm(xv, w.ln1, n.Ln1Scale, n.Ln1Normalized), a.W_V, a.b_V);
+            }
+            q = H(n.Q, q);
+            k = H(n.K, k);
+            v = H(n.V, v);
+            if (_c.Positional == PositionalEmbedding.Rotary)
+            {
+                q = H(n.RotQ, ApplyRotary(q, rotary));
+                k = H(n.RotK, ApplyRotary(k, rotary));
+            }
+
+            var scores = q.permute(0, 2, 1, 3).matmul(k.permute(0, 2, 3, 1)) / Math.Sqrt(dh); // [B, H, Tq, Tk]
+            if (_c.Causal)
+                scores = scores.masked_fill(CausalMask(T, scores.device), float.NegativeInfinity);
+            scores = H(n.AttnScores, scores);
+            var pattern = H(n.Pattern, scores.softmax(-1));
+            var z = H(n.Z, pattern.matmul(v.permute(0, 2, 1, 3)).permute(0, 2, 1, 3)); // [B, T, H, dh]
+
+            Tensor attnOut;
+            bool needResults = (_ic?.NeedsHeadResults(l) ?? false) || Wants(n.Result);
+            if (needResults)
+            {
+                var results = einsum("bthd,hdD->hbtD", z, a.W_O); // [H, B, T, D]
+                if (Wants(n.Result)) results = H(n.Result, results.permute(1, 2, 0, 3)).permute(2, 0, 1, 3);
+                _ic?.OnHeadResults(l, results);
+                attnOut = results.sum(0) + a.b_O;
+            }
+            else
+            {
+                attnOut = z.reshape(B, T, Hh * dh).matmul(a.W_O.reshape(Hh * dh, D)) + a.b_O;
+            }
+            return H(n.AttnOut, attnOut);
+        }
+
+        Tensor Mlp(int l, BlockHookNames n, BlockWeights w, Tensor input)
+        {
+            var m = w.mlp!;
+            var x = LayerNorm(H(n.MlpIn, input), w.ln2, n.Ln2Scale, n.Ln2Normalized);
+            var pre = H(n.MlpPre, x.matmul(m.W_in) + m.b_in);
+            var post = H(n.MlpPost, Activate(pre));
+            var output = H(n.MlpOut, post.matmul(m.W_out) + m.b_out);
+            _ic?.OnMlpOut(l, output);
+            return output;
+        }
+
+        Tensor Activate(Tensor x) => _c.Activation switch
+        {
+            ActivationFunction.Relu => nn.functional.relu(x),
+            ActivationFunction.Gelu => nn.functional.gelu(x),
+            ActivationFunction.GeluNew => 0.5 * x * (1.0 + tanh(Math.Sqrt(2.0 / Math.PI) * (x + 0.044715 * x.pow(3)))),
+            _ => throw new NotSupportedException(_c.Activation.ToString()),
+        };
+
+        Tensor LayerNorm(Tensor x, LayerNormWeights? ln, string scaleHook, string normalizedHook)
+        {
+            if (ln == null) return x; // Tracr models have no LayerNorm.
+            var centred = x - x.mean(new long[] { -1 }, keepdim: true);
+            var scale = H(scaleHook, (centred.pow(2).mean(new long[] { -1 }, keepdim: true) + _c.LayerNormEps).sqrt());
+            return H(normalizedHook, centred / scale * ln.w + ln.b);
+        }
+
+        Tensor ProjectShared(Tensor x, Tensor W, Tensor b)
+        {
+            // [B, T, D] @ [D, H*dh] -> [B, T, H, dh]
+            var flat = W.permute(1, 0, 2).reshape(_c.DModel, _c.NHeads * _c.DHead);
+            return x.matmul(flat).view(x.shape[0], x.shape[1], _c.NHeads, _c.DHead) + b;
+        }
+
+        static Tensor ProjectPerHead(Tensor x, Tensor W, Tensor b) => einsum("bthD,hDd->bthd", x, W) + b;
+
+        (Tensor Cos, Tensor Sin) RotaryTables(long T)
+        {
+            int half = _c.RotaryDim / 2;
+            var device = _m.Device;
+            // Same float32 arithmetic as HuggingFace's GPT-NeoX: inv_freq = 1 / base^(2i / rotary_dim).
+            var invFreq = 1.0f / pow(_c.RotaryBase, arange(0, _c.RotaryDim, 2, dtype: ScalarType.Int64, device: device).to(ScalarType.Float32) / _c.RotaryDim);
+            var positions = arange(T, dtype: ScalarType.Float32, device: device);
+            var angles = outer(positions, invFreq.to(ScalarType.Float32)); // [T, half]
+            _ = half;
+            return (angles.cos().to(_m.DType).view(T, 1, -1), angles.sin().to(_m.DType).view(T, 1, -1));
+        }
+
+        Tensor ApplyRotary(Tensor x, (Tensor Cos, Tensor Sin) t)
+        {
+            // x: [B, T, H, dh]; rotate-half on the first RotaryDim dims ("GPT-NeoX style").
+            int r = _c.RotaryDim, half = r / 2;
+            var x1 = x.narrow(-1, 0, half);
+            var x2 = x.narrow(-1, half, half);
+            var rotated = cat(new[] { x1 * t.Cos - x2 * t.Sin, x2 * t.Cos + x1 * t.Sin }, -1);
+            return r == _c.DHead ? rotated : cat(new[] { rotated, x.narrow(-1, r, _c.DHead - r) }, -1);
+        }
+
+        static Tensor CausalMask(long T, Device device) =>
+            ones(T, T, dtype: ScalarType.Bool, device: device).triu(1);
+    }
+}

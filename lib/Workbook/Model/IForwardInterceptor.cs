@@ -1,0 +1,53 @@
+using static TorchSharp.torch;
+
+namespace Workbook.Model;
+
+/// <summary>
+/// The patching engine's view of a forward pass. The model reports every graph source as it is
+/// computed and lets the interceptor rewrite every graph destination's input. All members have
+/// defaults that do nothing, so an implementation overrides only what its graph needs.
+///
+/// Sources (AutoCircuit names): <c>Resid Start</c> = the embedding, <c>A{l}.{h}</c> = one head's output
+/// z·W_O (without b_O), <c>MLP {l}</c> = the MLP output (with b_out). In the residual (node) view the
+/// block inputs and resid_mid are sources too.
+/// Tensors passed in belong to the forward pass: keep them only for its duration.
+/// </summary>
+public interface IForwardInterceptor
+{
+    /// <summary>The embedding that enters block 0 (token plus learned position embedding): <c>Resid Start</c>.</summary>
+    void OnEmbedding(Tensor residStart) { }
+
+    /// <summary>The input of block <paramref name="layer"/> (resid_pre), after any patch of the previous block.</summary>
+    void OnBlockInput(int layer, Tensor residPre) { }
+
+    /// <summary>Whether the interceptor needs the per-head outputs of this block's attention.</summary>
+    bool NeedsHeadResults(int layer) => false;
+
+    /// <summary>Per-head outputs of block <paramref name="layer"/>, laid out [n_heads, batch, seq, d_model].</summary>
+    void OnHeadResults(int layer, Tensor results) { }
+
+    /// <summary>resid_mid of a sequential block (node view source <c>Resid Mid {l}</c>), after any patch.</summary>
+    void OnResidMid(int layer, Tensor residMid) { }
+
+    /// <summary>Output of block <paramref name="layer"/>'s MLP, [batch, seq, d_model].</summary>
+    void OnMlpOut(int layer, Tensor mlpOut) { }
+
+    /// <summary>
+    /// Per-head inputs of block <paramref name="layer"/>'s attention, laid out [k, n_heads, batch, seq, d_model]
+    /// with k = 3 (separate Q, K, V inputs) or k = 1 (one input per head feeding Q, K and V); or null to let
+    /// every head read <paramref name="residPre"/> unchanged.
+    /// </summary>
+    Tensor? AttentionInputs(int layer, Tensor residPre) => null;
+
+    /// <summary>The MLP's input (before its LayerNorm), or null to keep <paramref name="resid"/>.</summary>
+    Tensor? MlpInput(int layer, Tensor resid) => null;
+
+    /// <summary>The residual that enters the final LayerNorm (<c>Resid End</c>), or null to keep it.</summary>
+    Tensor? FinalResidual(Tensor resid) => null;
+
+    /// <summary>Node view: the value of resid_mid (<c>Resid Mid {l}</c>) given its unpatched value, or null to keep it.</summary>
+    Tensor? ResidMid(int layer, Tensor residMid) => null;
+
+    /// <summary>Node view: the block's output (<c>Resid Post {l}</c>, or <c>Resid End</c> for the last block), or null to keep it.</summary>
+    Tensor? ResidPost(int layer, Tensor residPost) => null;
+}
