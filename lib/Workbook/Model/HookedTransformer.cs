@@ -352,7 +352,7 @@ public sealed class HookedTransformer : nn.Module
                 var results = einsum("bthd,hdD->hbtD", z, a.W_O); // [H, B, T, D]
                 if (Wants(n.Result)) results = H(n.Result, results.permute(1, 2, 0, 3)).permute(2, 0, 1, 3);
                 _ic?.OnHeadResults(l, results);
-                attnOut = results.sum(0) + a.b_O;
+                attnOut = results.sum(dim: 0) + a.b_O;
             }
             else
             {

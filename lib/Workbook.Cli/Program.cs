@@ -1,0 +1,3 @@
+using Workbook.Cli;
+
+return WorkbookCli.Run(args, Console.Out, Console.Error);
