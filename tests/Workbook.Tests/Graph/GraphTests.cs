@@ -6,20 +6,10 @@ namespace Workbook.Tests.Graph;
 
 public class GraphTests
 {
-    // Configs of the paper's models, written out from spec section E (no weights needed).
-    public static TransformerConfig Gpt2Small => new()
-    {
-        Name = "gpt2", Architecture = Architecture.Gpt2, NLayers = 12, DModel = 768, NHeads = 12, DHead = 64, DMlp = 3072, DVocab = 50257, NCtx = 1024, TiedEmbeddings = true,
-    };
-    public static TransformerConfig AttnOnly4L => new()
-    {
-        Name = "attn-only-4l", Architecture = Architecture.AttentionOnly, NLayers = 4, DModel = 512, NHeads = 8, DHead = 64, DVocab = 48262, NCtx = 1024, AttentionOnly = true,
-    };
-    public static TransformerConfig Pythia28B => new()
-    {
-        Name = "pythia-2.8b", Architecture = Architecture.GptNeoX, NLayers = 32, DModel = 2560, NHeads = 32, DHead = 80, DMlp = 10240, DVocab = 50304, NCtx = 2048,
-        Activation = ActivationFunction.Gelu, Positional = PositionalEmbedding.Rotary, RotaryDim = 20, ParallelAttnMlp = true,
-    };
+    // Configs of the paper's models (spec section E) live in the library so that the CLI can build graphs without weights.
+    public static TransformerConfig Gpt2Small => KnownConfigs.Gpt2Small;
+    public static TransformerConfig AttnOnly4L => KnownConfigs.AttnOnly4L;
+    public static TransformerConfig Pythia28B => KnownConfigs.Pythia28B;
     static TransformerConfig Tracr(int layers) => new()
     {
         Name = "tracr", Architecture = Architecture.Tracr, NLayers = layers, DModel = 14, NHeads = 1, DHead = 7, DMlp = 1, DVocab = 6, DVocabOut = 1, NCtx = 6,
