@@ -40,6 +40,15 @@ public sealed class SymbolicCircuit
         Edges = edges.ToArray();
     }
 
+    /// <summary>A concrete circuit as a symbolic one (positions become absolute token indices).</summary>
+    public static SymbolicCircuit FromCircuit(string name, Circuit circuit, string? description = null) =>
+        new(name, description ?? circuit.ToString(), circuit.Graph.View, circuit.Graph.SeparateQkv,
+            circuit.Edges.Select(e => new SymbolicEdge(e.Edge.Source.Name, e.Edge.Destination.Name,
+                e.Position?.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+
+    /// <summary>Every edge of <paramref name="graph"/> at every position: the whole model as a "circuit".</summary>
+    public static SymbolicCircuit WholeModel(ComputationGraph graph) => FromCircuit("whole-model", Circuit.All(graph), $"every edge of the {graph.Describe()}");
+
     public Component Component => View == GraphView.Residual ? Component.Node : Component.Edge;
 
     /// <summary>Whether any edge is tied to token positions (otherwise both variants are the same circuit).</summary>

@@ -1,0 +1,172 @@
+using Workbook.Circuits;
+using Workbook.Graph;
+using Workbook.Metrics;
+using Workbook.Model;
+using Workbook.Patching;
+using Workbook.Tasks;
+using static TorchSharp.torch;
+
+namespace Workbook.Evaluation;
+
+/// <summary>What to evaluate: a model, a task's tokenized prompts, a circuit, methodologies and metrics.</summary>
+public sealed record EvaluationRequest
+{
+    public required HookedTransformer Model { get; init; }
+    public required TaskDefinition Task { get; init; }
+    /// <summary>The task's dataset parts (IOI: one per template and order), each with prompts of one length.</summary>
+    public required IReadOnlyList<TokenizedDataset> Parts { get; init; }
+    public required CircuitChoice Circuit { get; init; }
+    public required IReadOnlyList<Methodology> Methodologies { get; init; }
+    public required IReadOnlyList<MetricKind> Metrics { get; init; }
+    /// <summary>Prompts per forward pass; also the "batch" of batch-mean ablation (Fig 4's ABC dataset size).</summary>
+    public int BatchSize { get; init; } = 50;
+    public IProgress<EvaluationProgress>? Progress { get; init; }
+}
+
+/// <summary>
+/// Evaluates a circuit under a list of methodologies and returns tidy per-prompt rows. Per dataset part: the
+/// unpatched model's outputs on the clean prompts are the reference (logit difference recovered, KL, MSE); dataset
+/// means (for mean ablation) are taken over the part's prompts (spec F.5); every methodology then runs the patched
+/// model batch by batch and every metric is read from the same patched outputs.
+/// </summary>
+public static class Evaluator
+{
+    public static IReadOnlyList<EvaluationRow> Run(EvaluationRequest request) => RunWithBaseline(request).Rows;
+
+    /// <summary>
+    /// Like <see cref="Run"/>, and also each metric's value for the unpatched model on every prompt (the "full model"
+    /// reference: 100 % logit difference recovered, KL 0, its own answer probability, ...).
+    /// </summary>
+    public static EvaluationResult RunWithBaseline(EvaluationRequest request)
+    {
+        if (request.Parts.Count == 0) throw new ArgumentException("There are no prompts to evaluate.");
+        if (request.Methodologies.Count == 0) throw new ArgumentException("Give at least one methodology.");
+        if (request.Metrics.Count == 0) throw new ArgumentException("Give at least one metric.");
+        if (request.BatchSize < 1) throw new ArgumentException($"The batch size must be at least 1, got {request.BatchSize}.");
+        foreach (var metric in request.Metrics)
+            if (metric.NeedsTokenAnswers() && !request.Parts[0].HasTokenAnswers)
+                throw new ArgumentException($"Metric '{metric.Name()}' needs token answers, but task '{request.Task.Name}' has real-valued targets; use mse or kl.");
+        foreach (var m in request.Methodologies) request.Circuit.For(m.Component); // fail before any model run
+
+        var model = request.Model;
+        var rows = new List<EvaluationRow>();
+        var baseline = new List<BaselineRow>();
+        int totalSteps = request.Parts.Count * request.Methodologies.Count, step = 0;
+        var graphs = new Dictionary<(GraphView, bool), ComputationGraph>();
+        ComputationGraph GraphFor(Methodology m) =>
+            graphs.TryGetValue((m.View, m.SeparateQkv), out var g) ? g
+                : graphs[(m.View, m.SeparateQkv)] = m.View == GraphView.Residual ? ComputationGraph.Residual(model.Config) : ComputationGraph.Factorized(model.Config, m.SeparateQkv);
+
+        foreach (var part in request.Parts)
+        {
+            var batches = Batches(part, request.BatchSize, model.Device);
+            var reference = ReferenceOutputs(model, part, batches, request.Task.Read);
+            double? meanModelLogitDiff = request.Metrics.Contains(MetricKind.LogitDiffRecoveredOfMeans) ? MeanLogitDiff(reference, part, batches) : null;
+            var means = new Dictionary<GraphView, MeanReference>();
+            try
+            {
+                for (int b = 0; b < batches.Count; b++)
+                {
+                    var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b].shape[1]);
+                    foreach (var metric in request.Metrics)
+                    {
+                        var values = FaithfulnessMetrics.PerPrompt(metric, reference[b], reference[b], targets, meanModelLogitDiff);
+                        for (int i = 0; i < values.Length; i++) baseline.Add(new BaselineRow(part.Name, batches[b].Start + i, metric, values[i]));
+                    }
+                }
+                foreach (var methodology in request.Methodologies)
+                {
+                    step++;
+                    var graph = GraphFor(methodology);
+                    var symbolic = request.Circuit.For(methodology.Component);
+                    symbolic.CheckGraph(graph);
+                    var circuit = symbolic.Resolve(graph, part.Positions, methodology.Positions);
+                    MeanReference? meanReference = null;
+                    if (methodology.Value.Kind == AblationKind.Mean && methodology.Value.MeanOver != MeanOver.Batch)
+                    {
+                        if (!means.TryGetValue(graph.View, out meanReference))
+                            means[graph.View] = meanReference = MeanReference.Compute(model, graph, batches.Select(b => b.Pair));
+                    }
+                    for (int b = 0; b < batches.Count; b++)
+                    {
+                        request.Progress?.Report(new EvaluationProgress(step, totalSteps, part.Name, methodology.Label, b + 1, batches.Count));
+                        using var scope = NewDisposeScope();
+                        var batch = batches[b];
+                        var logits = CircuitPatching.PatchedLogits(model, circuit, methodology, batch.Pair, meanReference, part.SharedPrefix);
+                        var outputs = FaithfulnessMetrics.ReadOutputs(logits, request.Task.Read);
+                        var targets = MetricTargets.For(part, batch.Start, batch.Count, (int)outputs.shape[1]);
+                        foreach (var metric in request.Metrics)
+                        {
+                            var values = FaithfulnessMetrics.PerPrompt(metric, outputs, reference[b], targets, meanModelLogitDiff);
+                            for (int i = 0; i < values.Length; i++)
+                                rows.Add(new EvaluationRow(request.Task.Name, part.Name, batch.Start + i, methodology, metric, values[i]));
+                        }
+                    }
+                }
+            }
+            finally
+            {
+                foreach (var m in means.Values) m.Dispose();
+                foreach (var r in reference) r.Dispose();
+                foreach (var b in batches) b.Dispose();
+            }
+        }
+        return new EvaluationResult(rows, baseline);
+    }
+
+    /// <summary>One batch of prompt pairs with its position in the part.</summary>
+    internal sealed record Batch(int Start, int Count, PromptPair Pair) : IDisposable
+    {
+        public void Dispose()
+        {
+            Pair.Clean.Dispose();
+            Pair.Corrupt.Dispose();
+        }
+    }
+
+    internal static List<Batch> Batches(TokenizedDataset part, int batchSize, Device device)
+    {
+        var result = new List<Batch>();
+        for (int start = 0; start < part.Count; start += batchSize)
+        {
+            int count = Math.Min(batchSize, part.Count - start);
+            var clean = new long[count, part.SeqLen];
+            var corrupt = new long[count, part.SeqLen];
+            for (int i = 0; i < count; i++)
+                for (int t = 0; t < part.SeqLen; t++)
+                {
+                    clean[i, t] = part.Clean[start + i][t];
+                    corrupt[i, t] = part.Corrupt[start + i][t];
+                }
+            var pair = new PromptPair(tensor(clean, device: device).DetachFromDisposeScope(), tensor(corrupt, device: device).DetachFromDisposeScope());
+            result.Add(new Batch(start, count, pair));
+        }
+        return result;
+    }
+
+    /// <summary>The unpatched model's read outputs on each batch's clean prompts.</summary>
+    static List<Tensor> ReferenceOutputs(HookedTransformer model, TokenizedDataset part, List<Batch> batches, ReadPositions read)
+    {
+        var result = new List<Tensor>();
+        using var _ = no_grad();
+        foreach (var b in batches)
+        {
+            using var scope = NewDisposeScope();
+            result.Add(FaithfulnessMetrics.ReadOutputs(model.Forward(b.Pair.Clean), read).contiguous().DetachFromDisposeScope());
+        }
+        return result;
+    }
+
+    static double MeanLogitDiff(List<Tensor> reference, TokenizedDataset part, List<Batch> batches)
+    {
+        double sum = 0;
+        for (int b = 0; b < batches.Count; b++)
+        {
+            var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b].shape[1]);
+            sum += FaithfulnessMetrics.PerPrompt(MetricKind.LogitDiff, reference[b], reference[b], targets).Sum();
+        }
+        double mean = sum / part.Count;
+        if (mean == 0) throw new ArgumentException($"The model's mean logit difference on '{part.Name}' is exactly 0; the ratio of means is undefined.");
+        return mean;
+    }
+}
