@@ -12,6 +12,8 @@ public static class WorkbookCli
         root.Subcommands.Add(RunCommand.Build());
         root.Subcommands.Add(HooksCommand.Build());
         root.Subcommands.Add(CircuitCommand.Build());
+        root.Subcommands.Add(EvalCommand.Build());
+        root.Subcommands.Add(ReportCommand.Build());
         return root;
     }
 

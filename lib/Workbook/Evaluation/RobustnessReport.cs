@@ -66,6 +66,8 @@ public sealed record RobustnessReport
     /// <summary>Circuit ablated, everything else kept.</summary>
     public required IReadOnlyList<ReportEntry> CircuitAblated { get; init; }
     public required Sensitivity Sensitivity { get; init; }
+    /// <summary>Prompt-by-prompt comparison of the highest- and lowest-median faithfulness methodologies (null with fewer than two).</summary>
+    public PairedComparison? HighestVsLowest { get; init; }
     public required IReadOnlyList<EvaluationRow> Rows { get; init; }
 
     /// <summary>The methodologies of a grid, in a fixed order (component, value, positions, set).</summary>
@@ -115,12 +117,18 @@ public sealed record RobustnessReport
         var faithful = Ranked(entries.Where(e => e.Methodology.Ablate == AblatedSet.Complement));
         var ablated = Ranked(entries.Where(e => e.Methodology.Ablate == AblatedSet.Circuit));
         var basis = faithful.Count > 0 ? faithful : ablated;
+        var sensitivity = SensitivityOf(basis, entries, metric, fullModel);
+        PairedComparison? comparison = null;
+        var hi = basis.Where(e => double.IsFinite(e.Values.Median)).MaxBy(e => e.Values.Median);
+        var lo = basis.Where(e => double.IsFinite(e.Values.Median)).MinBy(e => e.Values.Median);
+        if (hi is not null && lo is not null && hi.Methodology != lo.Methodology)
+            comparison = Summaries.Compare(rows, hi.Methodology, lo.Methodology, metric, seed, resamples);
         return new RobustnessReport
         {
             Task = task, Circuit = circuit, Model = model, Metric = metric,
             Prompts = rows.Select(r => (r.Part, r.Prompt)).Distinct().Count(), FullModelMedian = fullModel,
             Faithfulness = faithful, CircuitAblated = ablated,
-            Sensitivity = SensitivityOf(basis, entries, metric, fullModel), Rows = result.Rows,
+            Sensitivity = sensitivity, HighestVsLowest = comparison, Rows = result.Rows,
         };
     }
 
@@ -188,12 +196,14 @@ public sealed record RobustnessReport
             w.AppendLine();
             w.AppendLine(title);
             bool rom = entries.Any(e => e.RatioOfMeans is not null);
-            w.AppendLine($"{"#",3}  {"methodology",-48} {"median",9} {"mean",9} {"IQR",19} {"5%..95%",21} {"80-120%",7} {"median 95% CI",21}{(rom ? $" {"ratio of means",14}" : "")}");
+            int width = Math.Max(11, entries.Max(e => e.Label.Length));
+            w.AppendLine($"{"#",3}  {"methodology".PadRight(width)} {"median",9} {"mean",9} {"IQR",19} {"5%..95%",21} {"80-120%",7} {"median 95% CI",21}{(rom ? $" {"ratio of means",14}" : "")}");
             foreach (var e in entries)
             {
                 var v = e.Values;
-                w.AppendLine($"{e.Rank,3}  {e.Label,-48} {Fmt(v.Median),9} {Fmt(v.Mean),9} {$"{Fmt(v.Q1)}..{Fmt(v.Q3)}",19} {$"{Fmt(v.P5)}..{Fmt(v.P95)}",21} " +
-                    $"{(double.IsNaN(v.ShareWithin80To120) ? "" : v.ShareWithin80To120.ToString("P0", CultureInfo.InvariantCulture)),7} {$"{Fmt(v.MedianCi.Low)}..{Fmt(v.MedianCi.High)}",21}" +
+                string share = double.IsNaN(v.ShareWithin80To120) ? "" : (100 * v.ShareWithin80To120).ToString("F0", CultureInfo.InvariantCulture) + "%";
+                w.AppendLine($"{e.Rank,3}  {e.Label.PadRight(width)} {Fmt(v.Median),9} {Fmt(v.Mean),9} {$"{Fmt(v.Q1)}..{Fmt(v.Q3)}",19} {$"{Fmt(v.P5)}..{Fmt(v.P95)}",21} " +
+                    $"{share,7} {$"{Fmt(v.MedianCi.Low)}..{Fmt(v.MedianCi.High)}",21}" +
                     (rom ? $" {(e.RatioOfMeans is double r ? Fmt(r) : ""),14}" : ""));
             }
         }
@@ -203,6 +213,9 @@ public sealed record RobustnessReport
         w.AppendLine("Sensitivity (median shift when one choice changes and the others stay fixed):");
         foreach (var f in Sensitivity.Factors)
             w.AppendLine($"  {f.Factor,-16} mean {Fmt(f.MeanShift),8}  max {Fmt(f.MaxShift),8}  largest: {f.LargestSwitch}");
+        if (HighestVsLowest is { } c)
+            w.AppendLine($"  highest vs lowest median, prompt by prompt: median difference {Fmt(c.MedianDifference)} (95% CI {Fmt(c.MedianDifferenceCi.Low)}..{Fmt(c.MedianDifferenceCi.High)}), " +
+                $"{c.Positive} higher / {c.Negative} lower / {c.Ties} equal; sign test p = {c.SignTestP:G3}, Wilcoxon p = {c.WilcoxonP:G3}");
         w.AppendLine();
         w.AppendLine(Sensitivity.Statement);
         return w.ToString();

@@ -39,7 +39,7 @@ public static class KnownTasks
     {
         Name = "tracr-xproportion",
         Description = "Tracr X-Proportion: the fraction of x's so far, at each of 5 positions (pre-tokenized, BOS first)",
-        Read = ReadPositions.AllButFirst,
+        Read = ReadPositions.AllButFirst, PreTokenized = true,
         PaperModel = "tracr-xproportion", PaperCircuit = "tracr-xproportion-ours", PaperMetric = "mse", PaperMean = MeanOver.Corrupt,
         PaperPromptCount = 200, PaperShuffles = true,
         Generate = (_, seed, count) => new[] { TracrGenerator.XProportion(seed).Take(count) },
@@ -49,7 +49,7 @@ public static class KnownTasks
     {
         Name = "tracr-reverse",
         Description = "Tracr Reverse: the input sequence reversed, one token per position (pre-tokenized, BOS first)",
-        Read = ReadPositions.AllButFirst,
+        Read = ReadPositions.AllButFirst, PreTokenized = true,
         PaperModel = "tracr-reverse", PaperCircuit = "tracr-reverse-ours", PaperMetric = "kl", PaperMean = MeanOver.Corrupt,
         PaperPromptCount = 200, PaperShuffles = true,
         Generate = (_, seed, count) => new[] { TracrGenerator.Reverse(seed).Take(count) },

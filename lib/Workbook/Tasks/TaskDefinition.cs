@@ -19,6 +19,8 @@ public sealed record TaskDefinition
     /// <summary>Never patch the prefix every clean/corrupt pair shares (spec F.3).</summary>
     public bool TailDivergence { get; init; }
     public ReadPositions Read { get; init; } = ReadPositions.Last;
+    /// <summary>The generated prompts are token ids (Tracr), so no tokenizer is needed.</summary>
+    public bool PreTokenized { get; init; }
     /// <summary>Whether the paper's edge graph for this task splits head inputs into Q, K and V.</summary>
     public bool SeparateQkv { get; init; } = true;
     /// <summary>The model the paper uses (a name a user can pass to --model when it is available).</summary>

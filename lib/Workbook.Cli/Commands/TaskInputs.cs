@@ -1,0 +1,134 @@
+using System.CommandLine;
+using Workbook.Checkpoints;
+using Workbook.Evaluation;
+using Workbook.Model;
+using Workbook.Patching;
+using Workbook.Tasks;
+using Workbook.Tokenization;
+
+namespace Workbook.Cli.Commands;
+
+/// <summary>Options and helpers shared by <c>eval</c> and <c>report</c>: model, task, prompts, circuit, progress.</summary>
+public static class TaskInputs
+{
+    public static Option<string> Task() => new("--task", "-t")
+    {
+        Description = $"Task: {string.Join(", ", KnownTasks.All.Select(t => t.Name))}.",
+        Required = true,
+    };
+
+    public static Option<string?> Circuit() => new("--circuit", "-c")
+    {
+        Description = "An official circuit (see `workbook circuit`), a family with node and edge variants (ioi, docstring), or a circuit JSON file. Default: the task's circuit.",
+    };
+
+    public static Option<int?> Prompts() => new("--prompts", "-n")
+    {
+        Description = "Prompts per dataset part (IOI: per template and order). Default: the paper's number.",
+    };
+
+    public static Option<int> BatchSize() => new("--batch-size")
+    {
+        Description = "Prompts per forward pass (also the batch of mean-batch ablation).",
+        DefaultValueFactory = _ => 50,
+    };
+
+    public static Option<int> Seed() => new("--seed")
+    {
+        Description = "Seed of the dataset generator (0 regenerates the paper's IOI and Docstring files) and of the bootstrap.",
+        DefaultValueFactory = _ => 0,
+    };
+
+    public static Option<string?> Dataset() => new("--dataset")
+    {
+        Description = "Use the prompts of an AutoCircuit-format JSON file instead of generating them.",
+    };
+
+    public static Option<string?> Csv() => new("--csv") { Description = "Also write the per-prompt rows to this CSV file." };
+
+    /// <summary>The tokenizer for a loaded model, when the workbook knows one (GPT-2's vocabulary).</summary>
+    public static ITokenizer? TokenizerFor(HookedTransformer model) =>
+        model.Config.Architecture == Architecture.Gpt2 && model.Config.DVocab == 50257 ? new Gpt2Tokenizer() : null;
+
+    /// <summary>The task's prompts for this model: generated (seeded) or imported, tokenized with the task's BOS and prefix rules.</summary>
+    public static IReadOnlyList<TokenizedDataset> Prepare(TaskDefinition task, HookedTransformer model, string? datasetFile, int seed, int? prompts)
+    {
+        if (prompts is < 1) throw new ArgumentException($"--prompts must be at least 1, got {prompts}.");
+        var tokenizer = TokenizerFor(model);
+        string noTokenizer = $"Task '{task.Name}' has text prompts, but no tokenizer is known for model '{model.Config.Name}' (vocabulary {model.Config.DVocab}). " +
+            "Use a model with a known tokenizer (GPT-2), or a pre-tokenized dataset (--dataset).";
+        if (tokenizer is null && datasetFile is null && !task.PreTokenized) throw new ArgumentException(noTokenizer);
+        var parts = datasetFile is not null
+            ? task.Select(new[] { AutoCircuitJson.ReadFile(datasetFile) }, prompts)
+            : task.GenerateForEvaluation(tokenizer, seed, prompts);
+        if (tokenizer is null && parts.Any(p => p.Prompts[0].Clean.IsText))
+            throw new ArgumentException(noTokenizer);
+        return task.Tokenize(parts, tokenizer);
+    }
+
+    public static HookedTransformer LoadModel(string model, string device) => ModelLoader.Load(model, new LoadOptions { Device = device });
+
+    /// <summary>One methodology from the eval verb's spelled-out options.</summary>
+    public static AblationValue ParseAblation(string text) => text.ToLowerInvariant() switch
+    {
+        "resample" => AblationValue.Resample,
+        "zero" => AblationValue.Zero,
+        "mean-clean" => AblationValue.Mean(MeanOver.Clean),
+        "mean-corrupt" => AblationValue.Mean(MeanOver.Corrupt),
+        "mean-both" => AblationValue.Mean(MeanOver.CleanAndCorrupt),
+        "mean-batch" => AblationValue.Mean(MeanOver.Batch),
+        _ => throw new ArgumentException($"Unknown ablation '{text}'. Use resample, zero, mean-clean, mean-corrupt, mean-both or mean-batch."),
+    };
+
+    public static Component ParseComponent(string text) => text.ToLowerInvariant() switch
+    {
+        "node" or "nodes" => Component.Node,
+        "edge" or "edges" => Component.Edge,
+        _ => throw new ArgumentException($"Unknown component '{text}'. Use node or edge."),
+    };
+
+    public static TokenPositions ParsePositions(string text) => text.ToLowerInvariant() switch
+    {
+        "all" => TokenPositions.All,
+        "specific" => TokenPositions.Specific,
+        _ => throw new ArgumentException($"Unknown token positions '{text}'. Use all or specific."),
+    };
+
+    public static PatchDirection ParseDirection(string text) => text.ToLowerInvariant() switch
+    {
+        "ablate-clean" => PatchDirection.AblateClean,
+        "restore-corrupt" => PatchDirection.RestoreCorrupt,
+        _ => throw new ArgumentException($"Unknown direction '{text}'. Use ablate-clean or restore-corrupt."),
+    };
+
+    public static AblatedSet ParseSet(string text) => text.ToLowerInvariant() switch
+    {
+        "complement" => AblatedSet.Complement,
+        "circuit" => AblatedSet.Circuit,
+        _ => throw new ArgumentException($"Unknown set '{text}'. Use complement or circuit."),
+    };
+
+    public static IReadOnlyList<T> ParseList<T>(string? text, Func<string, T> parse) =>
+        text is null ? null! : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(parse).ToArray();
+
+    /// <summary>Progress on stderr: one line per methodology and part (a live counter on a terminal).</summary>
+    public sealed class ConsoleProgress(TextWriter error) : IProgress<EvaluationProgress>
+    {
+        readonly bool _live = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
+        int _lastStep = -1;
+
+        public void Report(EvaluationProgress p)
+        {
+            if (_live)
+            {
+                error.Write($"\r{p}".PadRight(100));
+                if (p.Step == p.TotalSteps && p.Batch == p.Batches) error.WriteLine();
+            }
+            else if (p.Step != _lastStep)
+            {
+                error.WriteLine($"[{p.Step}/{p.TotalSteps}] {p.Part} {p.Methodology}");
+            }
+            _lastStep = p.Step;
+        }
+    }
+}
