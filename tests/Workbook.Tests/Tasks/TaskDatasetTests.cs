@@ -143,3 +143,47 @@ public class TaskDatasetTests
         Assert.Throws<ArgumentException>(() => p.Resolve("end..S1"));
     }
 }
+
+/// <summary>The IOI task with a word-level tokenizer (like the toy IOI model's): positions follow the tokenizer.</summary>
+public class IoiWithWordTokenizerTests
+{
+    /// <summary>One id per whitespace-separated word; unknown words are errors, as in a closed word-level vocabulary.</summary>
+    sealed class WordTokenizer : ITokenizer
+    {
+        readonly List<string> _words;
+        public WordTokenizer(IEnumerable<string> words) => _words = words.Distinct().ToList();
+        public string Name => "words";
+        public int VocabSize => _words.Count;
+        public (string Text, int Id)? Bos => null;
+        public IReadOnlyList<int> Encode(string text) => text.Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .Select(w => _words.IndexOf(w) is var i && i >= 0 ? i : throw new ArgumentException($"'{w}' is not a word of the vocabulary.")).ToArray();
+        public string Decode(IEnumerable<int> ids) => string.Join(' ', ids.Select(i => _words[i]));
+    }
+
+    [Fact]
+    public void PositionsAreFoundWithAnyTokenizerWhoseNamesAreSingleTokens()
+    {
+        var template = IoiGenerator.Template(IoiOrder.ABBA, 0); // "Then, [A] and [B] went to the [PLACE]. [B] gave a [OBJECT] to [A]"
+        var words = template.Split(' ').Where(w => !w.Contains('[')).Concat(IoiGenerator.Names)
+            .Concat(IoiGenerator.Places.Select(p => p + ".")).Concat(IoiGenerator.Objects);
+        var tokenizer = new WordTokenizer(words);
+        var data = IoiGenerator.Generate(IoiOrder.ABBA, 0, 20, seed: 0, tokenizer);
+        // Words: Then, | A | and | B | went | to | the | PLACE. | B | gave | a | OBJECT | to
+        Assert.Equal(1, data.WordIdxs!["IO"]);
+        Assert.Equal(3, data.WordIdxs["S1"]);
+        Assert.Equal(4, data.WordIdxs["S1+1"]);
+        Assert.Equal(8, data.WordIdxs["S2"]);
+        Assert.Equal(12, data.WordIdxs["end"]);
+        Assert.False(data.WordIdxs.TryGet("punct", out _)); // "." is not a word of this vocabulary
+        var tokenized = KnownTasks.Ioi.Tokenize(new[] { data }, tokenizer)[0];
+        Assert.Equal(13, tokenized.SeqLen);
+        for (int i = 0; i < tokenized.Count; i++)
+        {
+            Assert.Equal(tokenized.AnswerIds![i][0], tokenized.Clean[i][1]);
+            Assert.Equal(tokenized.WrongAnswerIds![i][0], tokenized.Clean[i][8]);
+        }
+        // The prompts themselves do not depend on the tokenizer.
+        var gpt2 = IoiGenerator.Generate(IoiOrder.ABBA, 0, 20, seed: 0, new Gpt2Tokenizer());
+        Assert.Equal(gpt2.Prompts.Select(p => p.ToString()), data.Prompts.Select(p => p.ToString()));
+    }
+}
