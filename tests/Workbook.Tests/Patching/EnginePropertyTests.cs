@@ -54,14 +54,16 @@ public class EnginePropertyTests
 
     public static IEnumerable<object[]> Cases()
     {
+        // Densities exercise both decompositions of the fast path: sparse circuits (complement masks mostly 1,
+        // circuit masks mostly 0), dense ones, and the even mix in between.
         foreach (var model in new[] { "tiny-gpt2", "tiny-neox" })
             for (int seed = 0; seed < 3; seed++)
-                yield return new object[] { model, seed };
+                yield return new object[] { model, seed, new[] { 0.03, 0.3, 0.97 }[seed] };
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void FastEngineEqualsSlowReferenceOnRandomCircuits(string model, int seed)
+    public void FastEngineEqualsSlowReferenceOnRandomCircuits(string model, int seed, double density)
     {
         var (m, batch) = Setup(model);
         using var scope = NewDisposeScope();
@@ -72,13 +74,34 @@ public class EnginePropertyTests
         foreach (var positions in new[] { TokenPositions.Specific, TokenPositions.All })
         foreach (var set in new[] { AblatedSet.Complement, AblatedSet.Circuit })
         {
-            var circuit = RandomCircuit(g, seed * 100 + rng.Next(1000), batch.SeqLen, 0.3, positional: true);
+            var circuit = RandomCircuit(g, seed * 100 + rng.Next(1000), batch.SeqLen, density, positional: positions == TokenPositions.Specific);
             var meth = new Methodology { Value = values[rng.Next(values.Length)], Positions = positions, Ablate = set };
             int prefix = rng.Next(3);
             var fast = CircuitPatching.PatchedLogits(m, circuit, meth with { NeverPatchedPrefix = prefix }, batch);
             var patch = PatchValues.Compute(m, g, meth.Value, meth.Direction, batch).Values;
             var slow = SlowFactorizedForward.Run(m, g, batch.Clean, DefinitionMask(circuit, meth, batch.SeqLen, batch.BatchSize, prefix), patch);
             TensorAssert.Close(slow, fast, 1e-4, $"{meth.Label} prefix {prefix}");
+        }
+    }
+
+    [Theory]
+    [InlineData("tiny-neox", 0.05)]
+    [InlineData("tiny-gpt2", 0.5)]
+    public void HeadGranularityMatchesSlowReference(string model, double density)
+    {
+        // One destination per head (Q, K and V read the same input), as in the Sports Players graph.
+        var (m, batch) = Setup(model);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var g = ComputationGraph.Factorized(m.Config, separateQkv: false);
+        foreach (var positions in new[] { TokenPositions.Specific, TokenPositions.All })
+        {
+            var circuit = RandomCircuit(g, 11, batch.SeqLen, density, positional: positions == TokenPositions.Specific);
+            var meth = new Methodology { Granularity = Granularity.Heads, Positions = positions, NeverPatchedPrefix = 2 };
+            var fast = CircuitPatching.PatchedLogits(m, circuit, meth, batch);
+            var patch = PatchValues.Compute(m, g, meth.Value, meth.Direction, batch).Values;
+            var slow = SlowFactorizedForward.Run(m, g, batch.Clean, DefinitionMask(circuit, meth, batch.SeqLen, batch.BatchSize, 2), patch);
+            TensorAssert.Close(slow, fast, 1e-4, meth.Label);
         }
     }
 
