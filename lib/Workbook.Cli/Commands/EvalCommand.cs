@@ -48,7 +48,7 @@ public static class EvalCommand
                 Value = TaskInputs.ParseAblation(parse.GetValue(ablation)!), Positions = TaskInputs.ParsePositions(parse.GetValue(positions)!),
                 Direction = TaskInputs.ParseDirection(parse.GetValue(direction)!), Ablate = TaskInputs.ParseSet(parse.GetValue(set)!),
             };
-            var metrics = TaskInputs.ParseList(parse.GetValue(metric) ?? taskDef.PaperMetric, MetricNames.Parse);
+            var metrics = TaskInputs.ParseList(parse.GetValue(metric) ?? taskDef.PaperMetric, MetricNames.Parse)!;
             using var m = TaskInputs.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
             var parts = TaskInputs.Prepare(taskDef, m, parse.GetValue(dataset), parse.GetValue(seed), parse.GetValue(prompts));
             var error = parse.InvocationConfiguration.Error;

@@ -108,8 +108,13 @@ public static class TaskInputs
         _ => throw new ArgumentException($"Unknown set '{text}'. Use complement or circuit."),
     };
 
-    public static IReadOnlyList<T> ParseList<T>(string? text, Func<string, T> parse) =>
-        text is null ? null! : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(parse).ToArray();
+    /// <summary>A comma-separated list (null when the option was not given).</summary>
+    public static IReadOnlyList<T>? ParseList<T>(string? text, Func<string, T> parse)
+    {
+        if (text is null) return null;
+        var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(parse).ToArray();
+        return items.Length > 0 ? items : throw new ArgumentException($"'{text}' lists nothing.");
+    }
 
     /// <summary>Progress on stderr: one line per methodology and part (a live counter on a terminal).</summary>
     public sealed class ConsoleProgress(TextWriter error) : IProgress<EvaluationProgress>

@@ -47,6 +47,11 @@ public static class Evaluator
             if (metric.NeedsTokenAnswers() && !request.Parts[0].HasTokenAnswers)
                 throw new ArgumentException($"Metric '{metric.Name()}' needs token answers, but task '{request.Task.Name}' has real-valued targets; use mse or kl.");
         foreach (var m in request.Methodologies) request.Circuit.For(m.Component); // fail before any model run
+        if (request.Methodologies.Any(m => m.Value is { Kind: AblationKind.Mean, MeanOver: MeanOver.Batch, Tokenwise: true })
+            && request.Parts.FirstOrDefault(p => p.Count % request.BatchSize == 1 || p.Count == 1) is { } small)
+            throw new ArgumentException(
+                $"Batch-mean ablation averages over each batch, but with {small.Count} prompts in '{small.Name}' and batches of {request.BatchSize} " +
+                "one batch would hold a single prompt (its mean is just that prompt, i.e. resample ablation). Choose another batch size or number of prompts.");
 
         var model = request.Model;
         var rows = new List<EvaluationRow>();

@@ -1,0 +1,66 @@
+using System.Text.RegularExpressions;
+using Workbook.Checkpoints;
+using Workbook.Evaluation;
+using Workbook.Metrics;
+using Workbook.Model;
+using Workbook.Patching;
+using Workbook.Tasks;
+using Workbook.Tasks.Generators;
+using Workbook.Tests.Support;
+using Workbook.Tokenization;
+
+namespace Workbook.Tests.Evaluation;
+
+/// <summary>
+/// The paper's exact IOI validation targets (spec A.2, AutoCircuit's test_ioi_faithfulness_exact_repro), opt-in because
+/// they need GPT-2's real weights: set <c>WORKBOOK_GPT2</c> to a GPT-2 small checkpoint folder (config.json +
+/// model.safetensors) and run <c>dotnet test --filter Category=RealWeights</c>. Node circuit, token-specific,
+/// token-wise mean over the file's first 50 corrupt (ABC) prompts, ratio of means, tolerance 0.01, for all 15
+/// templates × ABBA/BABA × with and without BOS.
+/// </summary>
+[Trait("Category", "RealWeights")]
+public class PaperReproductionTests
+{
+    static readonly Lazy<HookedTransformer?> Gpt2 = new(() =>
+    {
+        string? folder = Environment.GetEnvironmentVariable("WORKBOOK_GPT2");
+        return string.IsNullOrEmpty(folder) ? null : ModelLoader.Load(folder);
+    });
+
+    /// <summary>Spec A.2's table: template → (ABBA no-BOS, BABA no-BOS, ABBA +BOS, BABA +BOS).</summary>
+    static Dictionary<int, double[]> Targets()
+    {
+        string spec = File.ReadAllText(Path.Combine(SharedFiles.Root, "spec", "paper-reference.md"));
+        int start = spec.IndexOf("| template | ABBA no-BOS | BABA no-BOS | ABBA +BOS | BABA +BOS |", StringComparison.Ordinal);
+        return Regex.Matches(spec[start..(start + 2000)], @"^\| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", RegexOptions.Multiline)
+            .ToDictionary(m => int.Parse(m.Groups[1].Value), m => Enumerable.Range(2, 4).Select(g => double.Parse(m.Groups[g].Value, System.Globalization.CultureInfo.InvariantCulture)).ToArray());
+    }
+
+    public static IEnumerable<object[]> Cases() =>
+        from t in Enumerable.Range(0, 15) from bos in new[] { false, true } select new object[] { t, bos };
+
+    [SkippableTheory]
+    [MemberData(nameof(Cases))]
+    public void IoiNodeCircuitFaithfulnessMatchesTheExactReproduction(int template, bool bos)
+    {
+        var model = Gpt2.Value;
+        Skip.If(model is null, "WORKBOOK_GPT2 is not set: point it at a GPT-2 small checkpoint folder to run the paper's exact IOI targets.");
+        var targets = Targets()[template];
+        var task = KnownTasks.Ioi with { PrependBos = bos };
+        var tokenizer = new Gpt2Tokenizer();
+        var parts = new[] { IoiOrder.ABBA, IoiOrder.BABA }.Select(order => IoiGenerator.Generate(order, template, 50, seed: 0, tokenizer)).ToArray();
+        var methodology = new Methodology
+        {
+            Component = Component.Node, Positions = TokenPositions.Specific, Value = AblationValue.Mean(MeanOver.Corrupt), Ablate = AblatedSet.Complement,
+        };
+        var rows = Evaluator.Run(new EvaluationRequest
+        {
+            Model = model!, Task = task, Parts = task.Tokenize(parts, tokenizer), Circuit = CircuitChoice.Parse("ioi-nodes"),
+            Methodologies = new[] { methodology }, Metrics = new[] { MetricKind.LogitDiffRecoveredOfMeans }, BatchSize = 50,
+        });
+        double abba = rows.Where(r => r.Part.StartsWith("ABBA", StringComparison.Ordinal)).Average(r => r.Value);
+        double baba = rows.Where(r => r.Part.StartsWith("BABA", StringComparison.Ordinal)).Average(r => r.Value);
+        Assert.Equal(targets[bos ? 2 : 0], abba, 0.01);
+        Assert.Equal(targets[bos ? 3 : 1], baba, 0.01);
+    }
+}
