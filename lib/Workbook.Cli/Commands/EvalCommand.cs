@@ -2,9 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Workbook.Evaluation;
 using Workbook.Metrics;
-using Workbook.Model;
 using Workbook.Patching;
-using Workbook.Tasks;
 
 namespace Workbook.Cli.Commands;
 
@@ -13,32 +11,21 @@ public static class EvalCommand
 {
     public static Command Build()
     {
-        var model = CommonOptions.Model();
-        var device = CommonOptions.Device();
-        var tf32 = CommonOptions.AllowTf32();
-        var json = CommonOptions.Json();
-        var task = TaskInputs.Task();
-        var circuit = TaskInputs.Circuit();
+        var shared = new EvaluationOptions();
         var component = new Option<string?>("--component") { Description = "node or edge (default: the circuit's own; edge for a family)." };
         var ablation = new Option<string>("--ablation") { Description = "resample, zero, mean-clean, mean-corrupt, mean-both or mean-batch.", DefaultValueFactory = _ => "resample" };
         var positions = new Option<string>("--positions") { Description = "specific (the circuit's token positions) or all.", DefaultValueFactory = _ => "specific" };
         var direction = new Option<string>("--direction") { Description = "ablate-clean (run clean, patch from corrupt) or restore-corrupt.", DefaultValueFactory = _ => "ablate-clean" };
         var set = new Option<string>("--set") { Description = "complement (keep the circuit, ablate the rest) or circuit (ablate the circuit).", DefaultValueFactory = _ => "complement" };
         var metric = new Option<string?>("--metric") { Description = $"Metric(s), comma-separated: {string.Join(", ", MetricNames.All)}. Default: the task's." };
-        var prompts = TaskInputs.Prompts();
-        var batchSize = TaskInputs.BatchSize();
-        var seed = TaskInputs.Seed();
-        var dataset = TaskInputs.Dataset();
-        var csv = TaskInputs.Csv();
         var cmd = new Command("eval", "Evaluate a circuit on a task under one ablation methodology: per-prompt values and their summary.")
         {
-            model, task, circuit, component, ablation, positions, direction, set, metric, prompts, batchSize, seed, dataset, csv, device, tf32, json,
+            component, ablation, positions, direction, set, metric,
         };
+        shared.AddTo(cmd);
         cmd.SetAction(parse =>
         {
-            Devices.AllowTf32 = parse.GetValue(tf32);
-            var taskDef = KnownTasks.Get(parse.GetValue(task)!);
-            var choice = CircuitChoice.Parse(parse.GetValue(circuit) ?? taskDef.PaperCircuit);
+            var (task, choice) = shared.TaskAndCircuit(parse);
             var comp = parse.GetValue(component) is string c ? TaskInputs.ParseComponent(c)
                 : choice.Components.Contains(Component.Edge) ? Component.Edge : Component.Node;
             choice.For(comp); // a clear error before loading anything
@@ -48,24 +35,19 @@ public static class EvalCommand
                 Value = TaskInputs.ParseAblation(parse.GetValue(ablation)!), Positions = TaskInputs.ParsePositions(parse.GetValue(positions)!),
                 Direction = TaskInputs.ParseDirection(parse.GetValue(direction)!), Ablate = TaskInputs.ParseSet(parse.GetValue(set)!),
             };
-            var metrics = TaskInputs.ParseList(parse.GetValue(metric) ?? taskDef.PaperMetric, MetricNames.Parse)!;
-            using var m = TaskInputs.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
-            var parts = TaskInputs.Prepare(taskDef, m, parse.GetValue(dataset), parse.GetValue(seed), parse.GetValue(prompts));
-            var error = parse.InvocationConfiguration.Error;
-            var rows = Evaluator.Run(new EvaluationRequest
-            {
-                Model = m, Task = taskDef, Parts = parts, Circuit = choice, Methodologies = new[] { methodology }, Metrics = metrics,
-                BatchSize = parse.GetValue(batchSize), Progress = new TaskInputs.ConsoleProgress(error),
-            });
-            var summaries = Summaries.ByMethodology(rows, parse.GetValue(seed));
-            if (parse.GetValue(csv) is string path) EvaluationExport.WriteFile(path, EvaluationExport.RowsCsv(rows));
+            var metrics = TaskInputs.ParseList(parse.GetValue(metric) ?? task.PaperMetric, MetricNames.Parse)!;
+            var (model, parts) = shared.Load(parse, task);
+            using var _ = model;
+            var rows = Evaluator.Run(shared.Request(parse, model, task, parts, choice, new[] { methodology }, metrics));
+            var summaries = Summaries.ByMethodology(rows, parse.GetValue(shared.Seed));
+            shared.WriteCsv(parse, rows);
             var output = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(json))
+            if (parse.GetValue(shared.Json))
             {
                 output.WriteLine(EvaluationExport.Json(summaries, rows));
                 return 0;
             }
-            output.WriteLine($"{taskDef.Name}, circuit {choice.Name}, {methodology.Label}, {parts.Sum(p => p.Count)} prompts in {parts.Count} part(s)");
+            output.WriteLine($"{task.Name}, circuit {choice.Name}, {methodology.Label}, {parts.Sum(p => p.Count)} prompts in {parts.Count} part(s)");
             foreach (var s in summaries)
             {
                 var v = s.Values;

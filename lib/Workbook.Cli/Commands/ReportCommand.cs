@@ -2,9 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Workbook.Evaluation;
 using Workbook.Metrics;
-using Workbook.Model;
 using Workbook.Patching;
-using Workbook.Tasks;
 
 namespace Workbook.Cli.Commands;
 
@@ -26,32 +24,21 @@ public static class ReportCommand
 
     public static Command Build()
     {
-        var model = CommonOptions.Model();
-        var device = CommonOptions.Device();
-        var tf32 = CommonOptions.AllowTf32();
-        var json = CommonOptions.Json();
-        var task = TaskInputs.Task();
-        var circuit = TaskInputs.Circuit();
+        var shared = new EvaluationOptions();
         var metric = new Option<string?>("--metric") { Description = "The metric to rank by (default: logit-diff-recovered when the task has answer tokens, else the task's metric)." };
         var components = new Option<string?>("--components") { Description = "Components to vary, comma-separated (default: those the circuit has)." };
         var values = new Option<string?>("--values") { Description = "Ablation values to vary, comma-separated (default: resample, the task's mean, zero)." };
         var positions = new Option<string?>("--positions") { Description = "Token positions to vary: specific,all (default: both when the circuit has positions)." };
         var sets = new Option<string?>("--sets") { Description = "Ablated sets to vary: complement,circuit (default: both)." };
         var direction = new Option<string>("--direction") { Description = "ablate-clean or restore-corrupt.", DefaultValueFactory = _ => "ablate-clean" };
-        var prompts = TaskInputs.Prompts();
-        var batchSize = TaskInputs.BatchSize();
-        var seed = TaskInputs.Seed();
-        var dataset = TaskInputs.Dataset();
-        var csv = TaskInputs.Csv();
         var cmd = new Command("report", "Evaluate a circuit over the grid of ablation methodologies and show how much the verdict depends on them.")
         {
-            model, task, circuit, metric, components, values, positions, sets, direction, prompts, batchSize, seed, dataset, csv, device, tf32, json,
+            metric, components, values, positions, sets, direction,
         };
+        shared.AddTo(cmd);
         cmd.SetAction(parse =>
         {
-            Devices.AllowTf32 = parse.GetValue(tf32);
-            var taskDef = KnownTasks.Get(parse.GetValue(task)!);
-            var choice = CircuitChoice.Parse(parse.GetValue(circuit) ?? taskDef.PaperCircuit);
+            var (task, choice) = shared.TaskAndCircuit(parse);
             var grid = new ReportGrid
             {
                 Components = TaskInputs.ParseList(parse.GetValue(components), TaskInputs.ParseComponent),
@@ -60,22 +47,18 @@ public static class ReportCommand
                 Sets = TaskInputs.ParseList(parse.GetValue(sets), TaskInputs.ParseSet),
                 Direction = TaskInputs.ParseDirection(parse.GetValue(direction)!),
             };
-            var methodologies = RobustnessReport.Methodologies(grid, choice, taskDef.PaperMean);
-            foreach (var m2 in methodologies) choice.For(m2.Component);
-            using var m = TaskInputs.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
-            var parts = TaskInputs.Prepare(taskDef, m, parse.GetValue(dataset), parse.GetValue(seed), parse.GetValue(prompts));
-            var rankBy = parse.GetValue(metric) is string name ? MetricNames.Parse(name)
-                : parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricNames.Parse(taskDef.PaperMetric);
+            var methodologies = RobustnessReport.Methodologies(grid, choice, task.PaperMean);
+            foreach (var m in methodologies) choice.For(m.Component); // a clear error before loading anything
+            var requested = parse.GetValue(metric) is string name ? MetricNames.Parse(name) : (MetricKind?)null;
+            var (model, parts) = shared.Load(parse, task);
+            using var _ = model;
+            var rankBy = requested ?? (parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricNames.Parse(task.PaperMetric));
             var metrics = rankBy == MetricKind.LogitDiffRecovered ? new[] { rankBy, MetricKind.LogitDiffRecoveredOfMeans } : new[] { rankBy };
-            var result = Evaluator.RunWithBaseline(new EvaluationRequest
-            {
-                Model = m, Task = taskDef, Parts = parts, Circuit = choice, Methodologies = methodologies, Metrics = metrics,
-                BatchSize = parse.GetValue(batchSize), Progress = new TaskInputs.ConsoleProgress(parse.InvocationConfiguration.Error),
-            });
-            var report = RobustnessReport.Build(taskDef.Name, choice.Name, m.Config.Name, rankBy, result, methodologies, parse.GetValue(seed));
-            if (parse.GetValue(csv) is string path) EvaluationExport.WriteFile(path, EvaluationExport.RowsCsv(result.Rows));
+            var result = Evaluator.RunWithBaseline(shared.Request(parse, model, task, parts, choice, methodologies, metrics));
+            var report = RobustnessReport.Build(task.Name, choice.Name, model.Config.Name, rankBy, result, methodologies, parse.GetValue(shared.Seed));
+            shared.WriteCsv(parse, result.Rows);
             var output = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(json))
+            if (parse.GetValue(shared.Json))
                 output.WriteLine(JsonSerializer.Serialize(new ReportJson(report.Task, report.Circuit, report.Model, report.Metric.Name(), report.Prompts, report.FullModelMedian,
                     report.Faithfulness.Select(EntryJson.Of).ToArray(), report.CircuitAblated.Select(EntryJson.Of).ToArray(), report.Sensitivity, report.HighestVsLowest),
                     EvaluationExport.JsonOptions));

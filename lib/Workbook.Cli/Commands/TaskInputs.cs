@@ -1,12 +1,72 @@
 using System.CommandLine;
 using Workbook.Checkpoints;
 using Workbook.Evaluation;
+using Workbook.Metrics;
 using Workbook.Model;
 using Workbook.Patching;
 using Workbook.Tasks;
 using Workbook.Tokenization;
 
 namespace Workbook.Cli.Commands;
+
+/// <summary>The options <c>eval</c> and <c>report</c> share, and the steps both take with them.</summary>
+public sealed class EvaluationOptions
+{
+    public Option<string> Model { get; } = CommonOptions.Model();
+    public Option<string> Device { get; } = CommonOptions.Device();
+    public Option<bool> AllowTf32 { get; } = CommonOptions.AllowTf32();
+    public Option<bool> Json { get; } = CommonOptions.Json();
+    public Option<string> Task { get; } = TaskInputs.Task();
+    public Option<string?> Circuit { get; } = TaskInputs.Circuit();
+    public Option<int?> Prompts { get; } = TaskInputs.Prompts();
+    public Option<int> BatchSize { get; } = TaskInputs.BatchSize();
+    public Option<int> Seed { get; } = TaskInputs.Seed();
+    public Option<string?> Dataset { get; } = TaskInputs.Dataset();
+    public Option<string?> Csv { get; } = TaskInputs.Csv();
+
+    /// <summary>Adds the shared options after the verb's own.</summary>
+    public void AddTo(Command command)
+    {
+        foreach (Option o in new Option[] { Model, Task, Circuit, Prompts, BatchSize, Seed, Dataset, Csv, Device, AllowTf32, Json })
+            command.Options.Add(o);
+    }
+
+    /// <summary>The task and circuit (checked before any model is loaded).</summary>
+    public (TaskDefinition Task, CircuitChoice Circuit) TaskAndCircuit(ParseResult parse)
+    {
+        Devices.AllowTf32 = parse.GetValue(AllowTf32);
+        var task = KnownTasks.Get(parse.GetValue(Task)!);
+        return (task, CircuitChoice.Parse(parse.GetValue(Circuit) ?? task.PaperCircuit));
+    }
+
+    /// <summary>Loads the model and prepares the task's prompts for it.</summary>
+    public (HookedTransformer Model, IReadOnlyList<TokenizedDataset> Parts) Load(ParseResult parse, TaskDefinition task)
+    {
+        var model = TaskInputs.LoadModel(parse.GetValue(Model)!, parse.GetValue(Device)!);
+        try
+        {
+            return (model, TaskInputs.Prepare(task, model, parse.GetValue(Dataset), parse.GetValue(Seed), parse.GetValue(Prompts)));
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    public EvaluationRequest Request(ParseResult parse, HookedTransformer model, TaskDefinition task, IReadOnlyList<TokenizedDataset> parts,
+        CircuitChoice circuit, IReadOnlyList<Methodology> methodologies, IReadOnlyList<MetricKind> metrics) => new()
+    {
+        Model = model, Task = task, Parts = parts, Circuit = circuit, Methodologies = methodologies, Metrics = metrics,
+        BatchSize = parse.GetValue(BatchSize), Progress = new TaskInputs.ConsoleProgress(parse.InvocationConfiguration.Error),
+    };
+
+    /// <summary>Writes the rows to the --csv file, when one was given.</summary>
+    public void WriteCsv(ParseResult parse, IEnumerable<EvaluationRow> rows)
+    {
+        if (parse.GetValue(Csv) is string path) EvaluationExport.WriteFile(path, EvaluationExport.RowsCsv(rows));
+    }
+}
 
 /// <summary>Options and helpers shared by <c>eval</c> and <c>report</c>: model, task, prompts, circuit, progress.</summary>
 public static class TaskInputs

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Workbook.Util;
 using System.Text.RegularExpressions;
 using Workbook.Graph;
 
@@ -51,16 +52,7 @@ public static class SymbolicCircuitJson
 
     public static SymbolicCircuit Read(string json, string defaultName, string source = "circuit")
     {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
-        }
-        catch (JsonException e)
-        {
-            throw new FormatException($"{source}: not valid JSON: {e.Message}", e);
-        }
-        using (doc)
+        using (var doc = JsonInput.Parse(json, source))
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("edges", out var edgesEl) || edgesEl.ValueKind != JsonValueKind.Array)

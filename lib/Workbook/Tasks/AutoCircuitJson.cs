@@ -20,16 +20,7 @@ public static class AutoCircuitJson
 
     public static PromptDataset Read(string json, string name, string source = "dataset")
     {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
-        }
-        catch (JsonException e)
-        {
-            throw new FormatException($"{source}: not valid JSON: {e.Message}", e);
-        }
-        using (doc)
+        using (var doc = JsonInput.Parse(json, source))
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new FormatException($"{source}: expected a JSON object with a \"prompts\" array.");
