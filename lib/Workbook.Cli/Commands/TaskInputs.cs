@@ -19,7 +19,7 @@ public sealed class EvaluationOptions
     public Option<string> Task { get; } = TaskInputs.Task();
     public Option<string?> Circuit { get; } = TaskInputs.Circuit();
     public Option<int?> Prompts { get; } = TaskInputs.Prompts();
-    public Option<int> BatchSize { get; } = TaskInputs.BatchSize();
+    public Option<int?> BatchSize { get; } = TaskInputs.BatchSize();
     public Option<int> Seed { get; } = TaskInputs.Seed();
     public Option<string?> Dataset { get; } = TaskInputs.Dataset();
     public Option<string?> Csv { get; } = TaskInputs.Csv();
@@ -58,7 +58,7 @@ public sealed class EvaluationOptions
         CircuitChoice circuit, IReadOnlyList<Methodology> methodologies, IReadOnlyList<MetricKind> metrics) => new()
     {
         Model = model, Task = task, Parts = parts, Circuit = circuit, Methodologies = methodologies, Metrics = metrics,
-        BatchSize = parse.GetValue(BatchSize), Progress = new TaskInputs.ConsoleProgress(parse.InvocationConfiguration.Error),
+        BatchSize = parse.GetValue(BatchSize) ?? task.DefaultBatchSize, Progress = new TaskInputs.ConsoleProgress(parse.InvocationConfiguration.Error),
     };
 
     /// <summary>Writes the rows to the --csv file, when one was given.</summary>
@@ -87,10 +87,9 @@ public static class TaskInputs
         Description = "Prompts per dataset part (IOI: per template and order). Default: the paper's number.",
     };
 
-    public static Option<int> BatchSize() => new("--batch-size")
+    public static Option<int?> BatchSize() => new("--batch-size")
     {
-        Description = "Prompts per forward pass (also the batch of mean-batch ablation).",
-        DefaultValueFactory = _ => 50,
+        Description = "Prompts per forward pass (also the batch of mean-batch ablation). Default: the task's (Sports 10, Tracr 200, others 50).",
     };
 
     public static Option<int> Seed() => new("--seed")

@@ -31,7 +31,7 @@ public static class KnownTasks
         Description = "Sports Players (Pythia-2.8B-deduped): the sport an athlete plays; 1 answer vs the 2 other sports",
         PrependBos = true, TailDivergence = true, SeparateQkv = false,
         PaperModel = "pythia-2.8b-deduped", PaperCircuit = "sports-players", PaperMetric = "correct-vs-candidates-percent", PaperMean = MeanOver.CleanAndCorrupt,
-        PaperPromptCount = 200, PaperShuffles = true,
+        PaperPromptCount = 200, PaperShuffles = true, DefaultBatchSize = 10,
         Generate = (_, seed, count) => new[] { SportsPlayersGenerator.Generate(seed).Take(count) },
     };
 
@@ -41,7 +41,7 @@ public static class KnownTasks
         Description = "Tracr X-Proportion: the fraction of x's so far, at each of 5 positions (pre-tokenized, BOS first)",
         Read = ReadPositions.AllButFirst, PreTokenized = true,
         PaperModel = "tracr-xproportion", PaperCircuit = "tracr-xproportion-ours", PaperMetric = "mse", PaperMean = MeanOver.Corrupt,
-        PaperPromptCount = 200, PaperShuffles = true,
+        PaperPromptCount = 200, PaperShuffles = true, DefaultBatchSize = 200,
         Generate = (_, seed, count) => new[] { TracrGenerator.XProportion(seed).Take(count) },
     };
 
@@ -51,7 +51,7 @@ public static class KnownTasks
         Description = "Tracr Reverse: the input sequence reversed, one token per position (pre-tokenized, BOS first)",
         Read = ReadPositions.AllButFirst, PreTokenized = true,
         PaperModel = "tracr-reverse", PaperCircuit = "tracr-reverse-ours", PaperMetric = "kl", PaperMean = MeanOver.Corrupt,
-        PaperPromptCount = 200, PaperShuffles = true,
+        PaperPromptCount = 200, PaperShuffles = true, DefaultBatchSize = 200,
         Generate = (_, seed, count) => new[] { TracrGenerator.Reverse(seed).Take(count) },
     };
 

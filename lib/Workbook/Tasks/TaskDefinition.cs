@@ -33,6 +33,11 @@ public sealed record TaskDefinition
     public MeanOver PaperMean { get; init; } = MeanOver.Corrupt;
     /// <summary>Prompts per dataset part in the paper's experiments.</summary>
     public int PaperPromptCount { get; init; }
+    /// <summary>
+    /// Prompts per forward pass by default: the paper's batch where memory allows (Sports: 10, since Pythia-2.8B's
+    /// 1,057 sources take 0.76 GB per recorded batch of 10). Only batch-mean ablation depends on it.
+    /// </summary>
+    public int DefaultBatchSize { get; init; } = 50;
     /// <summary>The paper shuffles the file (Python seed 42) before taking its prompts (Sports, Tracr).</summary>
     public bool PaperShuffles { get; init; }
     /// <summary>
