@@ -59,7 +59,7 @@ public static class RunCommand
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var logits = model.Forward(tensor(ids).unsqueeze(0))[0, -1].to(ScalarType.Float64).cpu();
+        var logits = model.Forward(tensor(ids, device: model.Device).unsqueeze(0))[0, -1].to(ScalarType.Float64).cpu();
         var probs = logits.softmax(-1);
         var (values, indices) = logits.topk(Math.Min(k, (int)logits.shape[0]));
         var top = new List<Prediction>();

@@ -159,7 +159,7 @@ public sealed class HookedTransformer : nn.Module
         foreach (var name in HookPointNames())
             recorder.Add(name, (t, n) => { shapes.TryAdd(n, t.shape); return null; });
         using (no_grad())
-        using (var tokens = zeros(batch, seq, dtype: ScalarType.Int64))
+        using (var tokens = zeros(batch, seq, dtype: ScalarType.Int64, device: Device))
         {
             var pass = new ForwardPass(this, recorder, null, null, null);
             using var scope = NewDisposeScope();
@@ -192,7 +192,9 @@ public sealed class HookedTransformer : nn.Module
             throw new ArgumentException($"Sequence length {tokens.shape[1]} exceeds the model's context of {Config.NCtx} tokens.");
         if (tokens.dtype != ScalarType.Int64 && tokens.dtype != ScalarType.Int32)
             throw new ArgumentException($"Tokens must be integer ids; got {tokens.dtype}.");
-        long min = tokens.min().item<long>(), max = tokens.max().item<long>();
+        // One device-to-host transfer for both bounds (each .item() on a GPU waits for the queue to drain).
+        using var bounds = stack(new[] { tokens.min(), tokens.max() }).to(ScalarType.Int64).cpu();
+        long min = bounds[0].item<long>(), max = bounds[1].item<long>();
         if (min < 0 || max >= Config.DVocab)
             throw new ArgumentException($"Token id {(min < 0 ? min : max)} is outside the vocabulary of {Config.DVocab} ids.");
         return tokens.to(ScalarType.Int64).to(Device);

@@ -53,9 +53,14 @@ internal sealed class EdgePatcher : IForwardInterceptor
     readonly List<(int First, Tensor Delta)> _chunks = new(); // General: Δ per source group [n, B, T, D]
     long _b, _t, _d;
 
-    public EdgePatcher(PatchMasks masks, PatchValues values)
+    readonly Device _device;
+
+    /// <param name="device">Where the forward pass runs (the model's device); the plans' small tensors are put there
+    /// whatever device the masks live on.</param>
+    public EdgePatcher(PatchMasks masks, PatchValues values, Device device)
     {
         _masks = masks;
+        _device = device;
         _values = values.Values;
         var graph = masks.Graph;
         _index = new SourceIndex(graph);
@@ -84,9 +89,10 @@ internal sealed class EdgePatcher : IForwardInterceptor
             return;
         }
         _needed = new bool[_nSources];
+        var host = HostCopies(masks.Masks);
         for (int i = 0; i < _plans.Length; i++)
         {
-            _plans[i] = Plan(masks.Masks[i], masks.Sites[i]);
+            _plans[i] = Plan(host[i], masks.Masks[i]?.shape, masks.Sites[i]);
             var p = _plans[i];
             if (!p.Patched) continue;
             if (p.A != 0)
@@ -96,14 +102,43 @@ internal sealed class EdgePatcher : IForwardInterceptor
         _usesRunningSum = _plans.Any(p => p.Patched && p.A != 0);
     }
 
+    /// <summary>
+    /// Every site mask as a float array on the host. Masks on a GPU come back in one transfer (one synchronisation
+    /// instead of one per site).
+    /// </summary>
+    static float[]?[] HostCopies(Tensor?[] masks)
+    {
+        var result = new float[]?[masks.Length];
+        var onDevice = Enumerable.Range(0, masks.Length).Where(i => masks[i] is { } m && m.device_type != DeviceType.CPU).ToArray();
+        if (onDevice.Length > 0)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var flat = cat(onDevice.Select(i => masks[i]!.detach().to(ScalarType.Float32).reshape(-1)).ToArray()).cpu();
+            var all = flat.data<float>().ToArray();
+            int offset = 0;
+            foreach (int i in onDevice)
+            {
+                int n = (int)masks[i]!.numel();
+                result[i] = all.AsSpan(offset, n).ToArray();
+                offset += n;
+            }
+        }
+        for (int i = 0; i < masks.Length; i++)
+        {
+            if (masks[i] is not { } m || result[i] is not null) continue;
+            using var cpu = m.detach().to(ScalarType.Float32).contiguous();
+            result[i] = cpu.data<float>().ToArray();
+        }
+        return result;
+    }
+
     /// <summary>Chooses a, the patched positions and the correction columns for one site (see the class comment).</summary>
-    SitePlan Plan(Tensor? mask, PatchSite site)
+    SitePlan Plan(float[]? m, long[]? shape, PatchSite site)
     {
         var plan = new SitePlan();
-        if (mask is null) return plan;
-        using var cpu = mask.detach().to(ScalarType.Float32).cpu().contiguous();
-        int tm = (int)cpu.shape[1], rows = site.Rows, ns = site.SourceCount;
-        var m = cpu.data<float>().ToArray(); // [tm, rows, ns]
+        if (m is null || shape is null) return plan;
+        int tm = (int)shape[1], rows = site.Rows, ns = site.SourceCount; // m is [tm, rows, ns]
         int width = rows * ns;
         int t0 = 0;
         while (t0 < tm && Array.TrueForAll(m.AsSpan(t0 * width, width).ToArray(), v => v == 0)) t0++;
@@ -133,7 +168,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
                 for (int i = 0; i < active.Length; i++)
                     for (int j = 0; j < cols.Length; j++)
                         corr[(t * active.Length + i) * cols.Length + j] = Entry(t, active[i], j);
-            var device = mask.device;
+            var device = _device;
             var dtype = _values?.dtype ?? ScalarType.Float32;
             plan.ActiveRows = active.Select(r => (long)r).ToArray();
             plan.Correction = (_layout == Layout.Flat
@@ -310,7 +345,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
     /// <summary>resid + Σ mask · Δ for every destination of a site, [rows, B, T, D], by explicit einsums over the Δ chunks.</summary>
     Tensor GeneralSite(Tensor mask, PatchSite site, Tensor resid)
     {
-        if (mask.dtype != resid.dtype || mask.device != resid.device) mask = mask.to(resid.dtype).to(resid.device);
+        if (mask.dtype != resid.dtype || !Devices.Same(mask.device, resid.device)) mask = mask.to(resid.dtype).to(resid.device);
         int ns = site.SourceCount, rows = site.Rows;
         var m = mask.expand(_b, _t, rows, ns);
         Tensor total = resid.unsqueeze(0).expand(rows, _b, _t, _d);
