@@ -56,9 +56,26 @@ public static class Devices
 
     static void ApplyTf32()
     {
-        // cuDNN is set too (convolutions, should a model ever use them); libtorch keeps its conv and RNN flags equal.
-        backends.cuda.matmul.allow_tf32 = _allowTf32;
-        backends.cudnn.allow_tf32 = _allowTf32;
+        try
+        {
+            backends.cuda.matmul.allow_tf32 = _allowTf32;
+        }
+        catch (Exception e) when (_allowTf32)
+        {
+            throw new InvalidOperationException($"Could not allow TF32 for float32 matmuls: {e.Message.Split('\n')[0]}", e);
+        }
+        catch (Exception)
+        {
+            // Full float32 precision is libtorch's default for matmuls; `workbook selfcheck` measures what is in effect.
+        }
+        try
+        {
+            backends.cudnn.allow_tf32 = _allowTf32; // convolutions and RNNs only: these models have none
+        }
+        catch (Exception)
+        {
+            // Newer libtorch versions may object to the legacy cuDNN flag; nothing here depends on it.
+        }
     }
 
     /// <summary>Whether two devices are the same (type and index; "cuda" without an index means cuda:0).</summary>

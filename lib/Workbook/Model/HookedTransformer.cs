@@ -436,16 +436,14 @@ public sealed class HookedTransformer : nn.Module
             var normed = LayerNorm(sparse.RowInputs!.reshape(n, B * T, D), w.ln1, "", "");
             var outputs = new[] { q, k, v };
             var weights = new[] { (a.W_Q, a.b_Q), (a.W_K, a.b_K), (a.W_V, a.b_V) };
+            var index = sparse.Index ?? SparseHeadIndex.For(sparse.Rows, sparse.Kinds, Hh, x.device);
             for (int kind = 0; kind < 3; kind++)
             {
-                // Rows of this kind (or every row when one input feeds Q, K and V).
-                var selected = Enumerable.Range(0, n).Where(i => sparse.Kinds == 1 || sparse.Rows[i] / Hh == kind).ToArray();
-                if (selected.Length == 0) continue;
-                var heads = tensor(selected.Select(i => sparse.Rows[i] % Hh).ToArray(), device: x.device);
-                var rowsOfKind = selected.Length == n ? normed : normed.index_select(0, tensor(selected.Select(i => (long)i).ToArray(), device: x.device));
+                if (index.ForKind(kind) is not { } rows) continue;
+                var rowsOfKind = rows.Selection is null ? normed : normed.index_select(0, rows.Selection);
                 var (W, bias) = weights[kind];
-                var projected = bmm(rowsOfKind, W.index_select(0, heads)) + bias.index_select(0, heads).unsqueeze(1); // [m, B*T, dh]
-                outputs[kind] = outputs[kind].index_copy(2, heads, projected.view(selected.Length, B, T, dh).permute(1, 2, 0, 3));
+                var projected = bmm(rowsOfKind, W.index_select(0, rows.Heads)) + bias.index_select(0, rows.Heads).unsqueeze(1); // [m, B*T, dh]
+                outputs[kind] = outputs[kind].index_copy(2, rows.Heads, projected.view(rows.Count, B, T, dh).permute(1, 2, 0, 3));
             }
             return (outputs[0], outputs[1], outputs[2]);
         }
