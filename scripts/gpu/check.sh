@@ -23,7 +23,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 DEVICE="${DEVICE:-cuda}"
 OUT="${OUT:-$wb_root/out/gpu-check}"
-BENCH_BATCHES="${BENCH_BATCHES:-50 1000}"
+BENCH_BATCHES="${BENCH_BATCHES-50 1000}"   # empty: no benchmark
 BENCH_REPEAT="${BENCH_REPEAT:-10}"
 BENCH_WARMUP="${BENCH_WARMUP:-3}"
 BENCH_SEQ="${BENCH_SEQ:-16}"
@@ -56,7 +56,7 @@ step() {
   printf '%s\t%s\t%s\n' "$name" "$rc" "$((SECONDS - start))" >> "$OUT/steps.tsv"
 }
 
-wb_log "check.sh on $(hostname) for device $DEVICE; results in $OUT"
+wb_log "check.sh on $(uname -n) for device $DEVICE; results in $OUT"
 uname -srm
 command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import torch; print('python3 torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())" 2>/dev/null \
