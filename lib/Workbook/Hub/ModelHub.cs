@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -214,18 +215,18 @@ public sealed class ModelHub : IDisposable
     {
         string blob = Cache.BlobPath(repo, remote.Etag);
         string incomplete = Cache.IncompletePath(repo, remote.Etag);
-        long transferred = 0;
+        var transferred = new StrongBox<long>(0);
         for (int attempt = 1; ; attempt++)
         {
             long have = File.Exists(incomplete) ? new FileInfo(incomplete).Length : 0;
             Options.Progress?.Started(repo.Value, remote.File, remote.Size, have);
             try
             {
-                transferred += await TransferAsync(remote, incomplete, cancel).ConfigureAwait(false);
+                await TransferAsync(remote, incomplete, transferred, cancel).ConfigureAwait(false);
                 Verify(repo, remote, incomplete);
                 File.Move(incomplete, blob, overwrite: false);
                 Options.Progress?.Finished(true);
-                return transferred;
+                return transferred.Value;
             }
             catch (TransientHubException e) when (attempt < Options.MaxAttempts && !cancel.IsCancellationRequested)
             {
@@ -246,8 +247,8 @@ public sealed class ModelHub : IDisposable
         }
     }
 
-    /// <summary>Appends the missing bytes of one file to <paramref name="incomplete"/>; returns how many arrived.</summary>
-    async Task<long> TransferAsync(RemoteFile remote, string incomplete, CancellationToken cancel)
+    /// <summary>Appends the missing bytes of one file to <paramref name="incomplete"/>, counting them in <paramref name="received"/>.</summary>
+    async Task TransferAsync(RemoteFile remote, string incomplete, StrongBox<long> received, CancellationToken cancel)
     {
         long have = File.Exists(incomplete) ? new FileInfo(incomplete).Length : 0;
         if (have > remote.Size)
@@ -255,7 +256,7 @@ public sealed class ModelHub : IDisposable
             File.Delete(incomplete); // longer than the file can be: not a prefix of it
             have = 0;
         }
-        if (have == remote.Size && have > 0) return 0;
+        if (have == remote.Size && have > 0) return;
 
         using var resp = await Client.GetContentAsync(remote.Location, have, cancel).ConfigureAwait(false);
         if (resp.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable)
@@ -282,25 +283,25 @@ public sealed class ModelHub : IDisposable
         await using var body = await resp.Content.ReadAsStreamAsync(cancel).ConfigureAwait(false);
         await using var output = new FileStream(incomplete, have == 0 ? FileMode.Create : FileMode.Append, FileAccess.Write, FileShare.Read, 1 << 16, useAsync: true);
         var buffer = new byte[1 << 20];
-        long received = 0;
+        long written = 0;
         while (true)
         {
             int n = await Client.ReadAsync(body, buffer, cancel).ConfigureAwait(false);
             if (n == 0) break;
-            if (have + received + n > remote.Size)
+            if (have + written + n > remote.Size)
             {
                 await output.DisposeAsync().ConfigureAwait(false);
                 File.Delete(incomplete);
                 throw new VerificationException($"'{remote.File}': the server sent more than the {remote.Size} bytes the hub reported. Nothing was kept.");
             }
             await output.WriteAsync(buffer.AsMemory(0, n), cancel).ConfigureAwait(false);
-            received += n;
+            written += n;
+            received.Value += n;
             Options.Progress?.Advanced(n);
         }
         await output.FlushAsync(cancel).ConfigureAwait(false);
-        if (have + received < remote.Size)
-            throw new TransientHubException($"the connection closed after {have + received} of {remote.Size} bytes.");
-        return received;
+        if (have + written < remote.Size)
+            throw new TransientHubException($"the connection closed after {have + written} of {remote.Size} bytes.");
     }
 
     /// <summary>Checks size and checksum: sha256 for 64-hex ETags (LFS files), git blob sha1 for 40-hex ones.</summary>
