@@ -417,7 +417,7 @@ public class HubTests : IDisposable
     }
 
     /// <summary>Bytes 0..255 as ids (ASCII letters spell themselves), no merges, &lt;|endoftext|&gt; = 256.</summary>
-    static string MinimalByteLevelTokenizer()
+    internal static string MinimalByteLevelTokenizer()
     {
         var printable = Enumerable.Range(33, 94).Concat(Enumerable.Range(161, 12)).Concat(Enumerable.Range(174, 82)).ToList();
         var others = Enumerable.Range(0, 256).Except(printable).ToList();
