@@ -269,6 +269,9 @@ public sealed class HookedTransformer : nn.Module
             var w = _m.blocks[l];
             var residPre = H(n.ResidPre, resid);
             _ic?.OnBlockInput(l, residPre);
+            // A parallel block's MLP reads the block input, so its (possibly patched) input is fixed before the
+            // heads run; asking for it first keeps the engine's sources in layer order.
+            var mlpInput = _c.HasMlp && _c.ParallelAttnMlp ? _ic?.MlpInput(l, residPre) ?? residPre : null;
             var attnOut = Attention(l, n, w, residPre, rotary);
 
             Tensor residPost;
@@ -278,7 +281,7 @@ public sealed class HookedTransformer : nn.Module
             }
             else if (_c.ParallelAttnMlp)
             {
-                var mlpOut = Mlp(l, n, w, _ic?.MlpInput(l, residPre) ?? residPre);
+                var mlpOut = Mlp(l, n, w, mlpInput!);
                 residPost = residPre + attnOut + mlpOut;
             }
             else
@@ -317,17 +320,29 @@ public sealed class HookedTransformer : nn.Module
             {
                 if (perHead.dim() != 5 || (perHead.shape[0] != 1 && perHead.shape[0] != 3))
                     throw new InvalidOperationException($"Per-head attention inputs must be [1 or 3, heads, batch, seq, d_model]; got [{string.Join(", ", perHead.shape)}].");
-                // TransformerLens layout [B, T, H, D] for hooks and projections.
-                Tensor xq = perHead[0].permute(1, 2, 0, 3);
-                if (perHead.shape[0] == 1) xq = H(n.AttnIn, xq);
-                Tensor xk = perHead.shape[0] == 3 ? perHead[1].permute(1, 2, 0, 3) : xq;
-                Tensor xv = perHead.shape[0] == 3 ? perHead[2].permute(1, 2, 0, 3) : xq;
-                xq = H(n.QInput, xq);
-                xk = H(n.KInput, xk);
-                xv = H(n.VInput, xv);
-                q = ProjectPerHead(LayerNorm(xq, w.ln1, n.Ln1Scale, n.Ln1Normalized), a.W_Q, a.b_Q);
-                k = ProjectPerHead(LayerNorm(xk, w.ln1, n.Ln1Scale, n.Ln1Normalized), a.W_K, a.b_K);
-                v = ProjectPerHead(LayerNorm(xv, w.ln1, n.Ln1Scale, n.Ln1Normalized), a.W_V, a.b_V);
+                // Engine layout [k, H, B, T, D]; hooks see TransformerLens layout [B, T, H, D].
+                int kinds = (int)perHead.shape[0];
+                if (kinds == 1 && Wants(n.AttnIn))
+                    perHead = FromHookLayout(H(n.AttnIn, perHead[0].permute(1, 2, 0, 3))).unsqueeze(0);
+                if (hookQkv)
+                {
+                    var inputs = new[] { n.QInput, n.KInput, n.VInput }.Select((name, i) =>
+                        FromHookLayout(H(name, perHead[kinds == 3 ? i : 0].permute(1, 2, 0, 3)))).ToArray();
+                    perHead = stack(inputs);
+                    kinds = 3;
+                }
+                // One LayerNorm over every head copy, then one batched product per head input. When the LayerNorm's
+                // hooks are wanted they fire per input in TransformerLens layout, as TransformerLens does.
+                var normed = Wants(n.Ln1Scale) || Wants(n.Ln1Normalized)
+                    ? stack(Enumerable.Range(0, kinds).Select(i => FromHookLayout(LayerNorm(perHead[i].permute(1, 2, 0, 3), w.ln1, n.Ln1Scale, n.Ln1Normalized))).ToArray())
+                        .reshape(kinds * Hh, B * T, D)
+                    : LayerNorm(perHead.reshape(kinds * Hh, B * T, D), w.ln1, n.Ln1Scale, n.Ln1Normalized);
+                Tensor Project(Tensor xs, Tensor W, Tensor bias) => // [H, B*T, D] x [H, D, dh] -> [B, T, H, dh]
+                    (bmm(xs, W) + bias.unsqueeze(1)).view(Hh, B, T, dh).permute(1, 2, 0, 3);
+                var xq = normed.narrow(0, 0, Hh);
+                q = Project(xq, a.W_Q, a.b_Q);
+                k = Project(kinds == 3 ? normed.narrow(0, Hh, Hh) : xq, a.W_K, a.b_K);
+                v = Project(kinds == 3 ? normed.narrow(0, 2 * Hh, Hh) : xq, a.W_V, a.b_V);
             }
             q = H(n.Q, q);
             k = H(n.K, k);
@@ -383,10 +398,15 @@ public sealed class HookedTransformer : nn.Module
         Tensor LayerNorm(Tensor x, LayerNormWeights? ln, string scaleHook, string normalizedHook)
         {
             if (ln == null) return x; // Tracr models have no LayerNorm.
+            if (!Wants(scaleHook))
+                return H(normalizedHook, nn.functional.layer_norm(x, new long[] { _c.DModel }, ln.w, ln.b, _c.LayerNormEps));
+            // TransformerLens's explicit form, when the scale is hooked or cached.
             var centred = x - x.mean(new long[] { -1 }, keepdim: true);
             var scale = H(scaleHook, (centred.pow(2).mean(new long[] { -1 }, keepdim: true) + _c.LayerNormEps).sqrt());
             return H(normalizedHook, centred / scale * ln.w + ln.b);
         }
+
+        Tensor FromHookLayout(Tensor bthd) => bthd.permute(2, 0, 1, 3).contiguous(); // [B, T, H, D] -> [H, B, T, D]
 
         Tensor ProjectShared(Tensor x, Tensor W, Tensor b)
         {
@@ -394,8 +414,6 @@ public sealed class HookedTransformer : nn.Module
             var flat = W.permute(1, 0, 2).reshape(_c.DModel, _c.NHeads * _c.DHead);
             return x.matmul(flat).view(x.shape[0], x.shape[1], _c.NHeads, _c.DHead) + b;
         }
-
-        static Tensor ProjectPerHead(Tensor x, Tensor W, Tensor b) => einsum("bthD,hDd->bthd", x, W) + b;
 
         (Tensor Cos, Tensor Sin) RotaryTables(long T)
         {
