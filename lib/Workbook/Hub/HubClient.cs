@@ -81,8 +81,25 @@ public sealed class HubClient : IDisposable
     public async Task<RepoRevision> GetRevisionAsync(RepoId repo, string revision, CancellationToken cancel = default)
     {
         var uri = RevisionUri(repo, revision);
-        using var req = Request(HttpMethod.Get, uri);
-        using var resp = await SendAsync(req, HttpCompletionOption.ResponseContentRead, cancel).ConfigureAwait(false);
+        HttpResponseMessage resp;
+        for (int hops = 0; ; hops++)
+        {
+            using var req = Request(HttpMethod.Get, uri);
+            resp = await SendAsync(req, HttpCompletionOption.ResponseContentRead, cancel).ConfigureAwait(false);
+            // A renamed repository answers with a redirect on the hub's own host.
+            if ((int)resp.StatusCode is >= 300 and < 400 && resp.Headers.Location is { } loc && hops < 5)
+            {
+                var next = loc.IsAbsoluteUri ? loc : new Uri(uri, loc);
+                if (next.Host == _endpoint.Host && next.Port == _endpoint.Port)
+                {
+                    resp.Dispose();
+                    uri = next;
+                    continue;
+                }
+            }
+            break;
+        }
+        using var _ = resp;
         if (!resp.IsSuccessStatusCode) throw StatusError(resp, repo, null);
         var json = await resp.Content.ReadAsByteArrayAsync(cancel).ConfigureAwait(false);
         try

@@ -21,6 +21,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
     readonly string[] _idToToken;
     readonly Dictionary<(string, string), int> _mergeRanks;
     readonly List<AddedToken> _added;
+    readonly List<AddedToken> _addedRaw, _addedNormalized; // longest first, for leftmost-longest matching
     readonly Dictionary<int, AddedToken> _addedById;
     readonly Func<string, string> _normalize;
     readonly Func<List<string>, List<string>> _preTokenize;
@@ -88,6 +89,8 @@ public sealed class HuggingFaceTokenizer : ITokenizer
                 _added.Add(new AddedToken(id, content, Flag("single_word"), Flag("lstrip"), Flag("rstrip"), Flag("normalized"), Flag("special")));
             }
         _addedById = _added.GroupBy(a => a.Id).ToDictionary(g => g.Key, g => g.First());
+        _addedRaw = _added.Where(a => !a.Normalized).OrderByDescending(a => a.Content.Length).ToList();
+        _addedNormalized = _added.Where(a => a.Normalized).OrderByDescending(a => a.Content.Length).ToList();
 
         int size = Math.Max(_vocab.Count == 0 ? 0 : _vocab.Values.Max() + 1, _added.Count == 0 ? 0 : _added.Max(a => a.Id) + 1);
         _idToToken = new string[size];
@@ -338,14 +341,14 @@ public sealed class HuggingFaceTokenizer : ITokenizer
     {
         var ids = new List<int>();
         // Added tokens are found first: those matched on raw text, then (after normalizing) the normalized ones.
-        foreach (var (rawPart, rawToken) in SplitOnAdded(text, _added.Where(a => !a.Normalized).ToList()))
+        foreach (var (rawPart, rawToken) in SplitOnAdded(text, _addedRaw))
         {
             if (rawToken != null)
             {
                 ids.Add(rawToken.Id);
                 continue;
             }
-            foreach (var (part, token) in SplitOnAdded(_normalize(rawPart), _added.Where(a => a.Normalized).ToList()))
+            foreach (var (part, token) in SplitOnAdded(_normalize(rawPart), _addedNormalized))
             {
                 if (token != null)
                 {
@@ -359,16 +362,15 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         return ids;
     }
 
-    /// <summary>Splits text into plain parts and added-token matches, leftmost-longest.</summary>
-    static List<(string Text, AddedToken? Token)> SplitOnAdded(string text, List<AddedToken> tokens)
+    /// <summary>Splits text into plain parts and added-token matches, leftmost-longest (<paramref name="byLength"/> is longest first).</summary>
+    static List<(string Text, AddedToken? Token)> SplitOnAdded(string text, List<AddedToken> byLength)
     {
         var result = new List<(string, AddedToken?)>();
-        if (tokens.Count == 0 || text.Length == 0)
+        if (byLength.Count == 0 || text.Length == 0)
         {
             if (text.Length > 0) result.Add((text, null));
             return result;
         }
-        var byLength = tokens.OrderByDescending(t => t.Content.Length).ToList();
         int plainStart = 0, i = 0;
         while (i < text.Length)
         {

@@ -366,6 +366,18 @@ public class HubTests : IDisposable
     }
 
     [Fact]
+    public void RenamedRepositoryIsFollowedAndCachedUnderTheRequestedId()
+    {
+        var repo = _hub.AddFolder("new-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        _hub.Rename("old-org/tiny-gpt2", "new-org/tiny-gpt2");
+        using var model = ModelLoader.Load("old-org/tiny-gpt2", new LoadOptions { Hub = Options() });
+        AssertLogitsMatchFixture(model);
+        // As the Python tools do: the cache folder is named after the id that was asked for.
+        Assert.Equal(repo.Commit, File.ReadAllText(Path.Combine(RepoDir("old-org/tiny-gpt2"), "refs", "main")));
+        Assert.Contains(_hub.Requests, r => r.Path.StartsWith("/new-org/tiny-gpt2/resolve/", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void UnknownModelsGetClearErrors()
     {
         using var hub = new ModelHub(Options());

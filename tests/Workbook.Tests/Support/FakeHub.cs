@@ -21,6 +21,7 @@ public sealed class FakeHub : IDisposable
     readonly TcpListener _cdn = new(IPAddress.Loopback, 0);
     readonly CancellationTokenSource _stop = new();
     readonly ConcurrentDictionary<string, FakeRepo> _repos = new(StringComparer.Ordinal);
+    readonly ConcurrentDictionary<string, string> _renamed = new(StringComparer.Ordinal);
     readonly List<Task> _loops = new();
 
     public ConcurrentQueue<LoggedRequest> Requests { get; } = new();
@@ -42,6 +43,9 @@ public sealed class FakeHub : IDisposable
         _repos[repoId] = repo;
         return repo;
     }
+
+    /// <summary>Requests for <paramref name="oldId"/> are redirected (307, same host) to <paramref name="newId"/>, as the hub does for renamed repositories.</summary>
+    public void Rename(string oldId, string newId) => _renamed[oldId] = newId;
 
     /// <summary>A repository holding every file of <paramref name="folder"/>; files over <paramref name="lfsThreshold"/> bytes are LFS files.</summary>
     public FakeRepo AddFolder(string repoId, string folder, long lfsThreshold = 10_000)
@@ -122,6 +126,11 @@ public sealed class FakeHub : IDisposable
             string rest = target["/api/models/".Length..];
             int at = rest.LastIndexOf("/revision/", StringComparison.Ordinal);
             string repoId = at < 0 ? rest : rest[..at];
+            if (_renamed.TryGetValue(repoId, out var renamedTo))
+            {
+                await WriteAll(stream, $"HTTP/1.1 307 Temporary Redirect\r\nLocation: /api/models/{renamedTo}{(at < 0 ? "" : rest[at..])}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                return;
+            }
             if (!_repos.TryGetValue(repoId, out var repo)) { await Simple(stream, 401, "{\"error\":\"Repository not found\"}"); return; }
             var json = JsonSerializer.Serialize(new
             {
@@ -141,6 +150,11 @@ public sealed class FakeHub : IDisposable
             int slash = after.IndexOf('/');
             string rev = after[..slash], file = after[(slash + 1)..];
             Requests.Enqueue(new LoggedRequest(method, target, file, range, auth, IsCdn: false));
+            if (_renamed.TryGetValue(repoId, out var renamed))
+            {
+                await WriteAll(stream, $"HTTP/1.1 307 Temporary Redirect\r\nLocation: /{renamed}/resolve/{rev}/{file}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                return;
+            }
             if (!_repos.TryGetValue(repoId, out var repo)) { await Simple(stream, 401, "Repository not found"); return; }
             if (rev != "main" && rev != repo.Commit) { await Simple(stream, 404, "Revision not found"); return; }
             if (!repo.Files.TryGetValue(file, out var f)) { await Simple(stream, 404, "Entry not found", extra: $"X-Repo-Commit: {repo.Commit}\r\n"); return; }
