@@ -130,7 +130,7 @@ public sealed class ModelHub : IDisposable
         if (Options.Offline)
             throw new HubException($"Cannot pull '{model.Name}' in offline mode (HF_HUB_OFFLINE or --offline).");
         var repo = model.Repo;
-        var revision = await Client.GetRevisionAsync(repo, Options.Revision, cancel).ConfigureAwait(false);
+        var revision = await RetryAsync(() => Client.GetRevisionAsync(repo, Options.Revision, cancel), cancel).ConfigureAwait(false);
         string commit = revision.Commit;
         var files = revision.Files.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
         if (!files.Contains(ModelFiles.Config))
@@ -168,7 +168,7 @@ public sealed class ModelHub : IDisposable
 
     async Task<(string Folder, PullStatistics Statistics)> PullTokenizerAsync(RepoId repo, CancellationToken cancel)
     {
-        var revision = await Client.GetRevisionAsync(repo, "main", cancel).ConfigureAwait(false);
+        var revision = await RetryAsync(() => Client.GetRevisionAsync(repo, "main", cancel), cancel).ConfigureAwait(false);
         if (!revision.Has("tokenizer.json"))
             throw new HubException($"Tokenizer repository '{repo}' (commit {revision.Commit}) has no tokenizer.json.");
         var stats = PullStatistics.None;
@@ -186,7 +186,7 @@ public sealed class ModelHub : IDisposable
     {
         // A snapshot entry exists only once its blob was verified, so it needs no new look-up.
         if (Cache.TryGetSnapshotFile(repo, commit, file) != null) return new PullStatistics(0, 0, 1);
-        var remote = await Client.GetFileMetadataAsync(repo, commit, file, cancel).ConfigureAwait(false);
+        var remote = await RetryAsync(() => Client.GetFileMetadataAsync(repo, commit, file, cancel), cancel).ConfigureAwait(false);
         if (remote.Commit != commit)
             throw new HubException($"'{file}' in '{repo}': the hub answered for commit {remote.Commit}, not the requested {commit}.");
         string blob = Cache.BlobPath(repo, remote.Etag);
@@ -207,6 +207,24 @@ public sealed class ModelHub : IDisposable
             long downloaded = await DownloadBlobAsync(repo, remote, cancel).ConfigureAwait(false);
             Cache.LinkSnapshotFile(repo, commit, file, remote.Etag);
             return new PullStatistics(1, downloaded, 0);
+        }
+    }
+
+    /// <summary>Runs a hub request, retrying transient failures (connection errors, timeouts, HTTP 5xx/429) with back-off.</summary>
+    async Task<T> RetryAsync<T>(Func<Task<T>> request, CancellationToken cancel)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await request().ConfigureAwait(false);
+            }
+            catch (TransientHubException e) when (attempt < Options.MaxAttempts && !cancel.IsCancellationRequested)
+            {
+                var delay = Options.RetryDelay * Math.Pow(2, attempt - 1);
+                Options.Progress?.Note($"{e.Message} Retrying in {delay.TotalSeconds:0.#} s (try {attempt + 1} of {Options.MaxAttempts}).");
+                await Task.Delay(delay, cancel).ConfigureAwait(false);
+            }
         }
     }
 

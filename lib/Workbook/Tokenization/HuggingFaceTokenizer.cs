@@ -120,7 +120,8 @@ public sealed class HuggingFaceTokenizer : ITokenizer
 
     /// <summary>
     /// Reads <c>tokenizer.json</c> from a folder (or the file itself). The BOS token comes from the folder's
-    /// <c>tokenizer_config.json</c> or <c>special_tokens_map.json</c> (<c>bos_token</c>, else <c>eos_token</c>, as TransformerLens falls back).
+    /// <c>tokenizer_config.json</c> or <c>special_tokens_map.json</c> (<c>bos_token</c>, else <c>eos_token</c>, else
+    /// <c>&lt;|endoftext|&gt;</c> when the vocabulary has it, as TransformerLens falls back).
     /// </summary>
     public static HuggingFaceTokenizer Load(string path)
     {
@@ -128,7 +129,10 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         if (!File.Exists(file)) throw new TokenizerException($"{file}: tokenizer file not found.");
         string folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file))!;
         string? bos = SpecialToken(folder, "bos_token") ?? SpecialToken(folder, "eos_token");
-        return FromJson(File.ReadAllText(file), file, bos);
+        var tokenizer = FromJson(File.ReadAllText(file), file, bos);
+        // Like TransformerLens: without a configured BOS, <|endoftext|> (GPT-2 / GPT-NeoX's EOS) serves as one.
+        if (bos == null && tokenizer.TokenId("<|endoftext|>") != null) tokenizer = FromJson(File.ReadAllText(file), file, "<|endoftext|>");
+        return tokenizer;
     }
 
     /// <summary>Builds a tokenizer from <c>tokenizer.json</c> text; <paramref name="bosToken"/> names the BOS token, if any.</summary>

@@ -209,6 +209,18 @@ public class HubTests : IDisposable
     }
 
     [Fact]
+    public void ServerErrorsOnMetadataAreRetried()
+    {
+        var repo = _hub.AddFolder("test-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        repo["config.json"].ServerErrorTimes = 2;
+        using (var failing = new ModelHub(Options(maxAttempts: 2)))
+            Assert.Contains("503", Assert.ThrowsAny<HubException>(() => failing.Pull(Model("test-org/tiny-gpt2"))).Message);
+        repo["config.json"].ServerErrorTimes = 2;
+        using var hub = new ModelHub(Options(maxAttempts: 3));
+        Assert.Equal(repo.Commit, hub.Pull(Model("test-org/tiny-gpt2")).Commit);
+    }
+
+    [Fact]
     public void ServerIgnoringRangeRestartsCleanly()
     {
         var repo = _hub.AddFolder("test-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));

@@ -158,6 +158,7 @@ public sealed class FakeHub : IDisposable
             if (!_repos.TryGetValue(repoId, out var repo)) { await Simple(stream, 401, "Repository not found"); return; }
             if (rev != "main" && rev != repo.Commit) { await Simple(stream, 404, "Revision not found"); return; }
             if (!repo.Files.TryGetValue(file, out var f)) { await Simple(stream, 404, "Entry not found", extra: $"X-Repo-Commit: {repo.Commit}\r\n"); return; }
+            if (method == "HEAD" && f.TakeServerError()) { await Simple(stream, 503, "Service Unavailable"); return; }
             string common = $"X-Repo-Commit: {repo.Commit}\r\n";
             if (f.Lfs)
             {
@@ -308,6 +309,9 @@ public sealed class FakeFile
     /// <summary>The next <see cref="DropTimes"/> downloads reset the connection once byte <see cref="DropAt"/> was sent.</summary>
     public long DropAt { get; set; }
     public int DropTimes { get; set; }
+    /// <summary>The next this-many HEAD requests for the file answer 503 (a hub having a bad moment).</summary>
+    public int ServerErrorTimes { get; set; }
+
     /// <summary>Downloads stop at this byte until <see cref="ReleasePause"/> (a pull "killed" mid-file).</summary>
     public long? PauseAt { get; set; }
 
@@ -331,6 +335,16 @@ public sealed class FakeFile
             if (DropTimes <= 0) return null;
             DropTimes--;
             return DropAt;
+        }
+    }
+
+    internal bool TakeServerError()
+    {
+        lock (_gate)
+        {
+            if (ServerErrorTimes <= 0) return false;
+            ServerErrorTimes--;
+            return true;
         }
     }
 

@@ -132,6 +132,14 @@ public class HuggingFaceTokenizerTests : IDisposable
     }
 
     [Fact]
+    public void WithoutAConfiguredBosEndOfTextServes()
+    {
+        File.WriteAllText(Path.Combine(_dir, "tokenizer.json"), TinyTokenizerJson(ByteLevelOnly));
+        Assert.Equal(("<|endoftext|>", 300), HuggingFaceTokenizer.Load(_dir).Bos); // TransformerLens's fallback
+        Assert.Null(HuggingFaceTokenizer.FromJson(TinyTokenizerJson(ByteLevelOnly), "tiny").Bos);
+    }
+
+    [Fact]
     public void AnswerThatIsNotOneTokenIsAClearError()
     {
         var t = HuggingFaceTokenizer.FromJson(TinyTokenizerJson(ByteLevelOnly), "tiny");
