@@ -218,11 +218,11 @@ public sealed class HookedTransformer : nn.Module
             _ic = interceptor;
         }
 
-        bool Wants(string name) => (_hooks != null && _hooks.Contains(name)) || (_cacheFilter != null && _cacheFilter(name));
+        bool Wants(string name) => name.Length > 0 && ((_hooks != null && _hooks.Contains(name)) || (_cacheFilter != null && _cacheFilter(name)));
 
         Tensor H(string name, Tensor x)
         {
-            if (_hooks == null && _cache == null) return x;
+            if ((_hooks == null && _cache == null) || name.Length == 0) return x;
             var fs = _hooks?.Get(name);
             if (fs != null)
             {
@@ -303,13 +303,19 @@ public sealed class HookedTransformer : nn.Module
             int Hh = _c.NHeads, dh = _c.DHead, D = _c.DModel;
 
             // Per-head inputs exist only when patched or hooked: [k, H, B, T, D] with k = 1 or 3.
-            var perHead = _ic?.AttentionInputs(l, residPre);
             bool hookQkv = Wants(n.QInput) || Wants(n.KInput) || Wants(n.VInput);
-            if (perHead is null && (hookQkv || Wants(n.AttnIn)))
+            bool hookPerHead = hookQkv || Wants(n.AttnIn) || Wants(n.Ln1Scale) || Wants(n.Ln1Normalized);
+            var sparse = _ic?.SparseAttentionInputs(l, residPre);
+            Tensor? perHead = sparse is null ? _ic?.AttentionInputs(l, residPre) : hookPerHead ? Densify(sparse, B, T) : null;
+            if (perHead is null && sparse is null && (hookQkv || Wants(n.AttnIn)))
                 perHead = residPre.unsqueeze(0).unsqueeze(0).expand(1, Hh, B, T, D);
 
             Tensor q, k, v; // [B, T, H, dh]
-            if (perHead is null)
+            if (perHead is null && sparse is not null)
+            {
+                (q, k, v) = SparseProjections(w, sparse, B, T);
+            }
+            else if (perHead is null)
             {
                 var x = LayerNorm(residPre, w.ln1, n.Ln1Scale, n.Ln1Normalized);
                 q = ProjectShared(x, a.W_Q, a.b_Q);
@@ -404,6 +410,42 @@ public sealed class HookedTransformer : nn.Module
             var centred = x - x.mean(new long[] { -1 }, keepdim: true);
             var scale = H(scaleHook, (centred.pow(2).mean(new long[] { -1 }, keepdim: true) + _c.LayerNormEps).sqrt());
             return H(normalizedHook, centred / scale * ln.w + ln.b);
+        }
+
+        Tensor Densify(SparseHeadInputs sparse, long B, long T)
+        {
+            int Hh = _c.NHeads, D = _c.DModel;
+            var dense = sparse.Shared.unsqueeze(0).expand(sparse.Kinds * Hh, B, T, D).contiguous();
+            if (sparse.Rows.Length > 0) dense.index_copy_(0, tensor(sparse.Rows, device: dense.device), sparse.RowInputs!);
+            return dense.view(sparse.Kinds, Hh, B, T, D);
+        }
+
+        /// <summary>Q, K, V when most heads share one input: one fused projection, then the listed rows on their own.</summary>
+        (Tensor Q, Tensor K, Tensor V) SparseProjections(BlockWeights w, SparseHeadInputs sparse, long B, long T)
+        {
+            var a = w.attn;
+            int Hh = _c.NHeads, D = _c.DModel, dh = _c.DHead;
+            var x = LayerNorm(sparse.Shared, w.ln1, "", "");
+            var q = ProjectShared(x, a.W_Q, a.b_Q);
+            var k = ProjectShared(x, a.W_K, a.b_K);
+            var v = ProjectShared(x, a.W_V, a.b_V);
+            if (sparse.Rows.Length == 0) return (q, k, v);
+            int n = sparse.Rows.Length;
+            var normed = LayerNorm(sparse.RowInputs!.reshape(n, B * T, D), w.ln1, "", "");
+            var outputs = new[] { q, k, v };
+            var weights = new[] { (a.W_Q, a.b_Q), (a.W_K, a.b_K), (a.W_V, a.b_V) };
+            for (int kind = 0; kind < 3; kind++)
+            {
+                // Rows of this kind (or every row when one input feeds Q, K and V).
+                var selected = Enumerable.Range(0, n).Where(i => sparse.Kinds == 1 || sparse.Rows[i] / Hh == kind).ToArray();
+                if (selected.Length == 0) continue;
+                var heads = tensor(selected.Select(i => sparse.Rows[i] % Hh).ToArray(), device: x.device);
+                var rowsOfKind = selected.Length == n ? normed : normed.index_select(0, tensor(selected.Select(i => (long)i).ToArray(), device: x.device));
+                var (W, bias) = weights[kind];
+                var projected = bmm(rowsOfKind, W.index_select(0, heads)) + bias.index_select(0, heads).unsqueeze(1); // [m, B*T, dh]
+                outputs[kind] = outputs[kind].index_copy(2, heads, projected.view(selected.Length, B, T, dh).permute(1, 2, 0, 3));
+            }
+            return (outputs[0], outputs[1], outputs[2]);
         }
 
         Tensor FromHookLayout(Tensor bthd) => bthd.permute(2, 0, 1, 3).contiguous(); // [B, T, H, D] -> [H, B, T, D]

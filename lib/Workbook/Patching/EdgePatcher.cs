@@ -32,7 +32,9 @@ internal sealed class EdgePatcher : IForwardInterceptor
         public int T0;
         public long[] Columns = Array.Empty<long>();
         public Tensor? ColumnIndex;
-        public Tensor? Correction; // Flat: [rows, k]; PositionMajor: [T − T0 or 1, rows, k]
+        /// <summary>Rows (destinations) whose input differs from the shared one; the others read resid + a·ΣΔ.</summary>
+        public long[] ActiveRows = Array.Empty<long>();
+        public Tensor? Correction; // (M − a) at active rows and columns. Flat: [active, k]; PositionMajor: [T − T0 or 1, active, k]
     }
 
     readonly PatchMasks _masks;
@@ -123,17 +125,20 @@ internal sealed class EdgePatcher : IForwardInterceptor
         plan.Columns = cols;
         if (cols.Length > 0)
         {
-            int tp = tm == 1 ? 1 : tm - t0;
-            var corr = new float[tp * rows * cols.Length];
+            int tp = tm == 1 ? 1 : tm - t0, tStart = tm == 1 ? 0 : t0;
+            float Entry(int t, int r, int j) => m[(tStart + t) * width + r * ns + (int)cols[j]] - a;
+            var active = Enumerable.Range(0, rows).Where(r => Enumerable.Range(0, tp).Any(t => Enumerable.Range(0, cols.Length).Any(j => Entry(t, r, j) != 0))).ToArray();
+            var corr = new float[tp * active.Length * cols.Length];
             for (int t = 0; t < tp; t++)
-                for (int r = 0; r < rows; r++)
+                for (int i = 0; i < active.Length; i++)
                     for (int j = 0; j < cols.Length; j++)
-                        corr[(t * rows + r) * cols.Length + j] = m[((tm == 1 ? 0 : t0) + t) * width + r * ns + (int)cols[j]] - a;
+                        corr[(t * active.Length + i) * cols.Length + j] = Entry(t, active[i], j);
             var device = mask.device;
             var dtype = _values?.dtype ?? ScalarType.Float32;
+            plan.ActiveRows = active.Select(r => (long)r).ToArray();
             plan.Correction = (_layout == Layout.Flat
-                ? tensor(corr, new long[] { rows, cols.Length })
-                : tensor(corr, new long[] { tp, rows, cols.Length })).to(dtype).to(device);
+                ? tensor(corr, new long[] { active.Length, cols.Length })
+                : tensor(corr, new long[] { tp, active.Length, cols.Length })).to(dtype).to(device);
             plan.ColumnIndex = tensor(cols, device: device);
         }
         return plan;
@@ -215,58 +220,83 @@ internal sealed class EdgePatcher : IForwardInterceptor
         if (_index.Mlp[layer] >= 0) Record(_index.Mlp[layer], mlpOut.unsqueeze(0));
     }
 
+    public SparseHeadInputs? SparseAttentionInputs(int layer, Tensor residPre)
+    {
+        if (_layout == Layout.General) return null;
+        var parts = SiteParts(_attentionSite[layer], residPre);
+        if (parts is null) return null;
+        var (shared, rows, rowInputs) = parts.Value;
+        var site = _masks.Sites[_attentionSite[layer]];
+        return new SparseHeadInputs(shared, site.Rows / _masks.Graph.Config.NHeads, rows, rowInputs);
+    }
+
     public Tensor? AttentionInputs(int layer, Tensor residPre)
     {
-        var summed = SiteInputs(_attentionSite[layer], residPre); // [rows, B, T, D]
-        if (summed is null) return null;
+        if (_layout != Layout.General) return null; // served by SparseAttentionInputs
+        int site = _attentionSite[layer];
+        if (site < 0 || _masks.Masks[site] is not { } mask) return null;
+        (_b, _t, _d) = (residPre.shape[0], residPre.shape[1], residPre.shape[2]);
+        var summed = GeneralSite(mask, _masks.Sites[site], residPre); // [rows, B, T, D]
         int H = _masks.Graph.Config.NHeads;
         return summed.view(summed.shape[0] / H, H, _b, _t, _d);
     }
 
-    public Tensor? MlpInput(int layer, Tensor resid) => SiteInputs(_mlpSite[layer], resid)?.squeeze(0);
+    public Tensor? MlpInput(int layer, Tensor resid) => SingleDestination(_mlpSite[layer], resid);
 
-    public Tensor? FinalResidual(Tensor resid) => SiteInputs(_endSite, resid)?.squeeze(0);
+    public Tensor? FinalResidual(Tensor resid) => SingleDestination(_endSite, resid);
 
-    /// <summary>resid + Σ mask · Δ for every destination of a site: [rows, B, T, D], or null when nothing is patched there.</summary>
-    Tensor? SiteInputs(int siteIndex, Tensor resid)
+    Tensor? SingleDestination(int siteIndex, Tensor resid)
     {
-        if (siteIndex < 0) return null;
-        var mask = _masks.Masks[siteIndex];
-        if (mask is null) return null;
-        var site = _masks.Sites[siteIndex];
-        (_b, _t, _d) = (resid.shape[0], resid.shape[1], resid.shape[2]);
-        if (_layout == Layout.General) return GeneralSite(mask, site, resid);
+        if (siteIndex < 0 || _masks.Masks[siteIndex] is not { } mask) return null;
+        if (_layout == Layout.General)
+        {
+            (_b, _t, _d) = (resid.shape[0], resid.shape[1], resid.shape[2]);
+            return GeneralSite(mask, _masks.Sites[siteIndex], resid).squeeze(0);
+        }
+        var parts = SiteParts(siteIndex, resid);
+        if (parts is null) return null;
+        var (shared, rows, rowInputs) = parts.Value;
+        return rows.Length == 0 ? shared : rowInputs![0];
+    }
+
+    /// <summary>
+    /// A site's inputs on the fast path: the input every plain destination reads (resid + a·ΣΔ at patched positions),
+    /// and the inputs [active rows, B, T, D] of the destinations with corrections. Null when nothing is patched there.
+    /// </summary>
+    (Tensor Shared, long[] Rows, Tensor? RowInputs)? SiteParts(int siteIndex, Tensor resid)
+    {
+        if (siteIndex < 0 || _masks.Masks[siteIndex] is null) return null;
         var plan = _plans[siteIndex];
         if (!plan.Patched) return null;
         if (_delta is null) throw new InvalidOperationException("No source was recorded before the first patched destination.");
-        int rows = site.Rows, k = plan.Columns.Length;
+        (_b, _t, _d) = (resid.shape[0], resid.shape[1], resid.shape[2]);
+        int n = plan.ActiveRows.Length, k = plan.Columns.Length;
         if (_layout == Layout.Flat)
         {
-            var baseline = resid.reshape(1, -1);
-            if (plan.A != 0) baseline = baseline + _sum!.view(1, -1);
-            if (k == 0) return baseline.view(1, _b, _t, _d).expand(rows, _b, _t, _d);
-            var delta = Gather(_delta, 0, plan);                     // [k, B*T*D]
-            return addmm(baseline, plan.Correction!, delta, beta: 1, alpha: 1).view(rows, _b, _t, _d);
+            var shared = plan.A != 0 ? resid + _sum!.view(_b, _t, _d) : resid;
+            if (n == 0) return (shared, plan.ActiveRows, null);
+            var delta = Gather(_delta, 0, plan);                                        // [k, B*T*D]
+            var rowInputs = addmm(shared.reshape(1, -1), plan.Correction!, delta, beta: 1, alpha: 1).view(n, _b, _t, _d);
+            return (shared, plan.ActiveRows, rowInputs);
         }
         // Position-major: only positions t >= T0 are patched at this site.
         int t0 = plan.T0;
         long tp = _t - t0;
-        var residT = resid.permute(1, 0, 2).narrow(0, t0, tp);          // [T', B, D]
-        var baseT = plan.A != 0 ? residT + _sum!.narrow(0, t0, tp) : residT;
-        Tensor outT;                                                     // [T', rows, B, D]
-        if (k == 0) outT = baseT.unsqueeze(1).expand(tp, rows, _b, _d);
-        else
-        {
-            var delta = Gather(_delta.narrow(0, t0, tp), 1, plan).reshape(tp, k, _b * _d); // [T', k, B*D]
-            var corr = plan.Correction!.expand(tp, rows, k);
-            outT = bmm(corr, delta).view(tp, rows, _b, _d) + baseT.unsqueeze(1);
-        }
-        var patched = outT.permute(1, 2, 0, 3);                          // [rows, B, T', D]
-        if (t0 == 0) return patched.contiguous();
-        var result = empty(rows, _b, _t, _d, dtype: resid.dtype, device: resid.device);
-        result.narrow(2, 0, t0).copy_(resid.narrow(1, 0, t0).unsqueeze(0).expand(rows, _b, t0, _d));
+        Tensor sharedT;                                                                  // [B, T, D]
+        if (plan.A == 0) sharedT = resid;
+        else if (t0 == 0) sharedT = resid + _sum!.permute(1, 0, 2);
+        else sharedT = cat(new[] { resid.narrow(1, 0, t0), resid.narrow(1, t0, tp) + _sum!.narrow(0, t0, tp).permute(1, 0, 2) }, 1);
+        if (n == 0) return (sharedT, plan.ActiveRows, null);
+        var baseT = sharedT.narrow(1, t0, tp).permute(1, 0, 2);                          // [T', B, D]
+        var deltaK = Gather(_delta.narrow(0, t0, tp), 1, plan).reshape(tp, k, _b * _d);   // [T', k, B*D]
+        var corr = plan.Correction!.expand(tp, n, k);
+        var outT = bmm(corr, deltaK).view(tp, n, _b, _d) + baseT.unsqueeze(1);           // [T', n, B, D]
+        var patched = outT.permute(1, 2, 0, 3);                                          // [n, B, T', D]
+        if (t0 == 0) return (sharedT, plan.ActiveRows, patched.contiguous());
+        var result = empty(n, _b, _t, _d, dtype: resid.dtype, device: resid.device);
+        result.narrow(2, 0, t0).copy_(resid.narrow(1, 0, t0).unsqueeze(0).expand(n, _b, t0, _d));
         result.narrow(2, t0, tp).copy_(patched);
-        return result;
+        return (sharedT, plan.ActiveRows, result);
     }
 
     /// <summary>The Δ rows of a plan's columns along <paramref name="dim"/>: a view when they are contiguous, else a gather.</summary>
@@ -277,6 +307,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
         return contiguous ? delta.narrow(dim, cols[0], cols.Length) : delta.index_select(dim, plan.ColumnIndex!);
     }
 
+    /// <summary>resid + Σ mask · Δ for every destination of a site, [rows, B, T, D], by explicit einsums over the Δ chunks.</summary>
     Tensor GeneralSite(Tensor mask, PatchSite site, Tensor resid)
     {
         if (mask.dtype != resid.dtype || mask.device != resid.device) mask = mask.to(resid.dtype).to(resid.device);

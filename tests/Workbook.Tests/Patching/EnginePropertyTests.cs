@@ -85,6 +85,27 @@ public class EnginePropertyTests
     }
 
     [Theory]
+    [InlineData("tiny-neox", 0.05)]
+    [InlineData("tiny-gpt2", 0.5)]
+    public void HeadGranularityMatchesSlowReference(string model, double density)
+    {
+        // One destination per head (Q, K and V read the same input), as in the Sports Players graph.
+        var (m, batch) = Setup(model);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var g = ComputationGraph.Factorized(m.Config, separateQkv: false);
+        foreach (var positions in new[] { TokenPositions.Specific, TokenPositions.All })
+        {
+            var circuit = RandomCircuit(g, 11, batch.SeqLen, density, positional: positions == TokenPositions.Specific);
+            var meth = new Methodology { Granularity = Granularity.Heads, Positions = positions, NeverPatchedPrefix = 2 };
+            var fast = CircuitPatching.PatchedLogits(m, circuit, meth, batch);
+            var patch = PatchValues.Compute(m, g, meth.Value, meth.Direction, batch).Values;
+            var slow = SlowFactorizedForward.Run(m, g, batch.Clean, DefinitionMask(circuit, meth, batch.SeqLen, batch.BatchSize, 2), patch);
+            TensorAssert.Close(slow, fast, 1e-4, meth.Label);
+        }
+    }
+
+    [Theory]
     [InlineData("tiny-gpt2")]
     [InlineData("tiny-neox")]
     public void ContinuousPerPromptMasksMatchSlowReference(string model)
