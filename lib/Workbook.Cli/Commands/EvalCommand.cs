@@ -36,8 +36,9 @@ public static class EvalCommand
                 Direction = TaskInputs.ParseDirection(parse.GetValue(direction)!), Ablate = TaskInputs.ParseSet(parse.GetValue(set)!),
             };
             var metrics = TaskInputs.ParseList(parse.GetValue(metric) ?? task.PaperMetric, MetricNames.Parse)!;
-            var (model, parts) = shared.Load(parse, task);
-            using var _ = model;
+            var (loaded, parts) = shared.Load(parse, task);
+            using var _ = loaded;
+            var model = loaded.Model;
             var rows = Evaluator.Run(shared.Request(parse, model, task, parts, choice, new[] { methodology }, metrics));
             var summaries = Summaries.ByMethodology(rows, parse.GetValue(shared.Seed));
             shared.WriteCsv(parse, rows);

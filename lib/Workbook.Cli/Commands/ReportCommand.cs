@@ -50,8 +50,9 @@ public static class ReportCommand
             var methodologies = RobustnessReport.Methodologies(grid, choice, task.PaperMean);
             foreach (var m in methodologies) choice.For(m.Component); // a clear error before loading anything
             var requested = parse.GetValue(metric) is string name ? MetricNames.Parse(name) : (MetricKind?)null;
-            var (model, parts) = shared.Load(parse, task);
-            using var _ = model;
+            var (loaded, parts) = shared.Load(parse, task);
+            using var _ = loaded;
+            var model = loaded.Model;
             var rankBy = requested ?? (parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricNames.Parse(task.PaperMetric));
             var metrics = rankBy == MetricKind.LogitDiffRecovered ? new[] { rankBy, MetricKind.LogitDiffRecoveredOfMeans } : new[] { rankBy };
             var result = Evaluator.RunWithBaseline(shared.Request(parse, model, task, parts, choice, methodologies, metrics));

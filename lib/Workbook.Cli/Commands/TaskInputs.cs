@@ -5,7 +5,6 @@ using Workbook.Metrics;
 using Workbook.Model;
 using Workbook.Patching;
 using Workbook.Tasks;
-using Workbook.Tokenization;
 
 namespace Workbook.Cli.Commands;
 
@@ -14,6 +13,8 @@ public sealed class EvaluationOptions
 {
     public Option<string> Model { get; } = CommonOptions.Model();
     public Option<string> Device { get; } = CommonOptions.Device();
+    public Option<string> DType { get; } = CommonOptions.DType();
+    public Option<bool> Offline { get; } = CommonOptions.Offline();
     public Option<bool> AllowTf32 { get; } = CommonOptions.AllowTf32();
     public Option<bool> Json { get; } = CommonOptions.Json();
     public Option<string> Task { get; } = TaskInputs.Task();
@@ -27,7 +28,7 @@ public sealed class EvaluationOptions
     /// <summary>Adds the shared options after the verb's own.</summary>
     public void AddTo(Command command)
     {
-        foreach (Option o in new Option[] { Model, Task, Circuit, Prompts, BatchSize, Seed, Dataset, Csv, Device, AllowTf32, Json })
+        foreach (Option o in new Option[] { Model, Task, Circuit, Prompts, BatchSize, Seed, Dataset, Csv, Device, DType, Offline, AllowTf32, Json })
             command.Options.Add(o);
     }
 
@@ -39,17 +40,17 @@ public sealed class EvaluationOptions
         return (task, CircuitChoice.Parse(parse.GetValue(Circuit) ?? task.PaperCircuit));
     }
 
-    /// <summary>Loads the model and prepares the task's prompts for it.</summary>
-    public (HookedTransformer Model, IReadOnlyList<TokenizedDataset> Parts) Load(ParseResult parse, TaskDefinition task)
+    /// <summary>Loads the model (with its tokenizer) and prepares the task's prompts for it.</summary>
+    public (LoadedModel Model, IReadOnlyList<TokenizedDataset> Parts) Load(ParseResult parse, TaskDefinition task)
     {
-        var model = TaskInputs.LoadModel(parse.GetValue(Model)!, parse.GetValue(Device)!);
+        var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, CommonOptions.LoadOptions(parse, Device, DType, Offline));
         try
         {
-            return (model, TaskInputs.Prepare(task, model, parse.GetValue(Dataset), parse.GetValue(Seed), parse.GetValue(Prompts)));
+            return (loaded, TaskInputs.Prepare(task, loaded, parse.GetValue(Dataset), parse.GetValue(Seed), parse.GetValue(Prompts)));
         }
         catch
         {
-            model.Dispose();
+            loaded.Dispose();
             throw;
         }
     }
@@ -105,27 +106,20 @@ public static class TaskInputs
 
     public static Option<string?> Csv() => new("--csv") { Description = "Also write the per-prompt rows to this CSV file." };
 
-    /// <summary>The tokenizer for a loaded model, when the workbook knows one (GPT-2's vocabulary).</summary>
-    public static ITokenizer? TokenizerFor(HookedTransformer model) =>
-        model.Config.Architecture == Architecture.Gpt2 && model.Config.DVocab == 50257 ? new Gpt2Tokenizer() : null;
-
     /// <summary>The task's prompts for this model: generated (seeded) or imported, tokenized with the task's BOS and prefix rules.</summary>
-    public static IReadOnlyList<TokenizedDataset> Prepare(TaskDefinition task, HookedTransformer model, string? datasetFile, int seed, int? prompts)
+    public static IReadOnlyList<TokenizedDataset> Prepare(TaskDefinition task, LoadedModel loaded, string? datasetFile, int seed, int? prompts)
     {
         if (prompts is < 1) throw new ArgumentException($"--prompts must be at least 1, got {prompts}.");
-        var tokenizer = TokenizerFor(model);
-        string noTokenizer = $"Task '{task.Name}' has text prompts, but no tokenizer is known for model '{model.Config.Name}' (vocabulary {model.Config.DVocab}). " +
-            "Use a model with a known tokenizer (GPT-2), or a pre-tokenized dataset (--dataset).";
+        var tokenizer = loaded.Tokenizer;
+        string noTokenizer = $"Task '{task.Name}' has text prompts, but model '{loaded.Source.Spec}' has no tokenizer ({loaded.TokenizerNote ?? "none was found"}). " +
+            "Use a model with a tokenizer, or a pre-tokenized dataset (--dataset).";
         if (tokenizer is null && datasetFile is null && !task.PreTokenized) throw new ArgumentException(noTokenizer);
         var parts = datasetFile is not null
             ? task.Select(new[] { AutoCircuitJson.ReadFile(datasetFile) }, prompts)
             : task.GenerateForEvaluation(tokenizer, seed, prompts);
-        if (tokenizer is null && parts.Any(p => p.Prompts[0].Clean.IsText))
-            throw new ArgumentException(noTokenizer);
+        if (tokenizer is null && parts.Any(p => p.Prompts[0].Clean.IsText)) throw new ArgumentException(noTokenizer);
         return task.Tokenize(parts, tokenizer);
     }
-
-    public static HookedTransformer LoadModel(string model, string device) => ModelLoader.Load(model, new LoadOptions { Device = device });
 
     /// <summary>One methodology from the eval verb's spelled-out options.</summary>
     public static AblationValue ParseAblation(string text) => text.ToLowerInvariant() switch

@@ -74,7 +74,7 @@ public class EvaluationCliTests
     }
 
     [Theory]
-    [InlineData("--task", "ioi", "no tokenizer is known")]
+    [InlineData("--task", "ioi", "has no tokenizer")]
     [InlineData("--task", "tracr-reverse", "Unknown destination node 'A3.0.V'")]
     [InlineData("--task", "tracr-reversed", "Did you mean 'tracr-reverse'")]
     public void EvalErrorsSayWhatIsWrong(string option, string value, string expected)

@@ -2,30 +2,26 @@ using System.Text.RegularExpressions;
 using Workbook.Checkpoints;
 using Workbook.Evaluation;
 using Workbook.Metrics;
-using Workbook.Model;
 using Workbook.Patching;
 using Workbook.Tasks;
 using Workbook.Tasks.Generators;
 using Workbook.Tests.Support;
-using Workbook.Tokenization;
 
 namespace Workbook.Tests.Evaluation;
 
 /// <summary>
 /// The paper's exact IOI validation targets (spec A.2, AutoCircuit's test_ioi_faithfulness_exact_repro), opt-in because
-/// they need GPT-2's real weights: set <c>WORKBOOK_GPT2</c> to a GPT-2 small checkpoint folder (config.json +
-/// model.safetensors) and run <c>dotnet test --filter Category=RealWeights</c>. Node circuit, token-specific,
+/// they need GPT-2's real weights: set <c>WORKBOOK_MODELS</c> to a hub cache holding <c>gpt2</c> (after
+/// <c>workbook models pull gpt2</c>) and run <c>dotnet test --filter Category=RealWeights</c>. Node circuit, token-specific,
 /// token-wise mean over the file's first 50 corrupt (ABC) prompts, ratio of means, tolerance 0.01, for all 15
 /// templates × ABBA/BABA × with and without BOS.
 /// </summary>
 [Trait("Category", "RealWeights")]
 public class PaperReproductionTests
 {
-    static readonly Lazy<HookedTransformer?> Gpt2 = new(() =>
-    {
-        string? folder = Environment.GetEnvironmentVariable("WORKBOOK_GPT2");
-        return string.IsNullOrEmpty(folder) ? null : ModelLoader.Load(folder);
-    });
+    static LoadedModel? _gpt2;
+
+    static LoadedModel Gpt2() => _gpt2 ??= RealModels.LoadOrSkip("gpt2");
 
     /// <summary>Spec A.2's table: template → (ABBA no-BOS, BABA no-BOS, ABBA +BOS, BABA +BOS).</summary>
     static Dictionary<int, double[]> Targets()
@@ -43,11 +39,11 @@ public class PaperReproductionTests
     [MemberData(nameof(Cases))]
     public void IoiNodeCircuitFaithfulnessMatchesTheExactReproduction(int template, bool bos)
     {
-        var model = Gpt2.Value;
-        Skip.If(model is null, "WORKBOOK_GPT2 is not set: point it at a GPT-2 small checkpoint folder to run the paper's exact IOI targets.");
+        var loaded = Gpt2();
+        var model = loaded.Model;
         var targets = Targets()[template];
         var task = KnownTasks.Ioi with { PrependBos = bos };
-        var tokenizer = new Gpt2Tokenizer();
+        var tokenizer = loaded.RequireTokenizer();
         var parts = new[] { IoiOrder.ABBA, IoiOrder.BABA }.Select(order => IoiGenerator.Generate(order, template, 50, seed: 0, tokenizer)).ToArray();
         var methodology = new Methodology
         {
@@ -55,7 +51,7 @@ public class PaperReproductionTests
         };
         var rows = Evaluator.Run(new EvaluationRequest
         {
-            Model = model!, Task = task, Parts = task.Tokenize(parts, tokenizer), Circuit = CircuitChoice.Parse("ioi-nodes"),
+            Model = model, Task = task, Parts = task.Tokenize(parts, tokenizer), Circuit = CircuitChoice.Parse("ioi-nodes"),
             Methodologies = new[] { methodology }, Metrics = new[] { MetricKind.LogitDiffRecoveredOfMeans }, BatchSize = 50,
         });
         double abba = rows.Where(r => r.Part.StartsWith("ABBA", StringComparison.Ordinal)).Average(r => r.Value);
