@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Workbook.Checkpoints;
 using Workbook.Model;
+using Workbook.Tokenization;
 using static TorchSharp.torch;
 
 namespace Workbook.Cli.Commands;
@@ -9,7 +10,8 @@ namespace Workbook.Cli.Commands;
 /// <summary><c>workbook run</c>: the top next-token predictions at the last position.</summary>
 public static class RunCommand
 {
-    public sealed record Prediction(long Token, double Logit, double Prob);
+    /// <summary>One prediction; <see cref="Text"/> is the token's text when the model's tokenizer is known.</summary>
+    public sealed record Prediction(long Token, double Logit, double Prob, string? Text = null);
     public sealed record Output(IReadOnlyList<Prediction> Top);
 
     public static Command Build()
@@ -18,28 +20,41 @@ public static class RunCommand
         var device = CommonOptions.Device();
         var tf32 = CommonOptions.AllowTf32();
         var json = CommonOptions.Json();
-        var tokens = new Option<string>("--tokens") { Description = "Comma-separated token ids, e.g. 1,2,3.", Required = true };
+        var tokens = new Option<string>("--tokens") { Description = "Comma-separated token ids, e.g. 1,2,3." };
+        var prompt = new Option<string>("--prompt") { Description = "Text to tokenize with the model's tokenizer (embedded models, or a folder with a word-level tokenizer.json)." };
+        var bos = new Option<bool>("--prepend-bos") { Description = "Prepend the tokenizer's BOS token to --prompt (never done implicitly)." };
         var top = new Option<int>("--top") { Description = "How many predictions to show.", DefaultValueFactory = _ => 10 };
         var cmd = new Command("run", "Run a model on token ids and print the top next-token predictions at the last position.")
         {
-            model, tokens, top, device, tf32, json,
+            model, tokens, prompt, bos, top, device, tf32, json,
         };
         cmd.SetAction(parse =>
         {
             Devices.AllowTf32 = parse.GetValue(tf32);
-            var ids = ParseTokens(parse.GetValue(tokens)!);
+            string? tokenText = parse.GetValue(tokens), promptText = parse.GetValue(prompt);
+            if ((tokenText is null) == (promptText is null)) throw new ArgumentException("Give exactly one of --tokens and --prompt.");
             int k = parse.GetValue(top);
             if (k < 1) throw new ArgumentException("--top must be at least 1.");
-            using var m = ModelLoader.Load(parse.GetValue(model)!, new LoadOptions { Device = parse.GetValue(device)! });
-            var result = Predict(m, ids, k);
+            string modelName = parse.GetValue(model)!;
+            var tokenizer = Tokenizers.ForModel(modelName);
+            long[] ids;
+            if (promptText is not null)
+            {
+                if (tokenizer is null) throw new ArgumentException($"--prompt needs the model's tokenizer, and none is known for '{modelName}'; give token ids with --tokens.");
+                ids = tokenizer.EncodePrompt(promptText, parse.GetValue(bos)).Select(i => (long)i).ToArray();
+                if (ids.Length == 0) throw new ArgumentException("--prompt is empty.");
+            }
+            else ids = ParseTokens(tokenText!);
+            using var m = ModelLoader.Load(modelName, new LoadOptions { Device = parse.GetValue(device)! });
+            var result = Predict(m, ids, k, m.Config.OutputVocab == tokenizer?.VocabSize ? tokenizer : null);
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) CommonOptions.WriteJson(output, result);
             else
             {
-                output.WriteLine($"{"rank",4}  {"token",8}  {"logit",12}  {"prob",10}");
+                output.WriteLine($"{"rank",4}  {"token",8}  {"logit",12}  {"prob",10}  text");
                 int rank = 1;
                 foreach (var p in result.Top)
-                    output.WriteLine($"{rank++,4}  {p.Token,8}  {p.Logit,12:F4}  {p.Prob,10:F6}");
+                    output.WriteLine($"{rank++,4}  {p.Token,8}  {p.Logit,12:F4}  {p.Prob,10:F6}  {p.Text}");
             }
             return 0;
         });
@@ -55,7 +70,7 @@ public static class RunCommand
             : throw new ArgumentException($"--tokens: '{p}' is not an integer token id.")).ToArray();
     }
 
-    public static Output Predict(HookedTransformer model, long[] ids, int k)
+    public static Output Predict(HookedTransformer model, long[] ids, int k, ITokenizer? tokenizer = null)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -66,7 +81,7 @@ public static class RunCommand
         for (int i = 0; i < values.shape[0]; i++)
         {
             long id = indices[i].item<long>();
-            top.Add(new Prediction(id, values[i].item<double>(), probs[id].item<double>()));
+            top.Add(new Prediction(id, values[i].item<double>(), probs[id].item<double>(), tokenizer?.Decode(new[] { (int)id })));
         }
         return new Output(top);
     }

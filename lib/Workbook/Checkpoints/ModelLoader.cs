@@ -19,6 +19,7 @@ public static class ModelLoader
     public static HookedTransformer Load(string folder, LoadOptions? options = null)
     {
         options ??= new LoadOptions();
+        if (Embedded.EmbeddedModels.TryLoad(folder, Devices.Parse(options.Device), out var embedded, options.DType)) return embedded!;
         if (!Directory.Exists(folder)) throw new CheckpointException($"Model folder '{folder}' does not exist.");
         var device = Devices.Parse(options.Device);
         string configPath = Path.Combine(folder, "config.json");

@@ -84,9 +84,9 @@ internal sealed class CompiledWeights
     /// Builds the model on <paramref name="device"/>: the written entries, zero elsewhere, and an unembedding
     /// that reads the first <c>OutputVocab</c> residual dimensions (W_U = I[:, :d_vocab_out]).
     /// </summary>
-    public HookedTransformer Build(Device? device = null)
+    public HookedTransformer Build(Device? device = null, ScalarType dtype = ScalarType.Float32)
     {
-        var model = new HookedTransformer(_config, device);
+        var model = new HookedTransformer(_config, device, dtype);
         try
         {
             var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);

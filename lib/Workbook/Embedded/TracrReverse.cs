@@ -72,7 +72,7 @@ public static class TracrReverse
     const double Coldness = 100;     // attention logit of a selected key
     const double LargeNumber = 100;  // slope of the selector-width discretising MLP
 
-    public static HookedTransformer Build(Device? device = null)
+    public static HookedTransformer Build(Device? device = null, ScalarType dtype = ScalarType.Float32)
     {
         var w = new CompiledWeights(Config, Residual);
         for (int t = 0; t < Vocabulary.Count; t++)
@@ -87,7 +87,7 @@ public static class TracrReverse
         LengthMinusIndexMlp(w);
         MinusOneMlp(w);
         ReverseAggregate(w);
-        return w.Build(device);
+        return w.Build(device, dtype);
     }
 
     /// <summary>

@@ -60,7 +60,7 @@ public static class TracrXProportion
     /// <summary>Attention logit scale Tracr uses for a Select ("softmax coldness").</summary>
     const double Coldness = 100;
 
-    public static HookedTransformer Build(Device? device = null)
+    public static HookedTransformer Build(Device? device = null, ScalarType dtype = ScalarType.Float32)
     {
         var w = new CompiledWeights(Config, Residual);
 
@@ -90,7 +90,7 @@ public static class TracrXProportion
         w.AttentionRead(1, 'V', "map", 0, 1.0);
         w.AttentionWrite(1, 0, "frac_prevs", 1.0);
 
-        return w.Build(device);
+        return w.Build(device, dtype);
     }
 
     /// <summary>What the RASP program computes for one input (symbols without BOS): the running fraction of x.</summary>
