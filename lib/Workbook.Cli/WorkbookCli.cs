@@ -11,6 +11,7 @@ public static class WorkbookCli
         var root = new RootCommand("Circuit faithfulness workbook: run models, patch edges, evaluate circuits under every ablation methodology.");
         root.Subcommands.Add(RunCommand.Build());
         root.Subcommands.Add(HooksCommand.Build());
+        root.Subcommands.Add(PatchCommand.Build());
         root.Subcommands.Add(TrainToyIoiCommand.Build());
         return root;
     }

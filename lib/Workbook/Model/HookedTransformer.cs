@@ -218,11 +218,11 @@ public sealed class HookedTransformer : nn.Module
             _ic = interceptor;
         }
 
-        bool Wants(string name) => (_hooks != null && _hooks.Contains(name)) || (_cacheFilter != null && _cacheFilter(name));
+        bool Wants(string name) => name.Length > 0 && ((_hooks != null && _hooks.Contains(name)) || (_cacheFilter != null && _cacheFilter(name)));
 
         Tensor H(string name, Tensor x)
         {
-            if (_hooks == null && _cache == null) return x;
+            if ((_hooks == null && _cache == null) || name.Length == 0) return x;
             var fs = _hooks?.Get(name);
             if (fs != null)
             {
@@ -269,6 +269,9 @@ public sealed class HookedTransformer : nn.Module
             var w = _m.blocks[l];
             var residPre = H(n.ResidPre, resid);
             _ic?.OnBlockInput(l, residPre);
+            // A parallel block's MLP reads the block input, so its (possibly patched) input is fixed before the
+            // heads run; asking for it first keeps the engine's sources in layer order.
+            var mlpInput = _c.HasMlp && _c.ParallelAttnMlp ? _ic?.MlpInput(l, residPre) ?? residPre : null;
             var attnOut = Attention(l, n, w, residPre, rotary);
 
             Tensor residPost;
@@ -278,7 +281,7 @@ public sealed class HookedTransformer : nn.Module
             }
             else if (_c.ParallelAttnMlp)
             {
-                var mlpOut = Mlp(l, n, w, _ic?.MlpInput(l, residPre) ?? residPre);
+                var mlpOut = Mlp(l, n, w, mlpInput!);
                 residPost = residPre + attnOut + mlpOut;
             }
             else
@@ -300,13 +303,19 @@ public sealed class HookedTransformer : nn.Module
             int Hh = _c.NHeads, dh = _c.DHead, D = _c.DModel;
 
             // Per-head inputs exist only when patched or hooked: [k, H, B, T, D] with k = 1 or 3.
-            var perHead = _ic?.AttentionInputs(l, residPre);
             bool hookQkv = Wants(n.QInput) || Wants(n.KInput) || Wants(n.VInput);
-            if (perHead is null && (hookQkv || Wants(n.AttnIn)))
+            bool hookPerHead = hookQkv || Wants(n.AttnIn) || Wants(n.Ln1Scale) || Wants(n.Ln1Normalized);
+            var sparse = _ic?.SparseAttentionInputs(l, residPre);
+            Tensor? perHead = sparse is null ? _ic?.AttentionInputs(l, residPre) : hookPerHead ? Densify(sparse, B, T) : null;
+            if (perHead is null && sparse is null && (hookQkv || Wants(n.AttnIn)))
                 perHead = residPre.unsqueeze(0).unsqueeze(0).expand(1, Hh, B, T, D);
 
             Tensor q, k, v; // [B, T, H, dh]
-            if (perHead is null)
+            if (perHead is null && sparse is not null)
+            {
+                (q, k, v) = SparseProjections(w, sparse, B, T);
+            }
+            else if (perHead is null)
             {
                 var x = LayerNorm(residPre, w.ln1, n.Ln1Scale, n.Ln1Normalized);
                 q = ProjectShared(x, a.W_Q, a.b_Q);
@@ -317,17 +326,29 @@ public sealed class HookedTransformer : nn.Module
             {
                 if (perHead.dim() != 5 || (perHead.shape[0] != 1 && perHead.shape[0] != 3))
                     throw new InvalidOperationException($"Per-head attention inputs must be [1 or 3, heads, batch, seq, d_model]; got [{string.Join(", ", perHead.shape)}].");
-                // TransformerLens layout [B, T, H, D] for hooks and projections.
-                Tensor xq = perHead[0].permute(1, 2, 0, 3);
-                if (perHead.shape[0] == 1) xq = H(n.AttnIn, xq);
-                Tensor xk = perHead.shape[0] == 3 ? perHead[1].permute(1, 2, 0, 3) : xq;
-                Tensor xv = perHead.shape[0] == 3 ? perHead[2].permute(1, 2, 0, 3) : xq;
-                xq = H(n.QInput, xq);
-                xk = H(n.KInput, xk);
-                xv = H(n.VInput, xv);
-                q = ProjectPerHead(LayerNorm(xq, w.ln1, n.Ln1Scale, n.Ln1Normalized), a.W_Q, a.b_Q);
-                k = ProjectPerHead(LayerNorm(xk, w.ln1, n.Ln1Scale, n.Ln1Normalized), a.W_K, a.b_K);
-                v = ProjectPerHead(LayerNorm(xv, w.ln1, n.Ln1Scale, n.Ln1Normalized), a.W_V, a.b_V);
+                // Engine layout [k, H, B, T, D]; hooks see TransformerLens layout [B, T, H, D].
+                int kinds = (int)perHead.shape[0];
+                if (kinds == 1 && Wants(n.AttnIn))
+                    perHead = FromHookLayout(H(n.AttnIn, perHead[0].permute(1, 2, 0, 3))).unsqueeze(0);
+                if (hookQkv)
+                {
+                    var inputs = new[] { n.QInput, n.KInput, n.VInput }.Select((name, i) =>
+                        FromHookLayout(H(name, perHead[kinds == 3 ? i : 0].permute(1, 2, 0, 3)))).ToArray();
+                    perHead = stack(inputs);
+                    kinds = 3;
+                }
+                // One LayerNorm over every head copy, then one batched product per head input. When the LayerNorm's
+                // hooks are wanted they fire per input in TransformerLens layout, as TransformerLens does.
+                var normed = Wants(n.Ln1Scale) || Wants(n.Ln1Normalized)
+                    ? stack(Enumerable.Range(0, kinds).Select(i => FromHookLayout(LayerNorm(perHead[i].permute(1, 2, 0, 3), w.ln1, n.Ln1Scale, n.Ln1Normalized))).ToArray())
+                        .reshape(kinds * Hh, B * T, D)
+                    : LayerNorm(perHead.reshape(kinds * Hh, B * T, D), w.ln1, n.Ln1Scale, n.Ln1Normalized);
+                Tensor Project(Tensor xs, Tensor W, Tensor bias) => // [H, B*T, D] x [H, D, dh] -> [B, T, H, dh]
+                    (bmm(xs, W) + bias.unsqueeze(1)).view(Hh, B, T, dh).permute(1, 2, 0, 3);
+                var xq = normed.narrow(0, 0, Hh);
+                q = Project(xq, a.W_Q, a.b_Q);
+                k = Project(kinds == 3 ? normed.narrow(0, Hh, Hh) : xq, a.W_K, a.b_K);
+                v = Project(kinds == 3 ? normed.narrow(0, 2 * Hh, Hh) : xq, a.W_V, a.b_V);
             }
             q = H(n.Q, q);
             k = H(n.K, k);
@@ -383,10 +404,51 @@ public sealed class HookedTransformer : nn.Module
         Tensor LayerNorm(Tensor x, LayerNormWeights? ln, string scaleHook, string normalizedHook)
         {
             if (ln == null) return x; // Tracr models have no LayerNorm.
+            if (!Wants(scaleHook))
+                return H(normalizedHook, nn.functional.layer_norm(x, new long[] { _c.DModel }, ln.w, ln.b, _c.LayerNormEps));
+            // TransformerLens's explicit form, when the scale is hooked or cached.
             var centred = x - x.mean(new long[] { -1 }, keepdim: true);
             var scale = H(scaleHook, (centred.pow(2).mean(new long[] { -1 }, keepdim: true) + _c.LayerNormEps).sqrt());
             return H(normalizedHook, centred / scale * ln.w + ln.b);
         }
+
+        Tensor Densify(SparseHeadInputs sparse, long B, long T)
+        {
+            int Hh = _c.NHeads, D = _c.DModel;
+            var dense = sparse.Shared.unsqueeze(0).expand(sparse.Kinds * Hh, B, T, D).contiguous();
+            if (sparse.Rows.Length > 0) dense.index_copy_(0, tensor(sparse.Rows, device: dense.device), sparse.RowInputs!);
+            return dense.view(sparse.Kinds, Hh, B, T, D);
+        }
+
+        /// <summary>Q, K, V when most heads share one input: one fused projection, then the listed rows on their own.</summary>
+        (Tensor Q, Tensor K, Tensor V) SparseProjections(BlockWeights w, SparseHeadInputs sparse, long B, long T)
+        {
+            var a = w.attn;
+            int Hh = _c.NHeads, D = _c.DModel, dh = _c.DHead;
+            var x = LayerNorm(sparse.Shared, w.ln1, "", "");
+            var q = ProjectShared(x, a.W_Q, a.b_Q);
+            var k = ProjectShared(x, a.W_K, a.b_K);
+            var v = ProjectShared(x, a.W_V, a.b_V);
+            if (sparse.Rows.Length == 0) return (q, k, v);
+            int n = sparse.Rows.Length;
+            var normed = LayerNorm(sparse.RowInputs!.reshape(n, B * T, D), w.ln1, "", "");
+            var outputs = new[] { q, k, v };
+            var weights = new[] { (a.W_Q, a.b_Q), (a.W_K, a.b_K), (a.W_V, a.b_V) };
+            for (int kind = 0; kind < 3; kind++)
+            {
+                // Rows of this kind (or every row when one input feeds Q, K and V).
+                var selected = Enumerable.Range(0, n).Where(i => sparse.Kinds == 1 || sparse.Rows[i] / Hh == kind).ToArray();
+                if (selected.Length == 0) continue;
+                var heads = tensor(selected.Select(i => sparse.Rows[i] % Hh).ToArray(), device: x.device);
+                var rowsOfKind = selected.Length == n ? normed : normed.index_select(0, tensor(selected.Select(i => (long)i).ToArray(), device: x.device));
+                var (W, bias) = weights[kind];
+                var projected = bmm(rowsOfKind, W.index_select(0, heads)) + bias.index_select(0, heads).unsqueeze(1); // [m, B*T, dh]
+                outputs[kind] = outputs[kind].index_copy(2, heads, projected.view(selected.Length, B, T, dh).permute(1, 2, 0, 3));
+            }
+            return (outputs[0], outputs[1], outputs[2]);
+        }
+
+        Tensor FromHookLayout(Tensor bthd) => bthd.permute(2, 0, 1, 3).contiguous(); // [B, T, H, D] -> [H, B, T, D]
 
         Tensor ProjectShared(Tensor x, Tensor W, Tensor b)
         {
@@ -394,8 +456,6 @@ public sealed class HookedTransformer : nn.Module
             var flat = W.permute(1, 0, 2).reshape(_c.DModel, _c.NHeads * _c.DHead);
             return x.matmul(flat).view(x.shape[0], x.shape[1], _c.NHeads, _c.DHead) + b;
         }
-
-        static Tensor ProjectPerHead(Tensor x, Tensor W, Tensor b) => einsum("bthD,hDd->bthd", x, W) + b;
 
         (Tensor Cos, Tensor Sin) RotaryTables(long T)
         {

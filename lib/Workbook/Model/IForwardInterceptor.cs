@@ -39,6 +39,13 @@ public interface IForwardInterceptor
     /// </summary>
     Tensor? AttentionInputs(int layer, Tensor residPre) => null;
 
+    /// <summary>
+    /// Like <see cref="AttentionInputs"/>, for the common case where most heads read one shared residual and only a
+    /// few read their own: lets the model run the shared heads through one fused projection. Return null to fall
+    /// back to <see cref="AttentionInputs"/>.
+    /// </summary>
+    SparseHeadInputs? SparseAttentionInputs(int layer, Tensor residPre) => null;
+
     /// <summary>The MLP's input (before its LayerNorm), or null to keep <paramref name="resid"/>.</summary>
     Tensor? MlpInput(int layer, Tensor resid) => null;
 
@@ -51,3 +58,10 @@ public interface IForwardInterceptor
     /// <summary>Node view: the block's output (<c>Resid Post {l}</c>, or <c>Resid End</c> for the last block), or null to keep it.</summary>
     Tensor? ResidPost(int layer, Tensor residPost) => null;
 }
+
+/// <summary>
+/// Attention inputs where every head input reads <see cref="Shared"/> [B, T, D] except the rows listed in
+/// <see cref="Rows"/> (row = kind · n_heads + head, kind 0/1/2 = Q/K/V, or 0 when <see cref="Kinds"/> is 1), whose
+/// inputs are <see cref="RowInputs"/> [rows, B, T, D].
+/// </summary>
+public sealed record SparseHeadInputs(Tensor Shared, int Kinds, long[] Rows, Tensor? RowInputs);

@@ -1,0 +1,131 @@
+using TorchSharp;
+using Workbook.Graph;
+using Workbook.Model;
+using static TorchSharp.torch;
+
+namespace Workbook.Patching;
+
+/// <summary>
+/// Dataset-level means of every source's output, per token position, over a task's clean prompts, corrupt
+/// prompts and both (AutoCircuit's TOKENWISE_MEAN_* ablations). Computed once from all the prompts the
+/// evaluation uses, then broadcast to every batch. Shapes [n_sources, 1, seq, d_model].
+/// </summary>
+public sealed class MeanReference : IDisposable
+{
+    public Tensor Clean { get; }
+    public Tensor Corrupt { get; }
+    public Tensor Both { get; }
+    public int PromptCount { get; }
+    public ComputationGraph Graph { get; }
+
+    MeanReference(ComputationGraph graph, Tensor clean, Tensor corrupt, int count)
+    {
+        Graph = graph;
+        Clean = clean.DetachFromDisposeScope();
+        Corrupt = corrupt.DetachFromDisposeScope();
+        Both = ((clean + corrupt) / 2).DetachFromDisposeScope();
+        PromptCount = count;
+    }
+
+    /// <summary>Averages source outputs over every prompt of <paramref name="batches"/> (exact global means).</summary>
+    public static MeanReference Compute(HookedTransformer model, ComputationGraph graph, IEnumerable<PromptPair> batches)
+    {
+        Tensor? cleanSum = null, corruptSum = null;
+        int count = 0, seq = -1;
+        using var scope = NewDisposeScope();
+        foreach (var batch in batches)
+        {
+            if (seq >= 0 && batch.SeqLen != seq)
+                throw new ArgumentException($"Mean ablation needs prompts of one length: got {seq} and {batch.SeqLen} tokens.");
+            seq = batch.SeqLen;
+            using var inner = NewDisposeScope();
+            var (clean, _) = SourceRecorder.Record(model, graph, batch.Clean);
+            var (corrupt, _) = SourceRecorder.Record(model, graph, batch.Corrupt);
+            var c = clean.to(ScalarType.Float64).sum(dim: 1, keepdim: true);
+            var k = corrupt.to(ScalarType.Float64).sum(dim: 1, keepdim: true);
+            cleanSum = cleanSum is null ? c.MoveToOuterDisposeScope() : (cleanSum + c).MoveToOuterDisposeScope();
+            corruptSum = corruptSum is null ? k.MoveToOuterDisposeScope() : (corruptSum + k).MoveToOuterDisposeScope();
+            count += (int)batch.BatchSize;
+        }
+        if (count == 0) throw new ArgumentException("Mean ablation needs at least one prompt.");
+        return new MeanReference(graph, (cleanSum! / count).to(model.DType), (corruptSum! / count).to(model.DType), count);
+    }
+
+    public Tensor For(MeanOver over) => over switch
+    {
+        MeanOver.Clean => Clean,
+        MeanOver.Corrupt => Corrupt,
+        MeanOver.CleanAndCorrupt => Both,
+        _ => throw new ArgumentException($"{over} means are computed per batch, not from a reference set."),
+    };
+
+    public void Dispose()
+    {
+        Clean.Dispose();
+        Corrupt.Dispose();
+        Both.Dispose();
+    }
+}
+
+/// <summary>
+/// The value each source takes when ablated, for one batch: [n_sources, batch or 1, seq or 1, d_model]
+/// (broadcast over the axes of size 1), or null for zero ablation.
+/// </summary>
+public sealed record PatchValues(Tensor? Values)
+{
+    public static PatchValues Zero { get; } = new((Tensor?)null);
+
+    /// <summary>
+    /// Computes patch values for <paramref name="value"/> and <paramref name="direction"/>. Values come from unpatched
+    /// runs (spec 0.5): resample uses the paired prompt, batch means the batch's patch-source prompts,
+    /// dataset means <paramref name="means"/>, noise a run of the input prompts with noisy embeddings.
+    /// </summary>
+    public static PatchValues Compute(HookedTransformer model, ComputationGraph graph, AblationValue value, PatchDirection direction,
+        PromptPair batch, MeanReference? means = null, int neverPatchedPrefix = 0)
+    {
+        switch (value.Kind)
+        {
+            case AblationKind.Zero:
+                return Zero;
+            case AblationKind.Resample:
+                return new PatchValues(SourceRecorder.Record(model, graph, batch.Other(direction)).Sources);
+            case AblationKind.Mean when value.MeanOver == MeanOver.Batch:
+            {
+                if (value.Tokenwise && batch.BatchSize < 2)
+                    throw new ArgumentException("A token-wise batch mean needs at least 2 prompts per batch; with 1 it equals resample ablation.");
+                var sources = SourceRecorder.Record(model, graph, batch.Other(direction)).Sources;
+                return new PatchValues(value.Tokenwise ? sources.mean(new long[] { 1 }, keepdim: true) : sources.mean(new long[] { 1, 2 }, keepdim: true));
+            }
+            case AblationKind.Mean:
+            {
+                if (means is null)
+                    throw new ArgumentException($"Mean ablation over {value.MeanOver} prompts needs a MeanReference computed from the task's prompts.");
+                if (means.Graph.View != graph.View || means.Graph.Sources.Count != graph.Sources.Count)
+                    throw new ArgumentException("The MeanReference was computed for a different graph.");
+                var m = means.For(value.MeanOver);
+                if (value.Tokenwise && m.shape[2] != batch.SeqLen)
+                    throw new ArgumentException($"Token-wise means were computed for {m.shape[2]} positions but the batch has {batch.SeqLen}.");
+                return new PatchValues(value.Tokenwise ? m.alias() : m.mean(new long[] { 2 }, keepdim: true));
+            }
+            case AblationKind.GaussianNoise:
+                return new PatchValues(NoisyRun(model, graph, batch.Input(direction), value, neverPatchedPrefix));
+            default:
+                throw new NotSupportedException(value.Kind.ToString());
+        }
+    }
+
+    static Tensor NoisyRun(HookedTransformer model, ComputationGraph graph, Tensor tokens, AblationValue value, int prefix)
+    {
+        if (value.NoiseScale < 0 || !double.IsFinite(value.NoiseScale))
+            throw new ArgumentException($"Noise scale must be a non-negative number, got {value.NoiseScale}.");
+        var generator = new Generator((ulong)value.NoiseSeed, device: CPU);
+        var hooks = new HookSet().Replace(HookNames.Embed, embed =>
+        {
+            var std = embed.to(ScalarType.Float64).std().item<double>();
+            var noise = randn(embed.shape, dtype: ScalarType.Float32, generator: generator).to(embed.dtype).to(embed.device) * (value.NoiseScale * std);
+            if (prefix > 0) noise[.., ..prefix] = zeros_like(noise[.., ..prefix]);
+            return embed + noise;
+        });
+        return SourceRecorder.Record(model, graph, tokens, hooks).Sources;
+    }
+}

@@ -1,0 +1,66 @@
+using TorchSharp;
+using Workbook.Graph;
+using Workbook.Model;
+using static TorchSharp.torch;
+
+namespace Workbook.Patching;
+
+/// <summary>
+/// Records every graph source's output during an unpatched forward pass into one tensor
+/// [n_sources, batch, seq, d_model] (AutoCircuit's "src_outs").
+/// </summary>
+internal sealed class SourceRecorder : IForwardInterceptor
+{
+    readonly ComputationGraph _graph;
+    readonly SourceIndex _index;
+    public Tensor? Outputs { get; private set; }
+
+    public SourceRecorder(ComputationGraph graph)
+    {
+        _graph = graph;
+        _index = new SourceIndex(graph);
+    }
+
+    Tensor Buffer(Tensor like)
+    {
+        // Moved out of the forward pass's dispose scope into the caller's, like the logits.
+        return Outputs ??= empty(new long[] { _graph.Sources.Count, like.shape[0], like.shape[1], like.shape[2] }, dtype: like.dtype, device: like.device)
+            .MoveToOuterDisposeScope();
+    }
+
+    void Put(int index, Tensor value)
+    {
+        if (index < 0) return;
+        using var _ = no_grad();
+        Buffer(value)[index].copy_(value);
+    }
+
+    public void OnEmbedding(Tensor residStart) => Put(_index.ResidStart, residStart);
+
+    public void OnBlockInput(int layer, Tensor residPre)
+    {
+        if (layer > 0) Put(_index.BlockInput[layer], residPre);
+    }
+
+    public bool NeedsHeadResults(int layer) => true;
+
+    public void OnHeadResults(int layer, Tensor results)
+    {
+        int first = _index.FirstHead[layer];
+        using var _ = no_grad();
+        Buffer(results[0]).narrow(0, first, results.shape[0]).copy_(results);
+    }
+
+    public void OnResidMid(int layer, Tensor residMid) => Put(_index.ResidMid[layer], residMid);
+
+    public void OnMlpOut(int layer, Tensor mlpOut) => Put(_index.Mlp[layer], mlpOut);
+
+    /// <summary>Runs <paramref name="tokens"/> unpatched; returns source outputs [S, B, T, D] and logits, both in the caller's dispose scope.</summary>
+    public static (Tensor Sources, Tensor Logits) Record(HookedTransformer model, ComputationGraph graph, Tensor tokens, HookSet? hooks = null)
+    {
+        var recorder = new SourceRecorder(graph);
+        using var _ = no_grad();
+        var logits = model.Forward(tokens, hooks, recorder);
+        return (recorder.Outputs!, logits);
+    }
+}

@@ -1,0 +1,36 @@
+using System.Diagnostics;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using Workbook.Benchmarks;
+
+// `dotnet run -c Release --project tests/Workbook.Benchmarks -- --filter '*Patching*'` runs BenchmarkDotNet.
+// `-- quick` times each benchmark a few times with a stopwatch (a fast sanity check, not the reported figure).
+// `-- memory` reports peak resident memory of a plain and a patched forward (native memory, which
+// BenchmarkDotNet's MemoryDiagnoser does not see).
+if (args.Length > 0 && args[0] == "quick")
+{
+    var b = new PatchingBenchmarks { Batch = args.Length > 1 ? int.Parse(args[1]) : 50 };
+    b.Setup();
+    foreach (var (name, run) in new (string, Action)[] { ("plain", b.PlainForward), ("patched", b.PatchedForward), ("patched token-specific", b.PatchedForwardTokenSpecific) })
+    {
+        run();
+        var times = new List<double>();
+        for (int i = 0; i < 5; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            run();
+            times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        times.Sort();
+        Console.WriteLine($"{name,-24} median {times[2],8:F1} ms  (min {times[0]:F1})");
+    }
+    return;
+}
+if (args.Length > 0 && args[0] == "memory")
+{
+    MemoryProbe.Run(args.Skip(1).ToArray());
+    return;
+}
+var config = DefaultConfig.Instance.AddJob(Job.Default.WithWarmupCount(2).WithIterationCount(10).WithLaunchCount(1));
+BenchmarkSwitcher.FromAssembly(typeof(PatchingBenchmarks).Assembly).Run(args, config);
