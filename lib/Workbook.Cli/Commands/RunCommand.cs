@@ -46,7 +46,10 @@ public static class RunCommand
             }
             else ids = ParseTokens(tokenText!);
             using var m = ModelLoader.Load(modelName, new LoadOptions { Device = parse.GetValue(device)! });
-            var result = Predict(m, ids, k, m.Config.OutputVocab == tokenizer?.VocabSize ? tokenizer : null);
+            var outputLabels = Workbook.Embedded.EmbeddedModels.Find(modelName)?.OutputLabels;
+            Func<long, string>? label = outputLabels != null ? id => outputLabels[(int)id]
+                : m.Config.OutputVocab == tokenizer?.VocabSize ? id => tokenizer.Decode(new[] { (int)id }) : null;
+            var result = Predict(m, ids, k, label);
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) CommonOptions.WriteJson(output, result);
             else
@@ -70,7 +73,8 @@ public static class RunCommand
             : throw new ArgumentException($"--tokens: '{p}' is not an integer token id.")).ToArray();
     }
 
-    public static Output Predict(HookedTransformer model, long[] ids, int k, ITokenizer? tokenizer = null)
+    /// <summary>The top <paramref name="k"/> outputs at the last position; <paramref name="label"/> names an output id, when known.</summary>
+    public static Output Predict(HookedTransformer model, long[] ids, int k, Func<long, string>? label = null)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -81,7 +85,7 @@ public static class RunCommand
         for (int i = 0; i < values.shape[0]; i++)
         {
             long id = indices[i].item<long>();
-            top.Add(new Prediction(id, values[i].item<double>(), probs[id].item<double>(), tokenizer?.Decode(new[] { (int)id })));
+            top.Add(new Prediction(id, values[i].item<double>(), probs[id].item<double>(), label?.Invoke(id)));
         }
         return new Output(top);
     }

@@ -12,8 +12,10 @@ public sealed class EmbeddedModel
     readonly Func<Device, ScalarType, HookedTransformer> _build;
     readonly Func<ITokenizer> _tokenizer;
 
-    public EmbeddedModel(string alias, string description, string task, Func<TransformerConfig> config, Func<Device, ScalarType, HookedTransformer> build, Func<ITokenizer> tokenizer)
+    public EmbeddedModel(string alias, string description, string task, Func<TransformerConfig> config, Func<Device, ScalarType, HookedTransformer> build,
+        Func<ITokenizer> tokenizer, IReadOnlyList<string>? outputLabels = null)
     {
+        OutputLabels = outputLabels;
         Alias = alias;
         Description = description;
         Task = task;
@@ -29,6 +31,8 @@ public sealed class EmbeddedModel
     /// <summary>The task it is meant for, by the tasks' names (<c>ioi</c>, <c>tracr-reverse</c>, <c>tracr-xproportion</c>).</summary>
     public string Task { get; }
     public TransformerConfig Config => _config.Value;
+    /// <summary>Names of the output dimensions when they are not the tokenizer's tokens (Tracr models), else null.</summary>
+    public IReadOnlyList<string>? OutputLabels { get; }
     public ITokenizer Tokenizer => _tokenizer();
 
     /// <summary>Builds or loads the model on <paramref name="device"/> with parameters in <paramref name="dtype"/> (float32 by default).</summary>
@@ -48,10 +52,12 @@ public static class EmbeddedModels
     {
         new EmbeddedModel(TracrXProportion.Alias,
             "Tracr-compiled frac_prevs(tokens == x): running fraction of x (2 layers, 1 head, d_model 14)",
-            "tracr-xproportion", () => TracrXProportion.Config, (d, t) => TracrXProportion.Build(d, t), () => TracrXProportion.Tokenizer),
+            "tracr-xproportion", () => TracrXProportion.Config, (d, t) => TracrXProportion.Build(d, t), () => TracrXProportion.Tokenizer,
+            new[] { "frac_prevs" }),
         new EmbeddedModel(TracrReverse.Alias,
             "Tracr-compiled reverse over {1, 2, 3} (4 layers, 1 head, d_model 41)",
-            "tracr-reverse", () => TracrReverse.Config, (d, t) => TracrReverse.Build(d, t), () => TracrReverse.Tokenizer),
+            "tracr-reverse", () => TracrReverse.Config, (d, t) => TracrReverse.Build(d, t), () => TracrReverse.Tokenizer,
+            TracrReverse.OutputSymbols),
         new EmbeddedModel(ToyIoi.Alias,
             "Small GPT-2-style model trained in this repository on IOI sentences (word-level vocabulary)",
             "ioi", ToyIoiConfig, (d, t) => ToyIoi.Load(d, t), () => ToyIoi.Tokenizer),

@@ -27,7 +27,7 @@ public static class ToyIoi
     const string ResourcePrefix = "Workbook.Embedded.toy-ioi/";
 
     static readonly Lazy<string> Folder = new(ExtractResources);
-    static readonly Lazy<WordLevelTokenizer> TokenizerLazy = new(() => WordLevelTokenizer.Load(Path.Combine(Folder.Value, "tokenizer.json")));
+    static readonly Lazy<WordLevelTokenizer> TokenizerLazy = new(() => WordLevelTokenizer.Load(Path.Combine(Folder.Value, "tokenizer.json"), name: Alias));
     static readonly Lazy<IReadOnlyList<IoiCircuitHead>> CircuitLazy = new(() => ReadJson<List<IoiCircuitHead>>("circuit.json"));
 
     /// <summary>Whether the checkpoint was built into this library (it is, unless the repository was built before training it).</summary>

@@ -140,9 +140,10 @@ public sealed partial class WordLevelTokenizer : ITokenizer
 
     /// <summary>
     /// Reads a HuggingFace <c>tokenizer.json</c> with a WordLevel model. The BOS is <paramref name="bosToken"/>,
-    /// or else the <c>bos_token</c> of a <c>tokenizer_config.json</c> next to it, or none.
+    /// or else the <c>bos_token</c> of a <c>tokenizer_config.json</c> next to it, or none. <paramref name="name"/> names it
+    /// in messages (default: the path).
     /// </summary>
-    public static WordLevelTokenizer Load(string path, string? bosToken = null)
+    public static WordLevelTokenizer Load(string path, string? bosToken = null, string? name = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Tokenizer file '{path}' does not exist.", path);
         JsonNode root;
@@ -183,7 +184,7 @@ public sealed partial class WordLevelTokenizer : ITokenizer
         }
         try
         {
-            return new WordLevelTokenizer(path, byId.Values.ToList(), unk, specials, bosToken);
+            return new WordLevelTokenizer(name ?? path, byId.Values.ToList(), unk, specials, bosToken);
         }
         catch (ArgumentException e)
         {

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Workbook.Checkpoints;
-using Workbook.Cli;
 using Workbook.Embedded;
 using Workbook.Tokenization;
 
@@ -32,10 +31,8 @@ public class EmbeddedModelsTests
 
     static (int Code, string Out, string Err) Cli(params string[] args)
     {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = WorkbookCli.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
+        var r = Workbook.Tests.Cli.CliRunner.Run(args);
+        return (r.ExitCode, r.Out, r.Err);
     }
 
     [Fact]

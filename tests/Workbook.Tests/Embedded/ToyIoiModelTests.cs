@@ -1,7 +1,10 @@
 using System.Globalization;
 using Workbook.Checkpoints;
+using Workbook.Circuits;
 using Workbook.Embedded;
+using Workbook.Graph;
 using Workbook.Model;
+using Workbook.Patching;
 using Workbook.Tests.Support;
 using static TorchSharp.torch;
 
@@ -95,5 +98,48 @@ public class ToyIoiModelTests
         Assert.Contains(a.named_parameters(), p => !p.parameter.equal(pc[p.name]).all().item<bool>());
         Assert.False(a.embed.W_E.equal(pu["embed.W_E"]).all().item<bool>(), "training changed nothing");
         Assert.False(a.parameters().Any(p => p.requires_grad), "the trained model should come back frozen");
+    }
+
+    [Fact]
+    public void TheHookBasedCircuitAnalysisAgreesWithThePatchingEngine()
+    {
+        // One template and order (one length, one set of positions); the node circuit keeps each circuit head at its
+        // position and every non-head edge everywhere; the rest is mean-ablated with the ABC mean (spec C.1 convention).
+        var prompts = ToyIoi.Prompts(40, seed: 99, template: 0, order: IoiNameOrder.Baba);
+        using var model = ToyIoi.Load();
+        using var scope = NewDisposeScope();
+        var graph = ComputationGraph.Residual(model.Config);
+        var positions = prompts[0].Positions;
+        var kept = new List<CircuitEdge>();
+        foreach (var edge in graph.Edges)
+        {
+            if (edge.Source.Kind != NodeKind.Head) kept.Add(new CircuitEdge(edge, null));
+            else if (ToyIoi.Circuit.FirstOrDefault(h => h.Layer == edge.Source.Block && h.Head == edge.Source.Head) is { } head)
+                kept.Add(new CircuitEdge(edge, positions[head.Position]));
+        }
+        var circuit = Circuit.From(graph, kept);
+        long[,] Tokens(Func<IoiPromptPair, int[]> pick)
+        {
+            var t = new long[prompts.Count, prompts[0].CleanTokens.Length];
+            for (int i = 0; i < prompts.Count; i++)
+                for (int j = 0; j < t.GetLength(1); j++) t[i, j] = pick(prompts[i])[j];
+            return t;
+        }
+        var batch = PromptPair.FromArrays(Tokens(p => p.CleanTokens), Tokens(p => p.CorruptTokens));
+        using var means = MeanReference.Compute(model, graph, new[] { batch });
+        var methodology = new Methodology
+        {
+            Component = Component.Node, Positions = TokenPositions.Specific, Value = AblationValue.Mean(MeanOver.Corrupt),
+            Direction = PatchDirection.AblateClean, Ablate = AblatedSet.Complement,
+        };
+        var logits = CircuitPatching.PatchedLogits(model, circuit, methodology, batch, means)[.., positions.End];
+        var answers = tensor(prompts.Select(p => (long)p.AnswerToken).ToArray()).unsqueeze(1);
+        var wrong = tensor(prompts.Select(p => (long)p.WrongAnswerToken).ToArray()).unsqueeze(1);
+        double engine = (logits.gather(1, answers) - logits.gather(1, wrong)).mean().item<float>();
+
+        double hooks = ToyIoiAnalysis.Evaluate(model, prompts, ToyIoiAnalysis.KeepOnly(ToyIoi.Circuit, model.Config.NHeads)).MeanLogitDiff;
+        double clean = ToyIoiAnalysis.Evaluate(model, prompts).MeanLogitDiff;
+        Assert.True(Math.Abs(engine - hooks) < 1e-3, $"engine {engine:F5} vs hook analysis {hooks:F5}");
+        Assert.True(Math.Abs(clean - hooks) > 0.1, "the ablation should change the logit difference");
     }
 }

@@ -3,8 +3,10 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using TorchSharp;
 using Workbook.Embedded;
+using Workbook.Circuits;
 using Workbook.Graph;
 using Workbook.Model;
+using Workbook.Patching;
 using Workbook.Tokenization;
 using Workbook.Tests.Support;
 using static TorchSharp.torch;
@@ -277,5 +279,58 @@ public class TracrModelTests
         Assert.Equal(0.0984, Kl(zero.Clean, zero.Circuit), 4);
         var theirs = RunCircuit(model, data.Clean, data.Corrupt, ReverseTheirs, Ablation.Zero);
         Assert.True(Kl(theirs.Clean, theirs.Circuit) < 1e-10, $"theirs, zero ablation: KL {Kl(theirs.Clean, theirs.Circuit)}");
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // The same checks through the patching engine, which must also agree with the slow reference.
+
+    static (Tensor Clean, Tensor Circuit, Tensor Reference) EngineCircuit(HookedTransformer model, TracrPrompts data, string[] circuitEdges, Ablation ablation)
+    {
+        var graph = ComputationGraph.Factorized(model.Config, separateQkv: true);
+        var circuit = Circuit.Parse(graph, circuitEdges);
+        var methodology = new Methodology
+        {
+            Component = Component.Edge,
+            Granularity = Granularity.QkvSeparate,
+            Positions = TokenPositions.All,
+            Value = ablation == Ablation.Zero ? AblationValue.Zero : AblationValue.Resample,
+            Direction = PatchDirection.AblateClean,
+            Ablate = AblatedSet.Complement,
+        };
+        var batch = PromptPair.FromArrays(data.Clean, data.Corrupt);
+        var patched = CircuitPatching.PatchedLogits(model, circuit, methodology, batch);
+        var reference = RunCircuit(model, data.Clean, data.Corrupt, circuitEdges, ablation);
+        return (reference.Clean, patched[.., 1..], reference.Circuit);
+    }
+
+    [Fact]
+    public void TheEngineFindsTheSection5ResultOnXProportion()
+    {
+        var data = XProportionData.Value;
+        using var model = TracrXProportion.Build();
+        using var scope = NewDisposeScope();
+        var resample = EngineCircuit(model, data, XProportionOurs, Ablation.Resample);
+        Assert.True(Mse(resample.Clean, resample.Circuit) < 1e-10, $"engine, resample: MSE {Mse(resample.Clean, resample.Circuit)}");
+        var zero = EngineCircuit(model, data, XProportionOurs, Ablation.Zero);
+        Assert.Equal(0.0509, Mse(zero.Clean, zero.Circuit), 4);
+        TensorAssert.Close(zero.Reference, zero.Circuit, 1e-5, "engine vs reference, zero ablation");
+        var theirs = EngineCircuit(model, data, XProportionTheirs, Ablation.Zero);
+        Assert.True(Mse(theirs.Clean, theirs.Circuit) < 1e-10, $"engine, theirs: MSE {Mse(theirs.Clean, theirs.Circuit)}");
+    }
+
+    [Fact]
+    public void TheEngineFindsTheSection5ResultOnReverse()
+    {
+        var data = ReverseData.Value;
+        using var model = TracrReverse.Build();
+        using var scope = NewDisposeScope();
+        var resample = EngineCircuit(model, data, ReverseOurs, Ablation.Resample);
+        Assert.True(Kl(resample.Clean, resample.Circuit) < 1e-10, $"engine, resample: KL {Kl(resample.Clean, resample.Circuit)}");
+        TensorAssert.Close(resample.Reference, resample.Circuit, 1e-4, "engine vs reference, resample");
+        var zero = EngineCircuit(model, data, ReverseOurs, Ablation.Zero);
+        Assert.Equal(0.0984, Kl(zero.Clean, zero.Circuit), 4);
+        TensorAssert.Close(zero.Reference, zero.Circuit, 1e-4, "engine vs reference, zero ablation");
+        var theirs = EngineCircuit(model, data, ReverseTheirs, Ablation.Zero);
+        Assert.True(Kl(theirs.Clean, theirs.Circuit) < 1e-10, $"engine, theirs: KL {Kl(theirs.Clean, theirs.Circuit)}");
     }
 }
