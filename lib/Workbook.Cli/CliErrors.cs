@@ -14,7 +14,7 @@ public static class CliErrors
         if (e is System.Reflection.TargetInvocationException { InnerException: { } inner }) e = inner;
         string message = e switch
         {
-            CheckpointException or CudaUnavailableException => e.Message,
+            CheckpointException or CudaUnavailableException or Tokenization.TokenizerException => e.Message,
             ArgumentException or InvalidOperationException or FormatException or KeyNotFoundException => e.Message,
             FileNotFoundException f => $"File not found: {f.FileName ?? f.Message}",
             DirectoryNotFoundException or IOException or UnauthorizedAccessException => e.Message,

@@ -12,6 +12,9 @@ public static class WorkbookCli
         root.Subcommands.Add(RunCommand.Build());
         root.Subcommands.Add(HooksCommand.Build());
         root.Subcommands.Add(PatchCommand.Build());
+        root.Subcommands.Add(ModelsCommand.Build());
+        root.Subcommands.Add(SelfCheckCommand.Build());
+        root.Subcommands.Add(BenchCommand.Build());
         root.Subcommands.Add(TrainToyIoiCommand.Build());
         return root;
     }

@@ -27,6 +27,13 @@ if (args.Length > 0 && args[0] == "quick")
     }
     return;
 }
+// `-- --memory-pythia [--dtype float32,bfloat16]` writes a Pythia-2.8B-shaped float16 checkpoint (5.6 GB, deleted
+// afterwards) and reports the peak memory of loading it in a fresh process (see PythiaMemory).
+if (args.Length > 0 && args[0] == "--memory-pythia")
+{
+    Environment.ExitCode = PythiaMemory.Run(args);
+    return;
+}
 if (args.Length > 0 && args[0] == "memory")
 {
     MemoryProbe.Run(args.Skip(1).ToArray());

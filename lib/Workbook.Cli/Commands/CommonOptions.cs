@@ -26,6 +26,45 @@ public static class CommonOptions
 
     public static Option<bool> Json() => new("--json") { Description = "Write machine-readable JSON to stdout." };
 
+    public static Option<bool> Offline() => new("--offline")
+    {
+        Description = "Use the hub cache only, never the network (same as HF_HUB_OFFLINE=1); a missing file is an error naming it.",
+    };
+
+    public static Option<string> DType() => new("--dtype")
+    {
+        Description = "Parameter dtype: float32 (reference), float16 or bfloat16 (half the memory, less accurate; see README).",
+        DefaultValueFactory = _ => "float32",
+    };
+
+    public static TorchSharp.torch.ScalarType ParseDType(string text) => text.ToLowerInvariant() switch
+    {
+        "float32" or "fp32" or "f32" => TorchSharp.torch.ScalarType.Float32,
+        "float16" or "fp16" or "f16" or "half" => TorchSharp.torch.ScalarType.Float16,
+        "bfloat16" or "bf16" => TorchSharp.torch.ScalarType.BFloat16,
+        _ => throw new ArgumentException($"--dtype '{text}' is not one of float32, float16, bfloat16."),
+    };
+
+    /// <summary>
+    /// Load options for <c>--model</c>: device, dtype, and hub settings from the environment (HF_ENDPOINT, HF_TOKEN,
+    /// HF_HUB_CACHE / HF_HOME, HF_HUB_OFFLINE) with <c>--offline</c>, and a progress bar on stderr when downloading.
+    /// </summary>
+    public static Checkpoints.LoadOptions LoadOptions(ParseResult parse, Option<string> device, Option<string>? dtype = null, Option<bool>? offline = null)
+    {
+        var hub = Hub.HubOptions.FromEnvironment();
+        hub = hub with
+        {
+            Offline = hub.Offline || (offline != null && parse.GetValue(offline)),
+            Progress = ConsoleProgress.ForTerminal(parse.InvocationConfiguration.Error, quiet: false),
+        };
+        return new Checkpoints.LoadOptions
+        {
+            Device = parse.GetValue(device)!,
+            DType = dtype == null ? TorchSharp.torch.ScalarType.Float32 : ParseDType(parse.GetValue(dtype)!),
+            Hub = hub,
+        };
+    }
+
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = false,

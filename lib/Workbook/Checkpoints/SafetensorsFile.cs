@@ -17,7 +17,7 @@ public sealed record SafetensorsEntry(string Name, string DType, long[] Shape, l
 /// <c>{name: {dtype, shape, data_offsets}}</c> (plus optional <c>__metadata__</c>), then raw little-endian data.
 /// Every header field is validated against the file before any tensor is read.
 /// </summary>
-public sealed class SafetensorsFile : IDisposable
+public sealed class SafetensorsFile : ITensorFile
 {
     /// <summary>Largest header accepted (the format's reference implementation uses 100 MB).</summary>
     public const long MaxHeaderBytes = 100_000_000;
@@ -36,6 +36,7 @@ public sealed class SafetensorsFile : IDisposable
     public string Path { get; }
     public IReadOnlyDictionary<string, SafetensorsEntry> Tensors { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
+    public IReadOnlyDictionary<string, StoredTensor> Entries { get; }
 
     SafetensorsFile(string path, SafeFileHandle handle, long dataStart, Dictionary<string, SafetensorsEntry> tensors, Dictionary<string, string> metadata)
     {
@@ -44,6 +45,7 @@ public sealed class SafetensorsFile : IDisposable
         _dataStart = dataStart;
         Tensors = tensors;
         Metadata = metadata;
+        Entries = tensors.ToDictionary(kv => kv.Key, kv => new StoredTensor(kv.Key, kv.Value.DType, kv.Value.Shape), StringComparer.Ordinal);
     }
 
     public static bool IsSupportedDType(string dtype) => DTypes.ContainsKey(dtype);

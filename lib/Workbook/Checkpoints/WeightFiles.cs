@@ -5,50 +5,59 @@ namespace Workbook.Checkpoints;
 
 /// <summary>
 /// The tensors of a checkpoint folder: one <c>model.safetensors</c>, or shards listed by
-/// <c>model.safetensors.index.json</c>. Tensors are read one at a time so that a model is never held twice.
+/// <c>model.safetensors.index.json</c>; else <c>pytorch_model.bin</c> (or its index and shards) or a TransformerLens
+/// <c>*final.pth</c>, both <c>torch.save</c> files. Tensors are read one at a time so that a model is never held twice.
 /// </summary>
 public sealed class WeightFiles : IDisposable
 {
-    readonly Dictionary<string, SafetensorsFile> _byTensor = new(StringComparer.Ordinal);
-    readonly List<SafetensorsFile> _files = new();
+    readonly Dictionary<string, ITensorFile> _byTensor = new(StringComparer.Ordinal);
+    readonly List<ITensorFile> _files = new();
 
     public string Folder { get; }
     public IReadOnlyCollection<string> Names => _byTensor.Keys;
 
     WeightFiles(string folder) => Folder = folder;
 
-    public static bool Exists(string folder) =>
-        File.Exists(System.IO.Path.Combine(folder, "model.safetensors")) ||
-        File.Exists(System.IO.Path.Combine(folder, "model.safetensors.index.json"));
+    public static bool Exists(string folder) => EntryFile(folder) != null;
+
+    /// <summary>The file that names the weights (see <see cref="Hub.ModelFiles.ChooseWeights"/>), or null.</summary>
+    public static string? EntryFile(string folder)
+    {
+        if (!Directory.Exists(folder)) return null;
+        var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .Select(f => System.IO.Path.GetRelativePath(folder, f).Replace(System.IO.Path.DirectorySeparatorChar, '/'))
+            .ToHashSet(StringComparer.Ordinal);
+        return Hub.ModelFiles.ChooseWeights(files);
+    }
+
+    static ITensorFile OpenFile(string path) =>
+        path.EndsWith(".safetensors", StringComparison.Ordinal) ? SafetensorsFile.Open(path) : TorchCheckpointFile.Open(path);
 
     public static WeightFiles Open(string folder)
     {
         var w = new WeightFiles(folder);
         try
         {
-            string single = System.IO.Path.Combine(folder, "model.safetensors");
-            string index = System.IO.Path.Combine(folder, "model.safetensors.index.json");
-            if (File.Exists(single))
+            string entry = EntryFile(folder)
+                ?? throw new CheckpointException($"{folder}: no weights ({Hub.ModelFiles.WeightsDescription}).");
+            string index = System.IO.Path.Combine(folder, entry.Replace('/', System.IO.Path.DirectorySeparatorChar));
+            if (!Hub.ModelFiles.IsIndex(entry))
             {
-                w.Add(SafetensorsFile.Open(single));
+                w.Add(OpenFile(index));
             }
-            else if (File.Exists(index))
+            else
             {
                 foreach (var shard in ReadIndex(index))
                 {
                     string shardPath = System.IO.Path.Combine(folder, shard.File);
                     if (!File.Exists(shardPath))
                         throw new CheckpointException($"{index}: shard '{shard.File}' (holding '{shard.FirstTensor}') is missing from {folder}.");
-                    var file = SafetensorsFile.Open(shardPath);
+                    var file = OpenFile(shardPath);
                     w.Add(file);
                     foreach (var name in shard.Tensors)
-                        if (!file.Tensors.ContainsKey(name))
+                        if (!file.Entries.ContainsKey(name))
                             throw new CheckpointException($"{index}: maps tensor '{name}' to {shard.File}, which does not contain it.");
                 }
-            }
-            else
-            {
-                throw new CheckpointException($"{folder}: no model.safetensors or model.safetensors.index.json.");
             }
             return w;
         }
@@ -94,10 +103,10 @@ public sealed class WeightFiles : IDisposable
         }
     }
 
-    void Add(SafetensorsFile file)
+    void Add(ITensorFile file)
     {
         _files.Add(file);
-        foreach (var name in file.Tensors.Keys)
+        foreach (var name in file.Entries.Keys)
         {
             if (_byTensor.TryGetValue(name, out var other))
                 throw new CheckpointException($"{Folder}: tensor '{name}' appears in both {System.IO.Path.GetFileName(other.Path)} and {System.IO.Path.GetFileName(file.Path)}.");
@@ -107,8 +116,8 @@ public sealed class WeightFiles : IDisposable
 
     public bool Contains(string name) => _byTensor.ContainsKey(name);
 
-    public SafetensorsEntry Describe(string name) => _byTensor.TryGetValue(name, out var f)
-        ? f.Tensors[name]
+    public StoredTensor Describe(string name) => _byTensor.TryGetValue(name, out var f)
+        ? f.Entries[name]
         : throw new CheckpointException($"{Folder}: checkpoint has no tensor '{name}'.");
 
     /// <summary>Reads one tensor in its stored dtype on the CPU; the caller owns it.</summary>

@@ -64,4 +64,50 @@ public interface IForwardInterceptor
 /// <see cref="Rows"/> (row = kind · n_heads + head, kind 0/1/2 = Q/K/V, or 0 when <see cref="Kinds"/> is 1), whose
 /// inputs are <see cref="RowInputs"/> [rows, B, T, D].
 /// </summary>
-public sealed record SparseHeadInputs(Tensor Shared, int Kinds, long[] Rows, Tensor? RowInputs);
+public sealed record SparseHeadInputs(Tensor Shared, int Kinds, long[] Rows, Tensor? RowInputs)
+{
+    /// <summary>The rows' indices on the device, prepared ahead of the forward pass (null: the model builds them).</summary>
+    public SparseHeadIndex? Index { get; init; }
+}
+
+/// <summary>
+/// For each of Q, K and V, which <see cref="SparseHeadInputs.Rows"/> feed it: the heads they belong to and, when only
+/// some rows feed it, their positions among the rows, as int64 tensors on the model's device. Building them before a
+/// forward pass spares it host-to-device copies, each of which waits for the GPU to finish its queued work.
+/// </summary>
+public sealed class SparseHeadIndex
+{
+    /// <summary>Rows feeding one kind: <paramref name="Heads"/> [count] head ids; <paramref name="Selection"/> [count] row positions, or null for all rows.</summary>
+    public sealed record KindRows(int Count, Tensor Heads, Tensor? Selection);
+
+    readonly KindRows?[] _kinds;
+
+    public SparseHeadIndex(IReadOnlyList<KindRows?> kinds)
+    {
+        if (kinds.Count != 3) throw new ArgumentException("One entry per Q, K and V.", nameof(kinds));
+        _kinds = kinds.ToArray();
+    }
+
+    /// <summary>The rows feeding kind 0, 1 or 2 (Q, K, V), or null when none does.</summary>
+    public KindRows? ForKind(int kind) => _kinds[kind];
+
+    /// <summary>The host-side layout: per kind, the head ids and the selected row positions (null when every row is selected).</summary>
+    public static (long[] Heads, long[]? Selection)?[] Layout(long[] rows, int kinds, int nHeads)
+    {
+        var layout = new (long[] Heads, long[]? Selection)?[3];
+        for (int kind = 0; kind < 3; kind++)
+        {
+            // Rows of this kind (or every row when one input feeds Q, K and V).
+            var selected = Enumerable.Range(0, rows.Length).Where(i => kinds == 1 || rows[i] / nHeads == kind).ToArray();
+            if (selected.Length == 0) continue;
+            layout[kind] = (selected.Select(i => rows[i] % nHeads).ToArray(),
+                selected.Length == rows.Length ? null : selected.Select(i => (long)i).ToArray());
+        }
+        return layout;
+    }
+
+    public static SparseHeadIndex For(long[] rows, int kinds, int nHeads, Device device) =>
+        new(Layout(rows, kinds, nHeads).Select(k => k is { } l
+            ? new KindRows(l.Heads.Length, tensor(l.Heads, device: device), l.Selection is null ? null : tensor(l.Selection, device: device))
+            : null).ToArray());
+}

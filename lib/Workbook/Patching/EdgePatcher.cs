@@ -35,6 +35,53 @@ internal sealed class EdgePatcher : IForwardInterceptor
         /// <summary>Rows (destinations) whose input differs from the shared one; the others read resid + a·ΣΔ.</summary>
         public long[] ActiveRows = Array.Empty<long>();
         public Tensor? Correction; // (M − a) at active rows and columns. Flat: [active, k]; PositionMajor: [T − T0 or 1, active, k]
+        public SparseHeadIndex? HeadIndex; // attention sites: the active rows' indices per Q/K/V
+    }
+
+    /// <summary>
+    /// Host arrays that become tensors on the forward pass's device in two transfers (one float, one int64) once every
+    /// plan is known: on a GPU each blocking host-to-device copy waits for the queue to drain, so one per tensor
+    /// would cost a synchronisation each.
+    /// </summary>
+    sealed class Staging
+    {
+        readonly List<float> _floats = new();
+        readonly List<long> _longs = new();
+        readonly List<Action<Tensor, Tensor>> _assign = new();
+
+        public void Float(float[] data, long[] shape, Action<Tensor> set)
+        {
+            int offset = _floats.Count;
+            _floats.AddRange(data);
+            _assign.Add((f, _) => set(f.narrow(0, offset, data.Length).view(shape)));
+        }
+
+        public Func<Tensor> Long(long[] data)
+        {
+            int offset = _longs.Count;
+            _longs.AddRange(data);
+            Tensor? view = null;
+            _assign.Add((_, l) => view = l.narrow(0, offset, data.Length));
+            return () => view ?? throw new InvalidOperationException("Staged tensors are used before their upload.");
+        }
+
+        public void Long(long[] data, Action<Tensor> set)
+        {
+            var get = Long(data);
+            _assign.Add((_, _) => set(get()));
+        }
+
+        /// <summary>Runs <paramref name="action"/> after the upload, once the views registered before it exist.</summary>
+        public void AfterUpload(Action action) => _assign.Add((_, _) => action());
+
+        /// <summary>Uploads everything; the tensors belong to the caller's dispose scope (Patcher.Run's).</summary>
+        public void Upload(Device device, ScalarType dtype)
+        {
+            if (_assign.Count == 0) return;
+            var floats = tensor(_floats.ToArray()).to(dtype).to(device);
+            var longs = tensor(_longs.ToArray()).to(device);
+            foreach (var assign in _assign) assign(floats, longs);
+        }
     }
 
     readonly PatchMasks _masks;
@@ -53,9 +100,14 @@ internal sealed class EdgePatcher : IForwardInterceptor
     readonly List<(int First, Tensor Delta)> _chunks = new(); // General: Δ per source group [n, B, T, D]
     long _b, _t, _d;
 
-    public EdgePatcher(PatchMasks masks, PatchValues values)
+    readonly Device _device;
+
+    /// <param name="device">Where the forward pass runs (the model's device); the plans' small tensors are put there
+    /// whatever device the masks live on.</param>
+    public EdgePatcher(PatchMasks masks, PatchValues values, Device device)
     {
         _masks = masks;
+        _device = device;
         _values = values.Values;
         var graph = masks.Graph;
         _index = new SourceIndex(graph);
@@ -84,9 +136,11 @@ internal sealed class EdgePatcher : IForwardInterceptor
             return;
         }
         _needed = new bool[_nSources];
+        var host = HostCopies(masks.Masks);
+        var staging = new Staging();
         for (int i = 0; i < _plans.Length; i++)
         {
-            _plans[i] = Plan(masks.Masks[i], masks.Sites[i]);
+            _plans[i] = Plan(host[i], masks.Masks[i]?.shape, masks.Sites[i], staging);
             var p = _plans[i];
             if (!p.Patched) continue;
             if (p.A != 0)
@@ -94,16 +148,46 @@ internal sealed class EdgePatcher : IForwardInterceptor
             foreach (var c in p.Columns) _needed[c] = true;
         }
         _usesRunningSum = _plans.Any(p => p.Patched && p.A != 0);
+        staging.Upload(_device, _values?.dtype ?? ScalarType.Float32);
+    }
+
+    /// <summary>
+    /// Every site mask as a float array on the host. Masks on a GPU come back in one transfer (one synchronisation
+    /// instead of one per site).
+    /// </summary>
+    static float[]?[] HostCopies(Tensor?[] masks)
+    {
+        var result = new float[]?[masks.Length];
+        var onDevice = Enumerable.Range(0, masks.Length).Where(i => masks[i] is { } m && m.device_type != DeviceType.CPU).ToArray();
+        if (onDevice.Length > 0)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var flat = cat(onDevice.Select(i => masks[i]!.detach().to(ScalarType.Float32).reshape(-1)).ToArray()).cpu();
+            var all = flat.data<float>().ToArray();
+            int offset = 0;
+            foreach (int i in onDevice)
+            {
+                int n = (int)masks[i]!.numel();
+                result[i] = all.AsSpan(offset, n).ToArray();
+                offset += n;
+            }
+        }
+        for (int i = 0; i < masks.Length; i++)
+        {
+            if (masks[i] is not { } m || result[i] is not null) continue;
+            using var cpu = m.detach().to(ScalarType.Float32).contiguous();
+            result[i] = cpu.data<float>().ToArray();
+        }
+        return result;
     }
 
     /// <summary>Chooses a, the patched positions and the correction columns for one site (see the class comment).</summary>
-    SitePlan Plan(Tensor? mask, PatchSite site)
+    SitePlan Plan(float[]? m, long[]? shape, PatchSite site, Staging staging)
     {
         var plan = new SitePlan();
-        if (mask is null) return plan;
-        using var cpu = mask.detach().to(ScalarType.Float32).cpu().contiguous();
-        int tm = (int)cpu.shape[1], rows = site.Rows, ns = site.SourceCount;
-        var m = cpu.data<float>().ToArray(); // [tm, rows, ns]
+        if (m is null || shape is null) return plan;
+        int tm = (int)shape[1], rows = site.Rows, ns = site.SourceCount; // m is [tm, rows, ns]
         int width = rows * ns;
         int t0 = 0;
         while (t0 < tm && Array.TrueForAll(m.AsSpan(t0 * width, width).ToArray(), v => v == 0)) t0++;
@@ -133,13 +217,21 @@ internal sealed class EdgePatcher : IForwardInterceptor
                 for (int i = 0; i < active.Length; i++)
                     for (int j = 0; j < cols.Length; j++)
                         corr[(t * active.Length + i) * cols.Length + j] = Entry(t, active[i], j);
-            var device = mask.device;
-            var dtype = _values?.dtype ?? ScalarType.Float32;
             plan.ActiveRows = active.Select(r => (long)r).ToArray();
-            plan.Correction = (_layout == Layout.Flat
-                ? tensor(corr, new long[] { active.Length, cols.Length })
-                : tensor(corr, new long[] { tp, active.Length, cols.Length })).to(dtype).to(device);
-            plan.ColumnIndex = tensor(cols, device: device);
+            staging.Float(corr, _layout == Layout.Flat ? new long[] { active.Length, cols.Length } : new long[] { tp, active.Length, cols.Length },
+                t => plan.Correction = t);
+            staging.Long(cols, t => plan.ColumnIndex = t);
+            if (site.Kind == SiteKind.Attention && active.Length > 0)
+            {
+                int heads = _masks.Graph.Config.NHeads;
+                var layout = SparseHeadIndex.Layout(plan.ActiveRows, site.Rows / heads, heads);
+                var kinds = layout.Select(k => k is { } l
+                    ? (Count: l.Heads.Length, Heads: staging.Long(l.Heads), Selection: l.Selection is null ? null : staging.Long(l.Selection))
+                    : ((int Count, Func<Tensor> Heads, Func<Tensor>? Selection)?)null).ToArray();
+                staging.AfterUpload(() => plan.HeadIndex = new SparseHeadIndex(kinds.Select(k => k is { } v
+                    ? new SparseHeadIndex.KindRows(v.Count, v.Heads(), v.Selection?.Invoke())
+                    : null).ToArray()));
+            }
         }
         return plan;
     }
@@ -227,7 +319,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
         if (parts is null) return null;
         var (shared, rows, rowInputs) = parts.Value;
         var site = _masks.Sites[_attentionSite[layer]];
-        return new SparseHeadInputs(shared, site.Rows / _masks.Graph.Config.NHeads, rows, rowInputs);
+        return new SparseHeadInputs(shared, site.Rows / _masks.Graph.Config.NHeads, rows, rowInputs) { Index = _plans[_attentionSite[layer]].HeadIndex };
     }
 
     public Tensor? AttentionInputs(int layer, Tensor residPre)
@@ -310,7 +402,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
     /// <summary>resid + Σ mask · Δ for every destination of a site, [rows, B, T, D], by explicit einsums over the Δ chunks.</summary>
     Tensor GeneralSite(Tensor mask, PatchSite site, Tensor resid)
     {
-        if (mask.dtype != resid.dtype || mask.device != resid.device) mask = mask.to(resid.dtype).to(resid.device);
+        if (mask.dtype != resid.dtype || !Devices.Same(mask.device, resid.device)) mask = mask.to(resid.dtype).to(resid.device);
         int ns = site.SourceCount, rows = site.Rows;
         var m = mask.expand(_b, _t, rows, ns);
         Tensor total = resid.unsqueeze(0).expand(rows, _b, _t, _d);

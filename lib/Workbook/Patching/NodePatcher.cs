@@ -71,7 +71,7 @@ internal sealed class NodePatcher : IForwardInterceptor
         var mask = _masks.Masks[siteIndex];
         if (mask is null) return null;
         var site = _masks.Sites[siteIndex];
-        if (mask.dtype != value.dtype || mask.device != value.device) mask = mask.to(value.dtype).to(value.device);
+        if (mask.dtype != value.dtype || !Devices.Same(mask.device, value.device)) mask = mask.to(value.dtype).to(value.device);
         long B = value.shape[0], T = value.shape[1];
         var columns = new List<long>();
         var deltas = new List<Tensor>();

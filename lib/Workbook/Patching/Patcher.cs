@@ -32,8 +32,12 @@ public static class Patcher
             if ((m.shape[0] != 1 && m.shape[0] != input.shape[0]) || (m.shape[1] != 1 && m.shape[1] != input.shape[1]))
                 throw new ArgumentException($"A patch mask [{string.Join(", ", m.shape)}] does not match the input batch [{string.Join(", ", input.shape)}].");
         }
-        IForwardInterceptor patcher = graph.View == GraphView.Factorized ? new EdgePatcher(masks, values) : new NodePatcher(masks, values);
-        return model.Forward(input, hooks, patcher);
+        // Patch values computed elsewhere (a MeanReference from another device, values prepared on the CPU) move to the
+        // model's device once here, rather than failing deep inside the forward pass. Masks may live anywhere.
+        using var scope = NewDisposeScope();
+        if (values.Values is { } pv && !Devices.Same(pv.device, model.Device)) values = new PatchValues(pv.to(model.Device));
+        IForwardInterceptor patcher = graph.View == GraphView.Factorized ? new EdgePatcher(masks, values, model.Device) : new NodePatcher(masks, values);
+        return model.Forward(input, hooks, patcher).MoveToOuterDisposeScope();
     }
 }
 

@@ -26,7 +26,9 @@ public sealed record PromptPair
         Corrupt = corrupt;
     }
 
-    public static PromptPair FromArrays(long[,] clean, long[,] corrupt) => new(tensor(clean), tensor(corrupt));
+    /// <summary>Prompts from token id arrays, placed on <paramref name="device"/> (the model's device; CPU by default).</summary>
+    public static PromptPair FromArrays(long[,] clean, long[,] corrupt, Device? device = null) =>
+        new(tensor(clean, device: device ?? CPU), tensor(corrupt, device: device ?? CPU));
 
     /// <summary>The prompts that are run (<paramref name="direction"/>'s input side).</summary>
     public Tensor Input(PatchDirection direction) => direction == PatchDirection.AblateClean ? Clean : Corrupt;

@@ -179,7 +179,7 @@ public sealed class ScenarioFile
         graph ??= GraphFor(model.Config);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var batch = new PromptPair(tensor(Clean), tensor(Corrupt));
+        var batch = PromptPair.FromArrays(Clean, Corrupt, model.Device);
         var input = scenario.InputIsClean ? batch.Clean : batch.Corrupt;
         if (scenario.Patch == ScenarioPatch.None) return model.Forward(input).MoveToOuterDisposeScope();
         var edges = new List<CircuitEdge>();

@@ -138,6 +138,19 @@ public sealed partial class WordLevelTokenizer : ITokenizer
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 
+    /// <summary>Whether the <c>tokenizer.json</c> at <paramref name="path"/> has a WordLevel model (false when unreadable).</summary>
+    public static bool IsWordLevel(string path)
+    {
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path))?["model"]?["type"]?.GetValue<string>() == "WordLevel";
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or IOException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>
     /// Reads a HuggingFace <c>tokenizer.json</c> with a WordLevel model. The BOS is <paramref name="bosToken"/>,
     /// or else the <c>bos_token</c> of a <c>tokenizer_config.json</c> next to it, or none. <paramref name="name"/> names it

@@ -9,24 +9,36 @@ namespace Workbook.Tests.Embedded;
 public class EmbeddedModelsTests
 {
     [Theory]
-    [InlineData("tracr-xproportion", 14, 1)]
-    [InlineData("tracr-reverse", 41, 3)]
-    [InlineData("toy-ioi", 64, -1)]
-    public void EveryAliasLoadsThroughTheModelLoader(string alias, int dModel, int outputs)
+    [InlineData("tracr-xproportion", 14, 1, "tracr-xproportion")]
+    [InlineData("tracr-reverse", 41, 3, "tracr-reverse")]
+    [InlineData("toy-ioi", 64, 164, "ioi")]
+    public void EveryAliasLoadsThroughTheModelLoader(string alias, int dModel, int outputs, string task)
     {
-        using var m = ModelLoader.Load(alias);
-        Assert.Equal(dModel, m.Config.DModel);
-        if (outputs > 0) Assert.Equal(outputs, m.Config.OutputVocab);
-        Assert.Equal(m.Config, EmbeddedModels.Get(alias).Config with { Name = m.Config.Name });
-        Assert.True(EmbeddedModels.TryLoad(alias.ToUpperInvariant(), null, out var again));
-        again!.Dispose();
+        using var loaded = ModelLoader.LoadWithTokenizer(alias);
+        Assert.Equal(ModelSourceKind.Embedded, loaded.Source.Kind);
+        Assert.Equal(dModel, loaded.Model.Config.DModel);
+        Assert.Equal(outputs, loaded.Model.Config.OutputVocab);
+        Assert.Equal(loaded.Model.Config.DVocab, loaded.RequireTokenizer().VocabSize);
+        Assert.True(EmbeddedModels.TryGet(alias.ToUpperInvariant(), out var entry));
+        Assert.Equal(task, entry!.Task);
+        using var again = entry.Create(new LoadOptions { DType = TorchSharp.torch.ScalarType.Float64 });
+        Assert.Equal(TorchSharp.torch.ScalarType.Float64, again.embed.W_E.dtype);
     }
 
     [Fact]
     public void AnUnknownAliasSuggestsTheNearestOne()
     {
-        Assert.False(EmbeddedModels.TryLoad("tracr-revers", null, out _));
-        Assert.Contains("'tracr-reverse'", Assert.Throws<KeyNotFoundException>(() => EmbeddedModels.Get("tracr-revers")).Message);
+        Assert.False(EmbeddedModels.TryGet("tracr-revers", out _));
+        Assert.Contains("'tracr-reverse'", Assert.Throws<ArgumentException>(() => ModelLoader.Load("tracr-revers")).Message);
+    }
+
+    [Fact]
+    public void TheRepositoryFolderLoadsWithItsWordLevelTokenizer()
+    {
+        using var loaded = ModelLoader.LoadWithTokenizer(Path.Combine(Support.SharedFiles.RepoRoot, ToyIoi.RepositoryFolder));
+        Assert.Equal(ModelSourceKind.Folder, loaded.Source.Kind);
+        Assert.IsType<WordLevelTokenizer>(loaded.Tokenizer);
+        Assert.Equal(ToyIoi.Tokenizer.Vocabulary, ((WordLevelTokenizer)loaded.Tokenizer!).Vocabulary);
     }
 
     static (int Code, string Out, string Err) Cli(params string[] args)
@@ -53,7 +65,17 @@ public class EmbeddedModelsTests
         var (code, output, error) = Cli("run", "--model", "tracr-reverse", "--prompt", "BOS 1 2 3", "--top", "1", "--json");
         Assert.True(code == 0, error);
         using (var doc = JsonDocument.Parse(output))
+        {
             Assert.Equal(0, doc.RootElement.GetProperty("top")[0].GetProperty("token").GetInt32());
+            Assert.Equal("1", doc.RootElement.GetProperty("top")[0].GetProperty("text").GetString());
+        }
+        (code, output, error) = Cli("run", "--model", "tracr-xproportion", "--prompt", "BOS x y x w", "--json");
+        Assert.True(code == 0, error);
+        using (var doc = JsonDocument.Parse(output))
+        {
+            Assert.Equal("frac_prevs", doc.RootElement.GetProperty("top")[0].GetProperty("text").GetString());
+            Assert.Equal(0.5, doc.RootElement.GetProperty("top")[0].GetProperty("logit").GetDouble(), 4);
+        }
         (code, output, error) = Cli("hooks", "--model", "tracr-xproportion", "--json");
         Assert.True(code == 0, error);
         Assert.Contains("blocks.1.attn.hook_result", output);

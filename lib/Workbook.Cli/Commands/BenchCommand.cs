@@ -1,0 +1,49 @@
+using System.CommandLine;
+using Workbook.Diagnostics;
+using Workbook.Model;
+
+namespace Workbook.Cli.Commands;
+
+/// <summary><c>workbook bench patching</c>: plain vs patched forward times of the patching benchmark's workload on a device.</summary>
+public static class BenchCommand
+{
+    public static Command Build()
+    {
+        var bench = new Command("bench", "Performance measurements on a device (wall clock with device synchronisation).");
+        bench.Subcommands.Add(BuildPatching());
+        return bench;
+    }
+
+    static Command BuildPatching()
+    {
+        var device = CommonOptions.Device();
+        var tf32 = CommonOptions.AllowTf32();
+        var json = CommonOptions.Json();
+        var batch = new Option<int>("--batch") { Description = "Prompts per batch.", DefaultValueFactory = _ => 50 };
+        var seq = new Option<int>("--seq") { Description = "Tokens per prompt.", DefaultValueFactory = _ => 16 };
+        var repeat = new Option<int>("--repeat") { Description = "Timed runs of each forward (the median is reported).", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed runs before timing.", DefaultValueFactory = _ => 2 };
+        var cmd = new Command("patching",
+            "Time a plain and a patched forward of a GPT-2-small-shaped model with random weights: all 32,491 edges maskable, " +
+            "the complement of a random 771-edge circuit resampled (the workload of tests/Workbook.Benchmarks).")
+        {
+            batch, seq, repeat, warmup, device, tf32, json,
+        };
+        cmd.SetAction(parse =>
+        {
+            Devices.AllowTf32 = parse.GetValue(tf32);
+            int b = parse.GetValue(batch), s = parse.GetValue(seq);
+            if (b < 1) throw new ArgumentException($"--batch must be at least 1; got {b}.");
+            if (s < 1 || s > 1024) throw new ArgumentException($"--seq must be within 1..1024; got {s}.");
+            bool asJson = parse.GetValue(json);
+            var output = parse.InvocationConfiguration.Output;
+            var log = asJson ? parse.InvocationConfiguration.Error : output;
+            var result = PatchingBenchmark.Run(parse.GetValue(device)!, b, s, parse.GetValue(repeat), parse.GetValue(warmup), line => log.WriteLine(line));
+            log.WriteLine($"{result.DeviceName}: batch {result.Batch} x {result.Seq}, plain {result.Plain.MedianMs:F2} ms, patched {result.Patched.MedianMs:F2} ms " +
+                          $"(x{result.PatchedOverPlain:F2}), token-specific {result.PatchedTokenSpecific.MedianMs:F2} ms (x{result.TokenSpecificOverPlain:F2})");
+            if (asJson) CommonOptions.WriteJson(output, result);
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,483 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace Workbook.Tokenization;
+
+/// <summary>
+/// A BPE tokenizer read from a HuggingFace <c>tokenizer.json</c> (GPT-NeoX / Pythia, attn-only-4l's
+/// gpt-neox-tokenizer-digits, GPT-2), in managed code with no native library. Implements what these files use:
+/// added tokens (matched first, leftmost-longest, with <c>lstrip</c>/<c>rstrip</c>/<c>single_word</c>), normalizers
+/// NFC/NFD/NFKC/NFKD/Lowercase/Replace/Prepend/Sequence, pre-tokenizers ByteLevel/Digits/Split/Whitespace/
+/// WhitespaceSplit/Sequence, the BPE model (merges by rank; <c>ignore_merges</c>, <c>byte_fallback</c>, <c>unk_token</c>)
+/// and the ByteLevel decoder. Anything else is refused when the file is read, naming it. The post-processor is
+/// ignored on purpose: a tokenizer never adds BOS or EOS by itself.
+/// </summary>
+public sealed class HuggingFaceTokenizer : ITokenizer
+{
+    sealed record AddedToken(int Id, string Content, bool SingleWord, bool LStrip, bool RStrip, bool Normalized, bool Special);
+
+    readonly Dictionary<string, int> _vocab;
+    readonly string[] _idToToken;
+    readonly Dictionary<(string, string), int> _mergeRanks;
+    readonly List<AddedToken> _added;
+    readonly List<AddedToken> _addedRaw, _addedNormalized; // longest first, for leftmost-longest matching
+    readonly Dictionary<int, AddedToken> _addedById;
+    readonly Func<string, string> _normalize;
+    readonly Func<List<string>, List<string>> _preTokenize;
+    readonly bool _byteLevelDecoder;
+    readonly int? _unkId;
+    readonly bool _ignoreMerges, _byteFallback;
+    readonly Dictionary<string, int[]> _cache = new(StringComparer.Ordinal);
+    readonly object _cacheLock = new();
+
+    public string Name { get; }
+    public int VocabSize => _idToToken.Length;
+    public (string Text, int Id)? Bos { get; }
+
+    HuggingFaceTokenizer(string name, JsonElement root, string? bosToken)
+    {
+        Name = name;
+        string Where(string what) => $"{name}: {what}";
+        var model = Required(root, "model", name);
+        string type = model.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "BPE";
+        if (type != "BPE") throw new TokenizerException(Where($"model type '{type}' is not supported (only BPE)."));
+        foreach (var unsupported in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
+            if (model.TryGetProperty(unsupported, out var v) && v.ValueKind == JsonValueKind.String && v.GetString()!.Length > 0)
+                throw new TokenizerException(Where($"BPE option '{unsupported}' is not supported."));
+        _ignoreMerges = model.TryGetProperty("ignore_merges", out var im) && im.ValueKind == JsonValueKind.True;
+        _byteFallback = model.TryGetProperty("byte_fallback", out var bf) && bf.ValueKind == JsonValueKind.True;
+
+        _vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var p in Required(model, "vocab", name).EnumerateObject())
+        {
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0)
+                throw new TokenizerException(Where($"vocab entry '{p.Name}' must have a non-negative integer id."));
+            _vocab[p.Name] = id;
+        }
+
+        _mergeRanks = new Dictionary<(string, string), int>();
+        if (model.TryGetProperty("merges", out var merges) && merges.ValueKind == JsonValueKind.Array)
+        {
+            int rank = 0;
+            foreach (var m in merges.EnumerateArray())
+            {
+                (string a, string b) pair;
+                if (m.ValueKind == JsonValueKind.String)
+                {
+                    var parts = m.GetString()!.Split(' ');
+                    if (parts.Length != 2) throw new TokenizerException(Where($"merge '{m.GetString()}' must be two tokens separated by one space."));
+                    pair = (parts[0], parts[1]);
+                }
+                else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2)
+                    pair = (m[0].GetString()!, m[1].GetString()!);
+                else throw new TokenizerException(Where($"merge #{rank} is neither \"a b\" nor [a, b]."));
+                foreach (var part in new[] { pair.a, pair.b, pair.a + pair.b })
+                    if (!_vocab.ContainsKey(part)) throw new TokenizerException(Where($"merge '{pair.a} {pair.b}' uses '{part}', which is not in the vocabulary."));
+                _mergeRanks.TryAdd(pair, rank++);
+            }
+        }
+
+        _added = new List<AddedToken>();
+        if (root.TryGetProperty("added_tokens", out var added) && added.ValueKind == JsonValueKind.Array)
+            foreach (var a in added.EnumerateArray())
+            {
+                bool Flag(string key) => a.TryGetProperty(key, out var f) && f.ValueKind == JsonValueKind.True;
+                int id = a.GetProperty("id").GetInt32();
+                string content = a.GetProperty("content").GetString()!;
+                if (content.Length == 0) throw new TokenizerException(Where($"added token {id} has empty content."));
+                _added.Add(new AddedToken(id, content, Flag("single_word"), Flag("lstrip"), Flag("rstrip"), Flag("normalized"), Flag("special")));
+            }
+        _addedById = _added.GroupBy(a => a.Id).ToDictionary(g => g.Key, g => g.First());
+        _addedRaw = _added.Where(a => !a.Normalized).OrderByDescending(a => a.Content.Length).ToList();
+        _addedNormalized = _added.Where(a => a.Normalized).OrderByDescending(a => a.Content.Length).ToList();
+
+        int size = Math.Max(_vocab.Count == 0 ? 0 : _vocab.Values.Max() + 1, _added.Count == 0 ? 0 : _added.Max(a => a.Id) + 1);
+        _idToToken = new string[size];
+        foreach (var (tok, id) in _vocab) _idToToken[id] = tok;
+        foreach (var a in _added) _idToToken[a.Id] = a.Content;
+
+        if (model.TryGetProperty("unk_token", out var unk) && unk.ValueKind == JsonValueKind.String)
+            _unkId = TokenId(unk.GetString()!) ?? throw new TokenizerException(Where($"unk_token '{unk.GetString()}' is not in the vocabulary."));
+
+        _normalize = root.TryGetProperty("normalizer", out var norm) ? Normalizer(norm, name) : s => s;
+        _preTokenize = root.TryGetProperty("pre_tokenizer", out var pre) ? PreTokenizer(pre, name) : pieces => pieces;
+        _byteLevelDecoder = root.TryGetProperty("decoder", out var dec) && DecoderIsByteLevel(dec, name);
+
+        if (bosToken != null)
+        {
+            int id = TokenId(bosToken) ?? throw new TokenizerException(Where($"the BOS token '{bosToken}' is not in the vocabulary."));
+            Bos = (bosToken, id);
+        }
+    }
+
+    static JsonElement Required(JsonElement e, string key, string name) =>
+        e.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : throw new TokenizerException($"{name}: missing '{key}'.");
+
+    /// <summary>The id of a token (an added token or a vocabulary entry), or null.</summary>
+    public int? TokenId(string token) =>
+        _added.FirstOrDefault(a => a.Content == token) is { } a ? a.Id : _vocab.TryGetValue(token, out int id) ? id : null;
+
+    /// <summary>
+    /// Reads <c>tokenizer.json</c> from a folder (or the file itself). The BOS token comes from the folder's
+    /// <c>tokenizer_config.json</c> or <c>special_tokens_map.json</c> (<c>bos_token</c>, else <c>eos_token</c>, else
+    /// <c>&lt;|endoftext|&gt;</c> when the vocabulary has it, as TransformerLens falls back).
+    /// </summary>
+    public static HuggingFaceTokenizer Load(string path)
+    {
+        string file = Directory.Exists(path) ? System.IO.Path.Combine(path, "tokenizer.json") : path;
+        if (!File.Exists(file)) throw new TokenizerException($"{file}: tokenizer file not found.");
+        string folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file))!;
+        string? bos = SpecialToken(folder, "bos_token") ?? SpecialToken(folder, "eos_token");
+        var tokenizer = FromJson(File.ReadAllText(file), file, bos);
+        // Like TransformerLens: without a configured BOS, <|endoftext|> (GPT-2 / GPT-NeoX's EOS) serves as one.
+        if (bos == null && tokenizer.TokenId("<|endoftext|>") != null) tokenizer = FromJson(File.ReadAllText(file), file, "<|endoftext|>");
+        return tokenizer;
+    }
+
+    /// <summary>Builds a tokenizer from <c>tokenizer.json</c> text; <paramref name="bosToken"/> names the BOS token, if any.</summary>
+    public static HuggingFaceTokenizer FromJson(string json, string name, string? bosToken = null)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return new HuggingFaceTokenizer(name, doc.RootElement, bosToken);
+        }
+        catch (JsonException e)
+        {
+            throw new TokenizerException($"{name}: not valid JSON: {e.Message}", e);
+        }
+        catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException)
+        {
+            throw new TokenizerException($"{name}: malformed tokenizer file: {e.Message}", e);
+        }
+    }
+
+    static string? SpecialToken(string folder, string key)
+    {
+        foreach (var f in new[] { "tokenizer_config.json", "special_tokens_map.json" })
+        {
+            string path = System.IO.Path.Combine(folder, f);
+            if (!File.Exists(path)) continue;
+            try
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllText(path));
+                if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(key, out var v))
+                {
+                    if (v.ValueKind == JsonValueKind.String) return v.GetString();
+                    if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String) return c.GetString();
+                }
+            }
+            catch (JsonException e)
+            {
+                throw new TokenizerException($"{path}: not valid JSON: {e.Message}", e);
+            }
+        }
+        return null;
+    }
+
+    // ---- normalizers ----
+
+    static Func<string, string> Normalizer(JsonElement n, string name)
+    {
+        if (n.ValueKind == JsonValueKind.Null) return s => s;
+        string type = n.GetProperty("type").GetString()!;
+        switch (type)
+        {
+            case "NFC": return s => s.Normalize(NormalizationForm.FormC);
+            case "NFD": return s => s.Normalize(NormalizationForm.FormD);
+            case "NFKC": return s => s.Normalize(NormalizationForm.FormKC);
+            case "NFKD": return s => s.Normalize(NormalizationForm.FormKD);
+            case "Lowercase": return s => s.ToLowerInvariant();
+            case "Prepend":
+                string prefix = n.GetProperty("prepend").GetString()!;
+                return s => s.Length == 0 ? s : prefix + s;
+            case "Replace":
+                var pattern = Pattern(n.GetProperty("pattern"), name);
+                string content = n.GetProperty("content").GetString()!;
+                return s => pattern.Replace(s, content.Replace("$", "$$"));
+            case "Sequence":
+                var steps = n.GetProperty("normalizers").EnumerateArray().Select(x => Normalizer(x, name)).ToList();
+                return s => steps.Aggregate(s, (acc, f) => f(acc));
+            default:
+                throw new TokenizerException($"{name}: normalizer '{type}' is not supported (NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Sequence).");
+        }
+    }
+
+    static Regex Pattern(JsonElement p, string name)
+    {
+        if (p.TryGetProperty("String", out var s)) return new Regex(Regex.Escape(s.GetString()!), RegexOptions.CultureInvariant);
+        if (p.TryGetProperty("Regex", out var r))
+        {
+            try
+            {
+                return new Regex(r.GetString()!, RegexOptions.CultureInvariant);
+            }
+            catch (ArgumentException e)
+            {
+                throw new TokenizerException($"{name}: pattern '{r.GetString()}' is not a regular expression .NET understands: {e.Message}", e);
+            }
+        }
+        throw new TokenizerException($"{name}: a pattern must be {{\"String\": ...}} or {{\"Regex\": ...}}.");
+    }
+
+    // ---- pre-tokenizers: each turns a list of pieces into a finer list ----
+
+    enum Behavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous }
+
+    static Func<List<string>, List<string>> PreTokenizer(JsonElement p, string name)
+    {
+        if (p.ValueKind == JsonValueKind.Null) return pieces => pieces;
+        string type = p.GetProperty("type").GetString()!;
+        bool Flag(string key, bool fallback) => p.TryGetProperty(key, out var f) ? f.ValueKind == JsonValueKind.True : fallback;
+        switch (type)
+        {
+            case "ByteLevel":
+            {
+                bool prefixSpace = Flag("add_prefix_space", true);
+                bool useRegex = Flag("use_regex", true);
+                var regex = ByteLevel.Gpt2Pattern();
+                return pieces => pieces.SelectMany(piece =>
+                {
+                    if (prefixSpace && !piece.StartsWith(' ')) piece = " " + piece;
+                    var parts = useRegex ? SplitBy(piece, regex, Behavior.Isolated, invert: false) : new List<string> { piece };
+                    return parts.Select(ByteLevel.Encode);
+                }).ToList();
+            }
+            case "Digits":
+            {
+                bool individual = Flag("individual_digits", false);
+                var regex = new Regex(individual ? @"\p{N}" : @"\p{N}+", RegexOptions.CultureInvariant);
+                return pieces => pieces.SelectMany(piece => SplitBy(piece, regex, Behavior.Isolated, invert: false)).ToList();
+            }
+            case "Split":
+            {
+                var regex = Pattern(p.GetProperty("pattern"), name);
+                string b = p.GetProperty("behavior").GetString()!;
+                if (!Enum.TryParse<Behavior>(b, out var behavior))
+                    throw new TokenizerException($"{name}: Split behavior '{b}' is not supported.");
+                bool invert = Flag("invert", false);
+                return pieces => pieces.SelectMany(piece => SplitBy(piece, regex, behavior, invert)).ToList();
+            }
+            case "Whitespace":
+            {
+                var regex = new Regex(@"\w+|[^\w\s]+", RegexOptions.CultureInvariant);
+                return pieces => pieces.SelectMany(piece => SplitBy(piece, regex, Behavior.Removed, invert: true)).ToList();
+            }
+            case "WhitespaceSplit":
+                return pieces => pieces.SelectMany(piece => piece.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)).ToList();
+            case "Sequence":
+            {
+                var steps = p.GetProperty("pretokenizers").EnumerateArray().Select(x => PreTokenizer(x, name)).ToList();
+                return pieces => steps.Aggregate(pieces, (acc, f) => f(acc));
+            }
+            default:
+                throw new TokenizerException($"{name}: pre-tokenizer '{type}' is not supported (ByteLevel, Digits, Split, Whitespace, WhitespaceSplit, Sequence).");
+        }
+    }
+
+    /// <summary>Splits <paramref name="text"/> at the matches of <paramref name="regex"/>, as HuggingFace's split behaviours do.</summary>
+    static List<string> SplitBy(string text, Regex regex, Behavior behavior, bool invert)
+    {
+        var segments = new List<(string Text, bool IsMatch)>();
+        int last = 0;
+        foreach (Match m in regex.Matches(text))
+        {
+            if (m.Length == 0) continue;
+            if (m.Index > last) segments.Add((text[last..m.Index], false));
+            segments.Add((m.Value, true));
+            last = m.Index + m.Length;
+        }
+        if (last < text.Length) segments.Add((text[last..], false));
+        if (invert) segments = segments.Select(s => (s.Text, !s.IsMatch)).ToList();
+
+        var result = new List<string>();
+        switch (behavior)
+        {
+            case Behavior.Removed:
+                result.AddRange(segments.Where(s => !s.IsMatch).Select(s => s.Text));
+                break;
+            case Behavior.Isolated:
+                result.AddRange(segments.Select(s => s.Text));
+                break;
+            case Behavior.Contiguous:
+                for (int i = 0; i < segments.Count; i++)
+                    if (segments[i].IsMatch && i > 0 && segments[i - 1].IsMatch) result[^1] += segments[i].Text;
+                    else result.Add(segments[i].Text);
+                break;
+            case Behavior.MergedWithPrevious:
+                foreach (var s in segments)
+                    if (s.IsMatch && result.Count > 0) result[^1] += s.Text;
+                    else result.Add(s.Text);
+                break;
+            case Behavior.MergedWithNext:
+                string pending = "";
+                foreach (var s in segments)
+                {
+                    if (s.IsMatch) pending += s.Text;
+                    else
+                    {
+                        result.Add(pending + s.Text);
+                        pending = "";
+                    }
+                }
+                if (pending.Length > 0) result.Add(pending);
+                break;
+        }
+        return result.Where(s => s.Length > 0).ToList();
+    }
+
+    static bool DecoderIsByteLevel(JsonElement d, string name)
+    {
+        if (d.ValueKind == JsonValueKind.Null) return false;
+        string type = d.GetProperty("type").GetString()!;
+        return type switch
+        {
+            "ByteLevel" => true,
+            "Sequence" when d.GetProperty("decoders").EnumerateArray().All(x => x.GetProperty("type").GetString() == "ByteLevel") => true,
+            _ => throw new TokenizerException($"{name}: decoder '{type}' is not supported (ByteLevel)."),
+        };
+    }
+
+    // ---- encoding ----
+
+    public IReadOnlyList<int> Encode(string text)
+    {
+        var ids = new List<int>();
+        // Added tokens are found first: those matched on raw text, then (after normalizing) the normalized ones.
+        foreach (var (rawPart, rawToken) in SplitOnAdded(text, _addedRaw))
+        {
+            if (rawToken != null)
+            {
+                ids.Add(rawToken.Id);
+                continue;
+            }
+            foreach (var (part, token) in SplitOnAdded(_normalize(rawPart), _addedNormalized))
+            {
+                if (token != null)
+                {
+                    ids.Add(token.Id);
+                    continue;
+                }
+                foreach (var piece in _preTokenize(new List<string> { part }))
+                    ids.AddRange(EncodeWord(piece));
+            }
+        }
+        return ids;
+    }
+
+    /// <summary>Splits text into plain parts and added-token matches, leftmost-longest (<paramref name="byLength"/> is longest first).</summary>
+    static List<(string Text, AddedToken? Token)> SplitOnAdded(string text, List<AddedToken> byLength)
+    {
+        var result = new List<(string, AddedToken?)>();
+        if (byLength.Count == 0 || text.Length == 0)
+        {
+            if (text.Length > 0) result.Add((text, null));
+            return result;
+        }
+        int plainStart = 0, i = 0;
+        while (i < text.Length)
+        {
+            AddedToken? hit = null;
+            foreach (var t in byLength)
+                if (string.CompareOrdinal(text, i, t.Content, 0, t.Content.Length) == 0 && (!t.SingleWord || IsWordBoundary(text, i, t.Content.Length)))
+                {
+                    hit = t;
+                    break;
+                }
+            if (hit == null)
+            {
+                i++;
+                continue;
+            }
+            int start = i, end = i + hit.Content.Length;
+            if (hit.LStrip) while (start > plainStart && char.IsWhiteSpace(text[start - 1])) start--;
+            if (hit.RStrip) while (end < text.Length && char.IsWhiteSpace(text[end])) end++;
+            if (start > plainStart) result.Add((text[plainStart..start], null));
+            result.Add((hit.Content, hit));
+            plainStart = i = end;
+        }
+        if (plainStart < text.Length) result.Add((text[plainStart..], null));
+        return result;
+    }
+
+    static bool IsWordBoundary(string text, int start, int length)
+    {
+        bool before = start == 0 || !char.IsLetterOrDigit(text[start - 1]);
+        bool after = start + length >= text.Length || !char.IsLetterOrDigit(text[start + length]);
+        return before && after;
+    }
+
+    int[] EncodeWord(string word)
+    {
+        lock (_cacheLock)
+            if (_cache.TryGetValue(word, out var cached)) return cached;
+        int[] ids = Bpe(word);
+        lock (_cacheLock)
+        {
+            if (_cache.Count > 100_000) _cache.Clear();
+            _cache[word] = ids;
+        }
+        return ids;
+    }
+
+    /// <summary>Byte-pair encoding of one pre-token: repeatedly merge the adjacent pair of lowest rank (leftmost on ties).</summary>
+    int[] Bpe(string word)
+    {
+        if (_ignoreMerges && _vocab.TryGetValue(word, out int whole)) return new[] { whole };
+        var symbols = word.EnumerateRunes().Select(r => r.ToString()).ToList();
+        while (symbols.Count > 1)
+        {
+            int best = -1, bestRank = int.MaxValue;
+            for (int i = 0; i + 1 < symbols.Count; i++)
+                if (_mergeRanks.TryGetValue((symbols[i], symbols[i + 1]), out int rank) && rank < bestRank)
+                {
+                    bestRank = rank;
+                    best = i;
+                }
+            if (best < 0) break;
+            symbols[best] += symbols[best + 1];
+            symbols.RemoveAt(best + 1);
+        }
+        var ids = new List<int>(symbols.Count);
+        foreach (var s in symbols)
+        {
+            if (_vocab.TryGetValue(s, out int id)) ids.Add(id);
+            else if (_byteFallback && Encoding.UTF8.GetBytes(s) is var bytes && bytes.All(b => _vocab.ContainsKey($"<0x{b:X2}>")))
+                ids.AddRange(bytes.Select(b => _vocab[$"<0x{b:X2}>"]));
+            else if (_unkId is int unk) ids.Add(unk);
+            else throw new TokenizerException($"{Name}: cannot encode '{s}' (U+{char.ConvertToUtf32(s, 0):X4}): not in the vocabulary and the tokenizer has no unknown token.");
+        }
+        return ids.ToArray();
+    }
+
+    // ---- decoding ----
+
+    public string Decode(IEnumerable<int> ids)
+    {
+        var bytes = new List<byte>();
+        var text = new StringBuilder();
+        foreach (int id in ids)
+        {
+            if (id < 0 || id >= _idToToken.Length || _idToToken[id] == null)
+                throw new ArgumentException($"Token id {id} is not in tokenizer '{Name}' (vocabulary size {VocabSize}).");
+            string token = _idToToken[id];
+            if (_byteLevelDecoder && !_addedById.ContainsKey(id)) ByteLevel.AppendBytes(token, bytes);
+            else if (_byteLevelDecoder) bytes.AddRange(Encoding.UTF8.GetBytes(token));
+            else text.Append(token);
+        }
+        return _byteLevelDecoder ? Encoding.UTF8.GetString(bytes.ToArray()) : text.ToString();
+    }
+
+    /// <summary>The vocabulary string of one id (byte-level spelling for byte-level tokenizers).</summary>
+    public string TokenText(int id) => id >= 0 && id < _idToToken.Length && _idToToken[id] != null
+        ? _idToToken[id]
+        : throw new ArgumentException($"Token id {id} is not in tokenizer '{Name}'.");
+}
+
+/// <summary>A tokenizer file that cannot be used, with a message naming the file and the problem.</summary>
+public sealed class TokenizerException : Exception
+{
+    public TokenizerException(string message) : base(message) { }
+    public TokenizerException(string message, Exception inner) : base(message, inner) { }
+}
