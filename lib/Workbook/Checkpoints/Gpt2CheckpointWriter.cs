@@ -87,12 +87,12 @@ public static class Gpt2CheckpointWriter
         Directory.CreateDirectory(folder);
         SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), tensors.Select(t => (t.Item1, t.Item2.detach().to(ScalarType.Float32))).ToList(),
             new Dictionary<string, string> { ["format"] = "pt" });
-        AtomicFile.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicTextFile.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 }
 
 /// <summary>Writes a text file so that it appears only once complete (temporary file, then rename).</summary>
-public static class AtomicFile
+internal static class AtomicTextFile
 {
     public static void WriteAllText(string path, string text)
     {

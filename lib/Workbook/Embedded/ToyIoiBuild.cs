@@ -75,9 +75,9 @@ public static class ToyIoiBuild
         using var model = ModelLoader.Load(folder);
         var report = Analyse(model, tokenizer, previous.Options, previous.TrainingSeconds, log);
         long bytes = new FileInfo(Path.Combine(folder, "model.safetensors")).Length;
-        AtomicFile.WriteAllText(Path.Combine(folder, "circuit.json"), JsonSerializer.Serialize(report.Circuit, Json) + "\n");
-        AtomicFile.WriteAllText(Path.Combine(folder, "evaluation.json"), JsonSerializer.Serialize(report, Json) + "\n");
-        AtomicFile.WriteAllText(Path.Combine(folder, "README.md"), ToyIoiModelCard.Render(report, model.Config, tokenizer.VocabSize, bytes));
+        AtomicTextFile.WriteAllText(Path.Combine(folder, "circuit.json"), JsonSerializer.Serialize(report.Circuit, Json) + "\n");
+        AtomicTextFile.WriteAllText(Path.Combine(folder, "evaluation.json"), JsonSerializer.Serialize(report, Json) + "\n");
+        AtomicTextFile.WriteAllText(Path.Combine(folder, "README.md"), ToyIoiModelCard.Render(report, model.Config, tokenizer.VocabSize, bytes));
         return report;
     }
 
@@ -120,8 +120,8 @@ public static class ToyIoiBuild
         try
         {
             Gpt2CheckpointWriter.Save(model, staging, new Dictionary<string, JsonNode?> { ["eos_token_id"] = 0 });
-            AtomicFile.WriteAllText(Path.Combine(staging, "tokenizer.json"), tokenizer.ToJson() + "\n");
-            AtomicFile.WriteAllText(Path.Combine(staging, "tokenizer_config.json"), new JsonObject
+            AtomicTextFile.WriteAllText(Path.Combine(staging, "tokenizer.json"), tokenizer.ToJson() + "\n");
+            AtomicTextFile.WriteAllText(Path.Combine(staging, "tokenizer_config.json"), new JsonObject
             {
                 ["tokenizer_class"] = "PreTrainedTokenizerFast",
                 ["bos_token"] = ToyIoiTrainer.EndOfText,
@@ -130,10 +130,10 @@ public static class ToyIoiBuild
                 ["add_bos_token"] = false,
                 ["model_max_length"] = model.Config.NCtx,
             }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-            AtomicFile.WriteAllText(Path.Combine(staging, "circuit.json"), JsonSerializer.Serialize(report.Circuit, Json) + "\n");
-            AtomicFile.WriteAllText(Path.Combine(staging, "evaluation.json"), JsonSerializer.Serialize(report, Json) + "\n");
+            AtomicTextFile.WriteAllText(Path.Combine(staging, "circuit.json"), JsonSerializer.Serialize(report.Circuit, Json) + "\n");
+            AtomicTextFile.WriteAllText(Path.Combine(staging, "evaluation.json"), JsonSerializer.Serialize(report, Json) + "\n");
             long bytes = new FileInfo(Path.Combine(staging, "model.safetensors")).Length;
-            AtomicFile.WriteAllText(Path.Combine(staging, "README.md"), ToyIoiModelCard.Render(report, model.Config, tokenizer.VocabSize, bytes));
+            AtomicTextFile.WriteAllText(Path.Combine(staging, "README.md"), ToyIoiModelCard.Render(report, model.Config, tokenizer.VocabSize, bytes));
             // Swap the finished folder in: the old one is moved aside first and removed only afterwards.
             string? old = null;
             if (Directory.Exists(full))
