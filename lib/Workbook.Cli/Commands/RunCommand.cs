@@ -46,7 +46,7 @@ public static class RunCommand
                 var tokenizer = loaded.RequireTokenizer();
                 var ids = tokenizer.EncodePrompt(promptText, parse.GetValue(bos)).Select(i => (long)i).ToArray();
                 if (ids.Length == 0) throw new ArgumentException("--prompt is empty after tokenization.");
-                result = Predict(loaded.Model, ids, k, tokenizer);
+                result = Predict(loaded.Model, ids, k, tokenizer, loaded.Source.Embedded?.OutputLabels);
             }
             else
             {
@@ -76,7 +76,8 @@ public static class RunCommand
             : throw new ArgumentException($"--tokens: '{p}' is not an integer token id.")).ToArray();
     }
 
-    public static Output Predict(HookedTransformer model, long[] ids, int k, ITokenizer? tokenizer = null)
+    /// <summary>The top <paramref name="k"/> outputs at the last position, named by <paramref name="outputLabels"/> (Tracr models) or the tokenizer.</summary>
+    public static Output Predict(HookedTransformer model, long[] ids, int k, ITokenizer? tokenizer = null, IReadOnlyList<string>? outputLabels = null)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -87,7 +88,8 @@ public static class RunCommand
         for (int i = 0; i < values.shape[0]; i++)
         {
             long id = indices[i].item<long>();
-            string? text = tokenizer != null && id < tokenizer.VocabSize ? tokenizer.Decode(new[] { (int)id }) : null;
+            string? text = outputLabels != null ? outputLabels[(int)id]
+                : tokenizer != null && id < tokenizer.VocabSize ? tokenizer.Decode(new[] { (int)id }) : null;
             top.Add(new Prediction(id, values[i].item<double>(), probs[id].item<double>(), text));
         }
         return new Output(top);

@@ -1,3 +1,4 @@
+using Workbook.Embedded;
 using Workbook.Model;
 using Workbook.Tokenization;
 
@@ -8,7 +9,10 @@ namespace Workbook.Checkpoints;
 /// <param name="Description">One line for listings.</param>
 /// <param name="Create">Builds the model with its weights on the requested device and dtype.</param>
 /// <param name="CreateTokenizer">Its tokenizer, when it has one.</param>
-public sealed record EmbeddedModel(string Name, string Description, Func<LoadOptions, HookedTransformer> Create, Func<ITokenizer>? CreateTokenizer = null);
+/// <param name="Task">The task it is meant for, by the task's name (<c>ioi</c>, <c>tracr-reverse</c>, <c>tracr-xproportion</c>).</param>
+/// <param name="OutputLabels">Names of the output dimensions when they are not the tokenizer's tokens (Tracr models).</param>
+public sealed record EmbeddedModel(string Name, string Description, Func<LoadOptions, HookedTransformer> Create, Func<ITokenizer>? CreateTokenizer = null,
+    string? Task = null, IReadOnlyList<string>? OutputLabels = null);
 
 /// <summary>
 /// The registry of embedded models. <see cref="ModelLoader"/> consults it after checking for a folder and before
@@ -20,8 +24,22 @@ public sealed record EmbeddedModel(string Name, string Description, Func<LoadOpt
 /// </summary>
 public static class EmbeddedModels
 {
-    /// <summary>Models registered at start-up. Empty until the Tracr / toy models are added here.</summary>
-    static IEnumerable<EmbeddedModel> BuiltIn() => Array.Empty<EmbeddedModel>();
+    /// <summary>Models registered at start-up: the compiled Tracr models and the toy IOI model (see <c>lib/Workbook/Embedded</c>).</summary>
+    static IEnumerable<EmbeddedModel> BuiltIn() => new[]
+    {
+        new EmbeddedModel(TracrXProportion.Alias,
+            "Tracr-compiled frac_prevs(tokens == x): running fraction of x (2 layers, 1 head, d_model 14)",
+            o => TracrXProportion.Build(Devices.Parse(o.Device), o.DType), () => TracrXProportion.Tokenizer,
+            Task: "tracr-xproportion", OutputLabels: new[] { "frac_prevs" }),
+        new EmbeddedModel(TracrReverse.Alias,
+            "Tracr-compiled reverse over {1, 2, 3} (4 layers, 1 head, d_model 41)",
+            o => TracrReverse.Build(Devices.Parse(o.Device), o.DType), () => TracrReverse.Tokenizer,
+            Task: "tracr-reverse", OutputLabels: TracrReverse.OutputSymbols),
+        new EmbeddedModel(ToyIoi.Alias,
+            "3-layer GPT-2-style model trained in this repository on IOI sentences (word-level vocabulary; data/models/toy-ioi)",
+            o => ToyIoi.Load(Devices.Parse(o.Device), o.DType), () => ToyIoi.Tokenizer,
+            Task: "ioi"),
+    };
 
     static readonly Dictionary<string, EmbeddedModel> Models = BuiltIn().ToDictionary(m => m.Name, StringComparer.OrdinalIgnoreCase);
     static readonly object Lock = new();

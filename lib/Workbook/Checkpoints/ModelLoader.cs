@@ -157,7 +157,9 @@ public static class ModelLoader
             && config.OptionalInt("vocab_size") == 50257 && HuggingFaceCheckpoint.ReadConfig(config, "m").Architecture == Architecture.Gpt2)
             return (new Gpt2Tokenizer(), null);
         if (source.TokenizerFolder != null) return (HuggingFaceTokenizer.Load(source.TokenizerFolder), null);
-        if (File.Exists(Path.Combine(folder, "tokenizer.json"))) return (HuggingFaceTokenizer.Load(folder), null);
+        string tokenizerJson = Path.Combine(folder, "tokenizer.json");
+        if (File.Exists(tokenizerJson))
+            return (WordLevelTokenizer.IsWordLevel(tokenizerJson) ? WordLevelTokenizer.Load(tokenizerJson) : HuggingFaceTokenizer.Load(folder), null);
         var repo = ModelFiles.TokenizerRepoOf(Path.Combine(folder, "config.json"));
         if (repo != null)
         {

@@ -1,3 +1,5 @@
+using Workbook.Checkpoints;
+using Workbook.Embedded;
 using Workbook.Graph;
 using Workbook.Model;
 using Workbook.Patching;
@@ -19,7 +21,7 @@ public static class OfficialCircuits
     public static IReadOnlyList<string> Names { get; } = new[]
     {
         "ioi-edges", "ioi-nodes", "docstring-edges", "docstring-nodes", "sports-players",
-        "tracr-xproportion-ours", "tracr-xproportion-theirs", "tracr-reverse-ours", "tracr-reverse-theirs",
+        "tracr-xproportion-ours", "tracr-xproportion-theirs", "tracr-reverse-ours", "tracr-reverse-theirs", "toy-ioi-nodes",
     };
 
     /// <summary>Circuit families with a node and an edge variant of the same circuit, for grids over the component.</summary>
@@ -49,6 +51,7 @@ public static class OfficialCircuits
             NameOnly("tracr-reverse-theirs", "Reverse ground truth for zero ablation (Conmy et al.'s ACDC circuit)",
                 "A3.0->Resid End", "MLP 2->A3.0.Q", "Resid Start->A3.0.K", "Resid Start->A3.0.V", "MLP 1->MLP 2", "MLP 0->MLP 1",
                 "Resid Start->MLP 1", "A0.0->MLP 0", "Resid Start->MLP 0", "Resid Start->A0.0.V"))),
+        ["toy-ioi-nodes"] = new(ToyIoiNodes),
     };
 
     public static bool Exists(string name) => Registry.ContainsKey(name);
@@ -189,6 +192,27 @@ public static class OfficialCircuits
             edges.Add(new SymbolicEdge(head, edge.Destination.Name, position));
         }
         return new SymbolicCircuit(name, description, GraphView.Residual, separateQkv: false, edges);
+    }
+
+    /// <summary>
+    /// The embedded toy IOI model's circuit (its model card's heads, each kept at the IOI position where it acts) as a
+    /// node circuit: the workbook's own IOI circuit that runs with nothing downloaded.
+    /// </summary>
+    static OfficialCircuit ToyIoiNodes()
+    {
+        var config = HuggingFaceCheckpoint.ReadConfig(ConfigJson.Load(Path.Combine(ToyIoi.CheckpointFolder, "config.json")), ToyIoi.Alias);
+        string Label(IoiPosition p) => p switch
+        {
+            IoiPosition.IndirectObject => "IO",
+            IoiPosition.Subject1 => "S1",
+            IoiPosition.Subject1Plus1 => "S1+1",
+            IoiPosition.Subject2 => "S2",
+            _ => "end",
+        };
+        var circuit = NodeCircuit("toy-ioi-nodes",
+            $"toy IOI model's node circuit ({string.Join(", ", ToyIoi.Circuit.Select(h => $"{h.Name}@{Label(h.Position)}"))}; data/models/toy-ioi/README.md)",
+            config, ToyIoi.Circuit.Select(h => (h.Name, (string?)Label(h.Position))));
+        return new OfficialCircuit("toy-ioi-nodes", "ioi", config, circuit);
     }
 
     // ------------------------------------------------------------------------------------------ Docstring (spec C.2)

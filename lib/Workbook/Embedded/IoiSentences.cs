@@ -1,0 +1,185 @@
+using System.Text.RegularExpressions;
+using Workbook.Tokenization;
+using Workbook.Util;
+
+namespace Workbook.Embedded;
+
+/// <summary>Which name comes first in the opening clause: IO then S ("ABBA") or S then IO ("BABA").</summary>
+public enum IoiNameOrder { Abba, Baba }
+
+/// <summary>Token positions of one IOI prompt (0-based, no BOS): the IOI circuit's position labels.</summary>
+public sealed record IoiPositions(int IndirectObject, int Subject1, int Subject1Plus1, int Subject2, int End)
+{
+    /// <summary>The position of <paramref name="label"/>.</summary>
+    public int this[IoiPosition label] => label switch
+    {
+        IoiPosition.IndirectObject => IndirectObject,
+        IoiPosition.Subject1 => Subject1,
+        IoiPosition.Subject1Plus1 => Subject1Plus1,
+        IoiPosition.Subject2 => Subject2,
+        IoiPosition.End => End,
+        _ => throw new ArgumentOutOfRangeException(nameof(label), label, "Not a single position."),
+    };
+}
+
+/// <summary>IOI position labels (Wang et al.): IO, S1, S1+1, S2, end.</summary>
+public enum IoiPosition { IndirectObject, Subject1, Subject1Plus1, Subject2, End }
+
+/// <summary>
+/// One IOI prompt and its ABC corruption (the first three names replaced by names drawn independently from
+/// those not in the prompt). Token ids come from the tokenizer the prompts were generated with; clean and corrupt
+/// have the same length and positions.
+/// </summary>
+public sealed record IoiPromptPair(
+    int Template,
+    IoiNameOrder Order,
+    string IndirectObject,
+    string Subject,
+    string Place,
+    string Object,
+    string Clean,
+    string Corrupt,
+    int[] CleanTokens,
+    int[] CorruptTokens,
+    int AnswerToken,
+    int WrongAnswerToken,
+    IoiPositions Positions)
+{
+    /// <summary>The clean prompt followed by its answer: the sentence the toy model is trained on.</summary>
+    public string Sentence => $"{Clean} {IndirectObject}";
+}
+
+/// <summary>
+/// The IOI sentence distribution of the paper (spec D.2: AutoCircuit's 15 templates, PLACES, OBJECTS and the 109
+/// NAMES), with a generator of clean / ABC-corrupt prompt pairs for any tokenizer under which every name is a single
+/// token. Generation is seeded with <see cref="SeededRandom"/>, so it is reproducible but does not reproduce
+/// AutoCircuit's Python-random files.
+/// </summary>
+public static partial class IoiSentences
+{
+    /// <summary>The 15 templates in BABA form: [B] = subject, [A] = indirect object; the final [A] is the answer.</summary>
+    public static readonly IReadOnlyList<string> BabaTemplates = new[]
+    {
+        "Then, [B] and [A] went to the [PLACE]. [B] gave a [OBJECT] to [A]",
+        "Then, [B] and [A] had a lot of fun at the [PLACE]. [B] gave a [OBJECT] to [A]",
+        "Then, [B] and [A] were working at the [PLACE]. [B] decided to give a [OBJECT] to [A]",
+        "Then, [B] and [A] were thinking about going to the [PLACE]. [B] wanted to give a [OBJECT] to [A]",
+        "Then, [B] and [A] had a long argument, and afterwards [B] said to [A]",
+        "After [B] and [A] went to the [PLACE], [B] gave a [OBJECT] to [A]",
+        "When [B] and [A] got a [OBJECT] at the [PLACE], [B] decided to give it to [A]",
+        "When [B] and [A] got a [OBJECT] at the [PLACE], [B] decided to give the [OBJECT] to [A]",
+        "While [B] and [A] were working at the [PLACE], [B] gave a [OBJECT] to [A]",
+        "While [B] and [A] were commuting to the [PLACE], [B] gave a [OBJECT] to [A]",
+        "After the lunch, [B] and [A] went to the [PLACE]. [B] gave a [OBJECT] to [A]",
+        "Afterwards, [B] and [A] went to the [PLACE]. [B] gave a [OBJECT] to [A]",
+        "Then, [B] and [A] had a long argument. Afterwards [B] said to [A]",
+        "The [PLACE] [B] and [A] went to had a [OBJECT]. [B] gave it to [A]",
+        "Friends [B] and [A] found a [OBJECT] at the [PLACE]. [B] gave it to [A]",
+    };
+
+    public static readonly IReadOnlyList<string> Places = new[] { "store", "garden", "restaurant", "school", "hospital", "office", "house", "station" };
+
+    public static readonly IReadOnlyList<string> Objects = new[] { "ring", "kiss", "bone", "basketball", "computer", "necklace", "drink", "snack" };
+
+    public static readonly IReadOnlyList<string> Names = new[]
+    {
+        "Aaron", "Adam", "Alan", "Alex", "Alice", "Amy", "Anderson", "Andre", "Andrew", "Andy", "Anna", "Anthony", "Arthur",
+        "Austin", "Blake", "Brandon", "Brian", "Carter", "Charles", "Charlie", "Christian", "Christopher", "Clark", "Cole", "Collins",
+        "Connor", "Crew", "Crystal", "Daniel", "David", "Dean", "Edward", "Elizabeth", "Emily", "Eric", "Eva", "Ford", "Frank", "George",
+        "Georgia", "Graham", "Grant", "Henry", "Ian", "Jack", "Jacob", "Jake", "James", "Jamie", "Jane", "Jason", "Jay", "Jennifer", "Jeremy",
+        "Jessica", "John", "Jonathan", "Jordan", "Joseph", "Joshua", "Justin", "Kate", "Kelly", "Kevin", "Kyle", "Laura", "Leon", "Lewis",
+        "Lisa", "Louis", "Luke", "Madison", "Marco", "Marcus", "Maria", "Mark", "Martin", "Mary", "Matthew", "Max", "Michael", "Michelle",
+        "Morgan", "Patrick", "Paul", "Peter", "Prince", "Rachel", "Richard", "River", "Robert", "Roman", "Rose", "Ruby", "Russell", "Ryan",
+        "Sarah", "Scott", "Sean", "Simon", "Stephen", "Steven", "Sullivan", "Taylor", "Thomas", "Tyler", "Victoria", "Warren", "William",
+    };
+
+    [GeneratedRegex(@"\[(A|B|PLACE|OBJECT)\]")]
+    private static partial Regex Placeholder();
+
+    /// <summary>Template <paramref name="template"/> with its opening "[B] and [A]" in the requested order.</summary>
+    public static string Template(int template, IoiNameOrder order)
+    {
+        if (template < 0 || template >= BabaTemplates.Count)
+            throw new ArgumentOutOfRangeException(nameof(template), $"IOI template index must be 0..{BabaTemplates.Count - 1}, got {template}.");
+        string t = BabaTemplates[template];
+        if (order == IoiNameOrder.Baba) return t;
+        int i = t.IndexOf("[B] and [A]", StringComparison.Ordinal);
+        return t[..i] + "[A] and [B]" + t[(i + "[B] and [A]".Length)..];
+    }
+
+    /// <summary>
+    /// The prompt text (everything before the final answer) with the name slots filled in order by
+    /// <paramref name="names"/>(slot index, placeholder).
+    /// </summary>
+    static string Fill(string template, Func<int, string, string> names, string place, string obj)
+    {
+        var answer = template.LastIndexOf(" [A]", StringComparison.Ordinal);
+        if (answer < 0 || answer + 4 != template.Length) throw new InvalidOperationException($"Template '{template}' does not end with ' [A]'.");
+        int slot = 0;
+        return Placeholder().Replace(template[..answer], m => m.Groups[1].Value switch
+        {
+            "PLACE" => place,
+            "OBJECT" => obj,
+            var letter => names(slot++, letter),
+        });
+    }
+
+    /// <summary>Every word the sentences use (template words, punctuation, names, places, objects), in first-use order.</summary>
+    public static IReadOnlyList<string> Words()
+    {
+        var words = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        void Add(string w)
+        {
+            if (seen.Add(w)) words.Add(w);
+        }
+        foreach (var t in BabaTemplates)
+            foreach (Match m in Regex.Matches(Placeholder().Replace(t, " "), @"\w+|[^\w\s]+")) Add(m.Value);
+        foreach (var w in Names.Concat(Places).Concat(Objects)) Add(w);
+        return words;
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> clean/ABC prompt pairs: template and name order uniform unless fixed, IO and S two
+    /// different names, place and object uniform. Deterministic for a given <paramref name="seed"/>.
+    /// </summary>
+    public static IReadOnlyList<IoiPromptPair> Generate(ITokenizer tokenizer, int count, ulong seed, int? template = null, IoiNameOrder? order = null)
+    {
+        if (count < 0) throw new ArgumentOutOfRangeException(nameof(count));
+        var rng = new SeededRandom(seed);
+        var result = new List<IoiPromptPair>(count);
+        for (int i = 0; i < count; i++)
+        {
+            int t = template ?? rng.Next(BabaTemplates.Count);
+            var o = order ?? (rng.Next(2) == 0 ? IoiNameOrder.Abba : IoiNameOrder.Baba);
+            string io = rng.Choice(Names), s;
+            do s = rng.Choice(Names); while (s == io);
+            string place = rng.Choice(Places), obj = rng.Choice(Objects);
+            // ABC: each of the first three name slots gets an independent draw among the other names (they may coincide).
+            var replacements = new string[3];
+            for (int k = 0; k < 3; k++)
+                do replacements[k] = rng.Choice(Names); while (replacements[k] == io || replacements[k] == s);
+            result.Add(Build(tokenizer, t, o, io, s, place, obj, replacements));
+        }
+        return result;
+    }
+
+    /// <summary>One prompt pair from explicit choices; <paramref name="abcNames"/> replace the first three name slots of the corrupt prompt.</summary>
+    public static IoiPromptPair Build(ITokenizer tokenizer, int template, IoiNameOrder order, string io, string subject, string place, string obj, IReadOnlyList<string> abcNames)
+    {
+        if (abcNames.Count != 3) throw new ArgumentException("An ABC corruption needs three names.", nameof(abcNames));
+        string text = Template(template, order);
+        string clean = Fill(text, (_, letter) => letter == "A" ? io : subject, place, obj);
+        string corrupt = Fill(text, (slot, _) => abcNames[slot], place, obj);
+        var cleanTokens = tokenizer.Encode(clean).ToArray();
+        var corruptTokens = tokenizer.Encode(corrupt).ToArray();
+        if (cleanTokens.Length != corruptTokens.Length)
+            throw new ArgumentException($"Tokenizer '{tokenizer.Name}' gives clean and corrupt prompts different lengths ({cleanTokens.Length} and {corruptTokens.Length}): names must be single tokens.");
+        int ioToken = tokenizer.SingleToken(" " + io), sToken = tokenizer.SingleToken(" " + subject);
+        int ioPos = Array.IndexOf(cleanTokens, ioToken), s1 = Array.IndexOf(cleanTokens, sToken), s2 = Array.LastIndexOf(cleanTokens, sToken);
+        if (ioPos < 0 || s1 < 0 || s2 == s1)
+            throw new ArgumentException($"Tokenizer '{tokenizer.Name}' does not tokenize names in context as their single tokens (prompt \"{clean}\").");
+        var positions = new IoiPositions(ioPos, s1, s1 + 1, s2, cleanTokens.Length - 1);
+        return new IoiPromptPair(template, order, io, subject, place, obj, clean, corrupt, cleanTokens, corruptTokens, ioToken, sToken, positions);
+    }
+}

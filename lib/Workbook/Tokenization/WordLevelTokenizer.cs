@@ -1,0 +1,207 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+
+namespace Workbook.Tokenization;
+
+/// <summary>
+/// A word-level tokenizer stored as a HuggingFace <c>tokenizer.json</c> (model "WordLevel", pre-tokenizer
+/// "Whitespace"), so that the HuggingFace <c>tokenizers</c> library reads the same file. Text is split into
+/// runs of word characters and runs of punctuation (<c>\w+|[^\w\s]+</c>), after special tokens such as the BOS
+/// have been cut out; each piece must be in the vocabulary. Unlike HuggingFace, an unknown word is an error
+/// naming the word, not a silent unknown token. Never adds a BOS by itself.
+/// </summary>
+public sealed partial class WordLevelTokenizer : ITokenizer
+{
+    readonly string[] _vocabulary;
+    readonly Dictionary<string, int> _ids;
+    readonly string[] _specialTokens;
+    readonly int? _bos;
+
+    /// <param name="name">Name for messages.</param>
+    /// <param name="vocabulary">Tokens in id order.</param>
+    /// <param name="unknownToken">The token HuggingFace maps unknown words to (must be in the vocabulary).</param>
+    /// <param name="specialTokens">Tokens matched verbatim in text before splitting (e.g. the BOS).</param>
+    /// <param name="bosToken">The BOS token (one of the special tokens), or null.</param>
+    public WordLevelTokenizer(string name, IReadOnlyList<string> vocabulary, string unknownToken, IReadOnlyList<string> specialTokens, string? bosToken)
+    {
+        Name = name;
+        _vocabulary = vocabulary.ToArray();
+        _ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < _vocabulary.Length; i++)
+            if (!_ids.TryAdd(_vocabulary[i], i)) throw new ArgumentException($"Tokenizer '{name}': token '{_vocabulary[i]}' appears twice in the vocabulary.");
+        if (!_ids.ContainsKey(unknownToken)) throw new ArgumentException($"Tokenizer '{name}': unknown token '{unknownToken}' is not in the vocabulary.");
+        UnknownToken = unknownToken;
+        _specialTokens = specialTokens.OrderByDescending(s => s.Length).ToArray();
+        foreach (var s in _specialTokens)
+            if (!_ids.ContainsKey(s)) throw new ArgumentException($"Tokenizer '{name}': special token '{s}' is not in the vocabulary.");
+        if (bosToken != null)
+        {
+            if (!_specialTokens.Contains(bosToken)) throw new ArgumentException($"Tokenizer '{name}': BOS token '{bosToken}' is not a special token.");
+            _bos = _ids[bosToken];
+        }
+    }
+
+    public string Name { get; }
+    public int VocabSize => _vocabulary.Length;
+    public (string Text, int Id)? Bos => _bos is int b ? (_vocabulary[b], b) : null;
+    public string UnknownToken { get; }
+    public IReadOnlyList<string> Vocabulary => _vocabulary;
+    public IReadOnlyList<string> SpecialTokens => _specialTokens;
+
+    /// <summary>The id of one token, or an error naming it.</summary>
+    public int Id(string token) => _ids.TryGetValue(token, out int id)
+        ? id
+        : throw new ArgumentException($"'{token}' is not in the vocabulary of tokenizer '{Name}'.");
+
+    public bool Contains(string token) => _ids.ContainsKey(token);
+
+    [GeneratedRegex(@"\w+|[^\w\s]+")]
+    private static partial Regex WordsAndPunctuation();
+
+    /// <summary>The pieces <paramref name="text"/> splits into: special tokens verbatim, then words and punctuation runs.</summary>
+    public IEnumerable<string> PreTokenize(string text)
+    {
+        int start = 0;
+        while (start < text.Length)
+        {
+            int next = -1;
+            string? special = null;
+            foreach (var s in _specialTokens)
+            {
+                int i = text.IndexOf(s, start, StringComparison.Ordinal);
+                if (i >= 0 && (next < 0 || i < next)) (next, special) = (i, s);
+            }
+            string chunk = next < 0 ? text[start..] : text[start..next];
+            foreach (Match m in WordsAndPunctuation().Matches(chunk)) yield return m.Value;
+            if (next < 0) yield break;
+            yield return special!;
+            start = next + special!.Length;
+        }
+    }
+
+    public IReadOnlyList<int> Encode(string text)
+    {
+        var ids = new List<int>();
+        foreach (var piece in PreTokenize(text))
+        {
+            if (!_ids.TryGetValue(piece, out int id))
+                throw new ArgumentException($"'{piece}' is not in the vocabulary of tokenizer '{Name}' ({_vocabulary.Length} words; text: \"{text}\").");
+            ids.Add(id);
+        }
+        return ids;
+    }
+
+    /// <summary>Tokens joined by spaces, except that punctuation attaches to the word before it ("Mary, John.").</summary>
+    public string Decode(IEnumerable<int> ids)
+    {
+        var sb = new StringBuilder();
+        foreach (int id in ids)
+        {
+            if (id < 0 || id >= _vocabulary.Length) throw new ArgumentOutOfRangeException(nameof(ids), $"Token id {id} is outside tokenizer '{Name}' (0..{_vocabulary.Length - 1}).");
+            string token = _vocabulary[id];
+            bool punctuation = token.All(c => !char.IsLetterOrDigit(c) && c != '_' && !char.IsWhiteSpace(c)) && !_specialTokens.Contains(token);
+            if (sb.Length > 0 && !punctuation) sb.Append(' ');
+            sb.Append(token);
+        }
+        return sb.ToString();
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // HuggingFace tokenizer.json
+
+    /// <summary>The HuggingFace <c>tokenizer.json</c> text of this tokenizer.</summary>
+    public string ToJson()
+    {
+        var vocab = new JsonObject();
+        for (int i = 0; i < _vocabulary.Length; i++) vocab[_vocabulary[i]] = i;
+        var added = new JsonArray();
+        foreach (var s in _specialTokens.OrderBy(s => _ids[s]))
+            added.Add(new JsonObject
+            {
+                ["id"] = _ids[s], ["content"] = s, ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false,
+                ["normalized"] = false, ["special"] = true,
+            });
+        var root = new JsonObject
+        {
+            ["version"] = "1.0",
+            ["truncation"] = null,
+            ["padding"] = null,
+            ["added_tokens"] = added,
+            ["normalizer"] = null,
+            ["pre_tokenizer"] = new JsonObject { ["type"] = "Whitespace" },
+            ["post_processor"] = null,
+            ["decoder"] = null,
+            ["model"] = new JsonObject { ["type"] = "WordLevel", ["vocab"] = vocab, ["unk_token"] = UnknownToken },
+        };
+        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+    }
+
+    /// <summary>Whether the <c>tokenizer.json</c> at <paramref name="path"/> has a WordLevel model (false when unreadable).</summary>
+    public static bool IsWordLevel(string path)
+    {
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path))?["model"]?["type"]?.GetValue<string>() == "WordLevel";
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Reads a HuggingFace <c>tokenizer.json</c> with a WordLevel model. The BOS is <paramref name="bosToken"/>,
+    /// or else the <c>bos_token</c> of a <c>tokenizer_config.json</c> next to it, or none. <paramref name="name"/> names it
+    /// in messages (default: the path).
+    /// </summary>
+    public static WordLevelTokenizer Load(string path, string? bosToken = null, string? name = null)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Tokenizer file '{path}' does not exist.", path);
+        JsonNode root;
+        try
+        {
+            root = JsonNode.Parse(File.ReadAllText(path)) ?? throw new FormatException($"{path}: empty JSON.");
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"{path}: invalid JSON ({e.Message}).");
+        }
+        var model = root["model"] as JsonObject ?? throw new FormatException($"{path}: no \"model\" object.");
+        string? type = model["type"]?.GetValue<string>();
+        if (type != "WordLevel") throw new FormatException($"{path}: model type is '{type ?? "(none)"}'; this reader handles WordLevel tokenizers only.");
+        string? pre = root["pre_tokenizer"]?["type"]?.GetValue<string>();
+        if (pre != "Whitespace") throw new FormatException($"{path}: pre-tokenizer is '{pre ?? "(none)"}'; only 'Whitespace' is supported.");
+        if (root["normalizer"] is not null) throw new FormatException($"{path}: normalizers are not supported.");
+        var vocabObject = model["vocab"] as JsonObject ?? throw new FormatException($"{path}: model has no \"vocab\" object.");
+        var byId = new SortedDictionary<int, string>();
+        foreach (var (token, value) in vocabObject)
+        {
+            int id = value?.GetValue<int>() ?? throw new FormatException($"{path}: token '{token}' has no id.");
+            if (!byId.TryAdd(id, token)) throw new FormatException($"{path}: id {id} is used by '{byId[id]}' and '{token}'.");
+        }
+        if (byId.Count == 0 || byId.Keys.First() != 0 || byId.Keys.Last() != byId.Count - 1)
+            throw new FormatException($"{path}: vocabulary ids must be 0..{byId.Count - 1} without gaps.");
+        string unk = model["unk_token"]?.GetValue<string>() ?? throw new FormatException($"{path}: model has no \"unk_token\".");
+        var specials = (root["added_tokens"] as JsonArray ?? new JsonArray())
+            .Select(t => t?["content"]?.GetValue<string>() ?? throw new FormatException($"{path}: an added token has no content.")).ToList();
+        if (bosToken == null)
+        {
+            string configPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "tokenizer_config.json");
+            if (File.Exists(configPath))
+            {
+                var bos = JsonNode.Parse(File.ReadAllText(configPath))?["bos_token"];
+                bosToken = bos is JsonValue ? bos.GetValue<string>() : bos?["content"]?.GetValue<string>();
+            }
+        }
+        try
+        {
+            return new WordLevelTokenizer(name ?? path, byId.Values.ToList(), unk, specials, bosToken);
+        }
+        catch (ArgumentException e)
+        {
+            throw new FormatException(e.Message);
+        }
+    }
+}
