@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Workbook.Tasks.Generators;
 using Workbook.Tokenization;
 using Workbook.Util;
 
@@ -58,40 +59,14 @@ public sealed record IoiPromptPair(
 public static partial class IoiSentences
 {
     /// <summary>The 15 templates in BABA form: [B] = subject, [A] = indirect object; the final [A] is the answer.</summary>
-    public static readonly IReadOnlyList<string> BabaTemplates = new[]
-    {
-        "Then, [B] and [A] went to the [PLACE]. [B] gave a [OBJECT] to [A]",
-        "Then, [B] and [A] had a lot of fun at the [PLACE]. [B] gave a [OBJECT] to [A]",
-        "Then, [B] and [A] were working at the [PLACE]. [B] decided to give a [OBJECT] to [A]",
-        "Then, [B] and [A] were thinking about going to the [PLACE]. [B] wanted to give a [OBJECT] to [A]",
-        "Then, [B] and [A] had a long argument, and afterwards [B] said to [A]",
-        "After [B] and [A] went to the [PLACE], [B] gave a [OBJECT] to [A]",
-        "When [B] and [A] got a [OBJECT] at the [PLACE], [B] decided to give it to [A]",
-        "When [B] and [A] got a [OBJECT] at the [PLACE], [B] decided to give the [OBJECT] to [A]",
-        "While [B] and [A] were working at the [PLACE], [B] gave a [OBJECT] to [A]",
-        "While [B] and [A] were commuting to the [PLACE], [B] gave a [OBJECT] to [A]",
-        "After the lunch, [B] and [A] went to the [PLACE]. [B] gave a [OBJECT] to [A]",
-        "Afterwards, [B] and [A] went to the [PLACE]. [B] gave a [OBJECT] to [A]",
-        "Then, [B] and [A] had a long argument. Afterwards [B] said to [A]",
-        "The [PLACE] [B] and [A] went to had a [OBJECT]. [B] gave it to [A]",
-        "Friends [B] and [A] found a [OBJECT] at the [PLACE]. [B] gave it to [A]",
-    };
+    public static readonly IReadOnlyList<string> BabaTemplates = IoiGenerator.BabaTemplates;
 
-    public static readonly IReadOnlyList<string> Places = new[] { "store", "garden", "restaurant", "school", "hospital", "office", "house", "station" };
+    public static readonly IReadOnlyList<string> Places = IoiGenerator.Places;
 
-    public static readonly IReadOnlyList<string> Objects = new[] { "ring", "kiss", "bone", "basketball", "computer", "necklace", "drink", "snack" };
+    public static readonly IReadOnlyList<string> Objects = IoiGenerator.Objects;
 
-    public static readonly IReadOnlyList<string> Names = new[]
-    {
-        "Aaron", "Adam", "Alan", "Alex", "Alice", "Amy", "Anderson", "Andre", "Andrew", "Andy", "Anna", "Anthony", "Arthur",
-        "Austin", "Blake", "Brandon", "Brian", "Carter", "Charles", "Charlie", "Christian", "Christopher", "Clark", "Cole", "Collins",
-        "Connor", "Crew", "Crystal", "Daniel", "David", "Dean", "Edward", "Elizabeth", "Emily", "Eric", "Eva", "Ford", "Frank", "George",
-        "Georgia", "Graham", "Grant", "Henry", "Ian", "Jack", "Jacob", "Jake", "James", "Jamie", "Jane", "Jason", "Jay", "Jennifer", "Jeremy",
-        "Jessica", "John", "Jonathan", "Jordan", "Joseph", "Joshua", "Justin", "Kate", "Kelly", "Kevin", "Kyle", "Laura", "Leon", "Lewis",
-        "Lisa", "Louis", "Luke", "Madison", "Marco", "Marcus", "Maria", "Mark", "Martin", "Mary", "Matthew", "Max", "Michael", "Michelle",
-        "Morgan", "Patrick", "Paul", "Peter", "Prince", "Rachel", "Richard", "River", "Robert", "Roman", "Rose", "Ruby", "Russell", "Ryan",
-        "Sarah", "Scott", "Sean", "Simon", "Stephen", "Steven", "Sullivan", "Taylor", "Thomas", "Tyler", "Victoria", "Warren", "William",
-    };
+    /// <summary>The 109 names (spec D.2), shared with the AutoCircuit-compatible generator <see cref="IoiGenerator"/>.</summary>
+    public static readonly IReadOnlyList<string> Names = IoiGenerator.Names;
 
     [GeneratedRegex(@"\[(A|B|PLACE|OBJECT)\]")]
     private static partial Regex Placeholder();
