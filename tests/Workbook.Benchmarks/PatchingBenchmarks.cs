@@ -17,11 +17,14 @@ public class PatchingBenchmarks
     [Params(50)] public int Batch;
     public const int Seq = 16;
 
+    /// <summary>The kept circuit: IOI's 771-edge circuit (structured, like real circuits) or 771 random edges.</summary>
+    [Params(PatchingWorkload.CircuitKind.Ioi, PatchingWorkload.CircuitKind.Random)] public PatchingWorkload.CircuitKind Circuit;
+
     [GlobalSetup]
     public void Setup()
     {
         torch.set_num_threads(Environment.ProcessorCount);
-        _workload = PatchingWorkload.Create(Batch, Seq);
+        _workload = PatchingWorkload.Create(Batch, Seq, kind: Circuit);
     }
 
     [GlobalCleanup]

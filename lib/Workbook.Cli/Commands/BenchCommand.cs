@@ -23,11 +23,17 @@ public static class BenchCommand
         var seq = new Option<int>("--seq") { Description = "Tokens per prompt.", DefaultValueFactory = _ => 16 };
         var repeat = new Option<int>("--repeat") { Description = "Timed runs of each forward (the median is reported).", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs before timing.", DefaultValueFactory = _ => 2 };
+        var circuit = new Option<string>("--circuit")
+        {
+            Description = "The kept 771-edge circuit: ioi (the IOI edge circuit, structured like real circuits) or random edges.",
+            DefaultValueFactory = _ => "ioi",
+        };
+        circuit.AcceptOnlyFromAmong("ioi", "random");
         var cmd = new Command("patching",
             "Time a plain and a patched forward of a GPT-2-small-shaped model with random weights: all 32,491 edges maskable, " +
-            "the complement of a random 771-edge circuit resampled (the workload of tests/Workbook.Benchmarks).")
+            "the complement of a 771-edge circuit (IOI's, or random edges) resampled (the workload of tests/Workbook.Benchmarks).")
         {
-            batch, seq, repeat, warmup, device, tf32, json,
+            batch, seq, repeat, warmup, circuit, device, tf32, json,
         };
         cmd.SetAction(parse =>
         {
@@ -38,8 +44,9 @@ public static class BenchCommand
             bool asJson = parse.GetValue(json);
             var output = parse.InvocationConfiguration.Output;
             var log = asJson ? parse.InvocationConfiguration.Error : output;
-            var result = PatchingBenchmark.Run(parse.GetValue(device)!, b, s, parse.GetValue(repeat), parse.GetValue(warmup), line => log.WriteLine(line));
-            log.WriteLine($"{result.DeviceName}: batch {result.Batch} x {result.Seq}, plain {result.Plain.MedianMs:F2} ms, patched {result.Patched.MedianMs:F2} ms " +
+            var kind = parse.GetValue(circuit) == "random" ? PatchingWorkload.CircuitKind.Random : PatchingWorkload.CircuitKind.Ioi;
+            var result = PatchingBenchmark.Run(parse.GetValue(device)!, b, s, parse.GetValue(repeat), parse.GetValue(warmup), line => log.WriteLine(line), circuit: kind);
+            log.WriteLine($"{result.DeviceName}: {result.Circuit} circuit, batch {result.Batch} x {result.Seq}, plain {result.Plain.MedianMs:F2} ms, patched {result.Patched.MedianMs:F2} ms " +
                           $"(x{result.PatchedOverPlain:F2}), token-specific {result.PatchedTokenSpecific.MedianMs:F2} ms (x{result.TokenSpecificOverPlain:F2})");
             if (asJson) CommonOptions.WriteJson(output, result);
             return 0;

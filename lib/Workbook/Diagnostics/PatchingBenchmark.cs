@@ -17,6 +17,7 @@ public sealed record PatchingBenchmarkResult
     public required int Batch { get; init; }
     public required int Seq { get; init; }
     public required int GraphEdges { get; init; }
+    public required string Circuit { get; init; }
     public required int CircuitEdges { get; init; }
     public required int PatchedEdges { get; init; }
     public required int Warmup { get; init; }
@@ -42,32 +43,39 @@ public sealed record PatchingBenchmarkResult
 public static class PatchingBenchmark
 {
     public static PatchingBenchmarkResult Run(string deviceName, int batch, int seq = 16, int repeats = 10, int warmup = 2,
-        Action<string>? progress = null, TransformerConfig? config = null, int circuitEdges = PatchingWorkload.DefaultCircuitEdges)
+        Action<string>? progress = null, TransformerConfig? config = null, int circuitEdges = PatchingWorkload.DefaultCircuitEdges,
+        PatchingWorkload.CircuitKind circuit = PatchingWorkload.CircuitKind.Random)
     {
         if (repeats < 1) throw new ArgumentException($"--repeat must be at least 1; got {repeats}.");
         if (warmup < 0) throw new ArgumentException($"--warmup must not be negative; got {warmup}.");
         var device = Devices.Parse(deviceName);
         progress?.Invoke($"building the workload on {deviceName} (batch {batch} x {seq} tokens)...");
         var setup = Stopwatch.StartNew();
-        using var workload = PatchingWorkload.Create(batch, seq, device, config, circuitEdges);
+        using var workload = PatchingWorkload.Create(batch, seq, device, config, circuitEdges, kind: circuit);
         Devices.Synchronize(device);
         double setupSeconds = setup.Elapsed.TotalSeconds;
         progress?.Invoke($"workload ready in {setupSeconds:F1} s: {workload.Graph.EdgeCount} edges, circuit {workload.Circuit.Count}, patched {workload.PatchedEdges}");
 
-        Timing Time(string name, Func<Tensor> run)
+        // Interleaved rounds (plain, patched, token-specific, plain, ...) so that drift in the machine's load
+        // affects the three alike and their ratios stay meaningful.
+        var runs = new (string Name, Func<Tensor> Run)[]
         {
-            for (int i = 0; i < warmup; i++) Once(run, device);
-            var ms = Enumerable.Range(0, repeats).Select(_ => Once(run, device)).ToArray();
-            var sorted = ms.OrderBy(x => x).ToArray();
+            ("plain forward", workload.PlainForward), ("patched forward", workload.PatchedForward), ("patched token-specific", workload.PatchedForwardTokenSpecific),
+        };
+        for (int i = 0; i < warmup; i++)
+            foreach (var r in runs) Once(r.Run, device);
+        var times = runs.Select(_ => new List<double>()).ToArray();
+        for (int i = 0; i < repeats; i++)
+            for (int j = 0; j < runs.Length; j++) times[j].Add(Once(runs[j].Run, device));
+        var timings = runs.Select((r, j) =>
+        {
+            var sorted = times[j].OrderBy(x => x).ToArray();
             double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-            var t = new Timing(name, median, sorted[0], sorted[^1], ms.Average(), repeats);
-            progress?.Invoke($"{name,-24} median {t.MedianMs,9:F2} ms  (min {t.MinMs:F2}, max {t.MaxMs:F2}, {repeats} runs)");
+            var t = new Timing(r.Name, median, sorted[0], sorted[^1], times[j].Average(), repeats);
+            progress?.Invoke($"{r.Name,-24} median {t.MedianMs,9:F2} ms  (min {t.MinMs:F2}, max {t.MaxMs:F2}, {repeats} runs)");
             return t;
-        }
-
-        var plain = Time("plain forward", workload.PlainForward);
-        var patched = Time("patched forward", workload.PatchedForward);
-        var specific = Time("patched token-specific", workload.PatchedForwardTokenSpecific);
+        }).ToArray();
+        var (plain, patched, specific) = (timings[0], timings[1], timings[2]);
         return new PatchingBenchmarkResult
         {
             Device = deviceName,
@@ -76,6 +84,7 @@ public static class PatchingBenchmark
             Batch = batch,
             Seq = seq,
             GraphEdges = workload.Graph.EdgeCount,
+            Circuit = circuit == PatchingWorkload.CircuitKind.Ioi ? "ioi-edges" : "random",
             CircuitEdges = workload.Circuit.Count,
             PatchedEdges = workload.PatchedEdges,
             Warmup = warmup,

@@ -1,5 +1,6 @@
 using TorchSharp;
 using Workbook.Circuits;
+using Workbook.Tasks;
 using Workbook.Graph;
 using Workbook.Model;
 using Workbook.Patching;
@@ -16,6 +17,9 @@ namespace Workbook.Diagnostics;
 /// </summary>
 public sealed class PatchingWorkload : IDisposable
 {
+    /// <summary>Which 771-edge circuit is kept: the real IOI edge circuit (spec C.1; structured, as circuits are) or random edges.</summary>
+    public enum CircuitKind { Ioi, Random }
+
     /// <summary>Edges of the benchmark circuit: as many as the IOI edge circuit.</summary>
     public const int DefaultCircuitEdges = 771;
 
@@ -48,7 +52,7 @@ public sealed class PatchingWorkload : IDisposable
 
     /// <summary>Builds the workload on <paramref name="device"/>; <paramref name="config"/> defaults to GPT-2 small's shape.</summary>
     public static PatchingWorkload Create(int batch, int seq = 16, Device? device = null, TransformerConfig? config = null,
-        int circuitEdges = DefaultCircuitEdges, int seed = 0)
+        int circuitEdges = DefaultCircuitEdges, int seed = 0, CircuitKind kind = CircuitKind.Random)
     {
         config ??= Gpt2SmallShape;
         if (batch < 1) throw new ArgumentException($"The batch must hold at least one prompt; got {batch}.");
@@ -60,13 +64,27 @@ public sealed class PatchingWorkload : IDisposable
             var graph = ComputationGraph.Factorized(model.Config);
             if (circuitEdges < 0 || circuitEdges > graph.EdgeCount)
                 throw new ArgumentException($"The circuit must have between 0 and {graph.EdgeCount} edges; got {circuitEdges}.");
-            var circuit = RandomCircuit(graph, circuitEdges, seed + 1);
+            Circuit circuit, positional;
+            if (kind == CircuitKind.Ioi)
+            {
+                // IOI positions of template 0 (ABBA, spec D.2): IO 2, S1 4, S1+1 5, S2 10, end 14.
+                if (config.NLayers != 12 || config.NHeads != 12 || seq < 15)
+                    throw new ArgumentException("The IOI circuit needs GPT-2 small's shape (12 layers, 12 heads) and at least 15 tokens.");
+                var positions = new WordPositions(new[] { ("IO", 2), ("S1", 4), ("S1+1", 5), ("S2", 10), ("end", 14) }.Select(p => KeyValuePair.Create(p.Item1, p.Item2)));
+                var ioi = OfficialCircuits.Get("ioi-edges").Circuit;
+                circuit = ioi.Resolve(graph, positions, TokenPositions.All);
+                positional = ioi.Resolve(graph, positions, TokenPositions.Specific);
+            }
+            else
+            {
+                circuit = RandomCircuit(graph, circuitEdges, seed + 1);
+                var rng = new Random(seed + 3);
+                positional = Circuit.From(graph, circuit.Edges.Select(e => new CircuitEdge(e.Edge, rng.Next(seq))));
+            }
             var clean = RandomTokens(batch, seq, config.DVocab, seed + 1, device).DetachFromDisposeScope();
             var corrupt = RandomTokens(batch, seq, config.DVocab, seed + 2, device).DetachFromDisposeScope();
             // Masks on the model's device, as CircuitPatching builds them.
             var masks = PatchMasks.ForCircuit(circuit, new Methodology { Positions = TokenPositions.All }, seq, device: device);
-            var rng = new Random(seed + 3);
-            var positional = Circuit.From(graph, circuit.Edges.Select(e => new CircuitEdge(e.Edge, rng.Next(seq))));
             var positionalMasks = PatchMasks.ForCircuit(positional, new Methodology { Positions = TokenPositions.Specific }, seq, device: device);
             using var scope = NewDisposeScope();
             var values = PatchValues.Compute(model, graph, AblationValue.Resample, PatchDirection.AblateClean, new PromptPair(clean, corrupt));

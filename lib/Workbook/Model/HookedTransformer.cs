@@ -308,7 +308,7 @@ public sealed class HookedTransformer : nn.Module
             bool hookQkv = Wants(n.QInput) || Wants(n.KInput) || Wants(n.VInput);
             bool hookPerHead = hookQkv || Wants(n.AttnIn) || Wants(n.Ln1Scale) || Wants(n.Ln1Normalized);
             var sparse = _ic?.SparseAttentionInputs(l, residPre);
-            Tensor? perHead = sparse is null ? _ic?.AttentionInputs(l, residPre) : hookPerHead ? Densify(sparse, B, T) : null;
+            Tensor? perHead = sparse is null ? _ic?.AttentionInputs(l, residPre) : hookPerHead || sparse.IsDense(Hh) ? Densify(sparse, B, T) : null;
             if (perHead is null && sparse is null && (hookQkv || Wants(n.AttnIn)))
                 perHead = residPre.unsqueeze(0).unsqueeze(0).expand(1, Hh, B, T, D);
 
@@ -417,6 +417,7 @@ public sealed class HookedTransformer : nn.Module
         Tensor Densify(SparseHeadInputs sparse, long B, long T)
         {
             int Hh = _c.NHeads, D = _c.DModel;
+            if (sparse.IsDense(Hh)) return sparse.RowInputs!.view(sparse.Kinds, Hh, B, T, D);
             var dense = sparse.Shared.unsqueeze(0).expand(sparse.Kinds * Hh, B, T, D).contiguous();
             if (sparse.Rows.Length > 0) dense.index_copy_(0, tensor(sparse.Rows, device: dense.device), sparse.RowInputs!);
             return dense.view(sparse.Kinds, Hh, B, T, D);

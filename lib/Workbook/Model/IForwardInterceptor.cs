@@ -68,6 +68,15 @@ public sealed record SparseHeadInputs(Tensor Shared, int Kinds, long[] Rows, Ten
 {
     /// <summary>The rows' indices on the device, prepared ahead of the forward pass (null: the model builds them).</summary>
     public SparseHeadIndex? Index { get; init; }
+
+    /// <summary>Every row is listed, in order: the inputs are simply dense, [Kinds · n_heads, B, T, D].</summary>
+    public bool IsDense(int nHeads)
+    {
+        if (Rows.Length != Kinds * nHeads) return false;
+        for (int i = 0; i < Rows.Length; i++)
+            if (Rows[i] != i) return false;
+        return true;
+    }
 }
 
 /// <summary>

@@ -203,6 +203,10 @@ internal sealed class EdgePatcher : IForwardInterceptor
                 }
         int a = nonzeroFor[1].Count(x => x) < nonzeroFor[0].Count(x => x) ? 1 : 0;
         var cols = Enumerable.Range(0, ns).Where(c => nonzeroFor[a][c]).Select(c => (long)c).ToArray();
+        // Gathering scattered Δ rows costs a copy of each (read and write) before the product reads them; a contiguous
+        // span costs only the product's read, so take the whole span unless it is much wider than the columns it holds.
+        if (cols.Length > 1 && cols[^1] - cols[0] + 1 <= 3 * cols.Length)
+            cols = Enumerable.Range((int)cols[0], (int)(cols[^1] - cols[0] + 1)).Select(c => (long)c).ToArray();
         plan.Patched = true;
         plan.A = a;
         plan.T0 = tm == 1 ? 0 : t0;
@@ -212,6 +216,9 @@ internal sealed class EdgePatcher : IForwardInterceptor
             int tp = tm == 1 ? 1 : tm - t0, tStart = tm == 1 ? 0 : t0;
             float Entry(int t, int r, int j) => m[(tStart + t) * width + r * ns + (int)cols[j]] - a;
             var active = Enumerable.Range(0, rows).Where(r => Enumerable.Range(0, tp).Any(t => Enumerable.Range(0, cols.Length).Any(j => Entry(t, r, j) != 0))).ToArray();
+            // When most destinations need their own input, giving every row one is cheaper than a shared projection
+            // plus gathers and scatters of the rest: the model then takes its dense per-head path.
+            if (active.Length >= 0.6 * rows) active = Enumerable.Range(0, rows).ToArray();
             var corr = new float[tp * active.Length * cols.Length];
             for (int t = 0; t < tp; t++)
                 for (int i = 0; i < active.Length; i++)
