@@ -107,7 +107,7 @@ public class DeviceCommandTests : IDisposable
     [Fact]
     public void BenchPatchingTimesThePlainAndThePatchedForward()
     {
-        var r = CliRunner.Run("bench", "patching", "--device", "cpu", "--batch", "1", "--seq", "2", "--repeat", "1", "--warmup", "0", "--json");
+        var r = CliRunner.Run("bench", "patching", "--device", "cpu", "--batch", "1", "--seq", "2", "--repeat", "1", "--warmup", "0", "--circuit", "random", "--json");
         Assert.True(r.ExitCode == 0, r.Err);
         using var doc = JsonDocument.Parse(r.Out);
         var root = doc.RootElement;
