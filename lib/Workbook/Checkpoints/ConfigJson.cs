@@ -19,7 +19,9 @@ public sealed class ConfigJson
         if (!File.Exists(path)) throw new CheckpointException($"{path}: config file not found.");
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { MaxDepth = 32 });
+            var bytes = File.ReadAllBytes(path);
+            if (!Util.JsonInput.IsUtf8(bytes)) throw new CheckpointException($"{path}: not valid UTF-8 text.");
+            using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 32 });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new CheckpointException($"{path}: must be a JSON object, got {doc.RootElement.ValueKind}.");
             return new ConfigJson(path, doc.RootElement.Clone());

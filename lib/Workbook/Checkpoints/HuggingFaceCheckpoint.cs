@@ -25,12 +25,22 @@ public static partial class HuggingFaceCheckpoint
     }
 
     /// <summary>Builds the model config from a HuggingFace <c>config.json</c>.</summary>
-    public static TransformerConfig ReadConfig(ConfigJson c, string name) => ModelType(c) switch
+    public static TransformerConfig ReadConfig(ConfigJson c, string name)
     {
-        "gpt2" => Gpt2Config(c, name),
-        "gpt_neox" => NeoXConfig(c, name),
-        var other => throw new CheckpointException($"{c.Path}: model_type '{other ?? "(none)"}' is not supported (supported: gpt2, gpt_neox)."),
-    };
+        try
+        {
+            return ModelType(c) switch
+            {
+                "gpt2" => Gpt2Config(c, name),
+                "gpt_neox" => NeoXConfig(c, name),
+                var other => throw new CheckpointException($"{c.Path}: model_type '{other ?? "(none)"}' is not supported (supported: gpt2, gpt_neox)."),
+            };
+        }
+        catch (ArgumentException e) // TransformerConfig.Validate: an inconsistent combination of fields
+        {
+            throw new CheckpointException($"{c.Path}: {e.Message}", e);
+        }
+    }
 
     static ActivationFunction ParseActivation(ConfigJson c, string key, string fallback) => (c.OptionalString(key) ?? fallback) switch
     {
@@ -108,6 +118,7 @@ public static partial class HuggingFaceCheckpoint
     {
         var config = ReadConfig(configJson, name ?? System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(folder)));
         using var files = WeightFiles.Open(folder);
+        SizeCheck.EnsurePlausible(config, files, configJson.Path);
         var model = new HookedTransformer(config, device, dtype);
         try
         {

@@ -94,11 +94,11 @@ internal sealed class RestrictedUnpickler
                 case 0x87: { var c = Pop(); var b = Pop(); var a = Pop(); Push(new[] { a, b, c }); break; } // TUPLE3
                 case (byte)'q': _memo[Take(1)[0]] = Peek(); break; // BINPUT
                 case (byte)'r': _memo[BinaryPrimitives.ReadUInt32LittleEndian(Take(4))] = Peek(); break; // LONG_BINPUT
-                case (byte)'p': _memo[long.Parse(ReadLine())] = Peek(); break; // PUT
+                case (byte)'p': _memo[MemoKey(ReadLine())] = Peek(); break; // PUT
                 case 0x94: _memo[_memo.Count] = Peek(); break; // MEMOIZE
                 case (byte)'h': Push(Recall(Take(1)[0])); break; // BINGET
                 case (byte)'j': Push(Recall(BinaryPrimitives.ReadUInt32LittleEndian(Take(4)))); break; // LONG_BINGET
-                case (byte)'g': Push(Recall(long.Parse(ReadLine()))); break; // GET
+                case (byte)'g': Push(Recall(MemoKey(ReadLine()))); break; // GET
                 case (byte)'J': Push((long)BinaryPrimitives.ReadInt32LittleEndian(Take(4))); break; // BININT
                 case (byte)'K': Push((long)Take(1)[0]); break; // BININT1
                 case (byte)'M': Push((long)BinaryPrimitives.ReadUInt16LittleEndian(Take(2))); break; // BININT2
@@ -152,6 +152,10 @@ internal sealed class RestrictedUnpickler
         return s;
     }
 
+    long MemoKey(string s) => long.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out long v)
+        ? v
+        : throw Error($"bad memo key '{s}' (corrupt data).");
+
     object ParseIntLine(string s) => s switch
     {
         "01" => true,
@@ -203,7 +207,7 @@ internal sealed class RestrictedUnpickler
         return g;
     }
 
-    static string AsString(object? o, string what) => o as string ?? throw new CheckpointException($"expected a string {what} in the pickle, got {Describe(o)}.");
+    string AsString(object? o, string what) => o as string ?? throw Error($"expected a string {what} in the pickle, got {Describe(o)}.");
 
     static string Describe(object? o) => o switch
     {

@@ -90,6 +90,7 @@ public sealed class SafetensorsFile : ITensorFile
         ReadExactly(handle, header, 8, path);
         long dataStart = 8 + (long)headerLen, dataLength = fileLength - dataStart;
 
+        if (!Util.JsonInput.IsUtf8(header)) throw new CheckpointException($"{path}: header is not valid UTF-8 text (corrupt file?).");
         JsonDocument doc;
         try
         {
@@ -165,8 +166,9 @@ public sealed class SafetensorsFile : ITensorFile
         if (!v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
             throw new CheckpointException($"{Where()}: 'data_offsets' must be an array [begin, end].");
         var offsets = off.EnumerateArray().ToArray();
-        if (!offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end))
-            throw new CheckpointException($"{Where()}: data offsets must be integers.");
+        if (offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number
+            || !offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end))
+            throw new CheckpointException($"{Where()}: data offsets must be integers, got {off.GetRawText()}.");
         if (begin < 0 || end < begin)
             throw new CheckpointException($"{Where()}: data offsets [{begin}, {end}] are not an increasing pair.");
         if (end > dataLength)

@@ -55,9 +55,9 @@ public sealed class TorchCheckpointFile : ITensorFile
             {
                 zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
             }
-            catch (InvalidDataException e)
+            catch (Exception e) when (IsZipDamage(e))
             {
-                throw new CheckpointException($"{path}: corrupt zip archive ({e.Message}); the download may be incomplete.", e);
+                throw CorruptZip(path, e);
             }
             try
             {
@@ -81,8 +81,13 @@ public sealed class TorchCheckpointFile : ITensorFile
                 }
                 var root = RestrictedUnpickler.Load(pickle, path);
                 var tensors = StateDict(root, path);
-                foreach (var (name, t) in tensors) Validate(path, zip, prefix, name, t);
+                foreach (var (name, t) in tensors) Validate(path, stream.Length, zip, prefix, name, t);
                 return new TorchCheckpointFile(path, stream, zip, prefix, tensors);
+            }
+            catch (Exception e) when (IsZipDamage(e))
+            {
+                zip.Dispose();
+                throw CorruptZip(path, e); // the central directory and entries are read lazily: damage shows up here too
             }
             catch
             {
@@ -96,6 +101,12 @@ public sealed class TorchCheckpointFile : ITensorFile
             throw;
         }
     }
+
+    /// <summary>What System.IO.Compression throws for a damaged archive (bad headers, sizes, compressed data or methods).</summary>
+    static bool IsZipDamage(Exception e) => e is InvalidDataException or NotSupportedException || (e is IOException && e is not FileNotFoundException);
+
+    static CheckpointException CorruptZip(string path, Exception e) =>
+        new($"{path}: corrupt zip archive ({e.Message}); the download may be incomplete.", e);
 
     static Dictionary<string, RestrictedUnpickler.TensorRef> StateDict(object? root, string path)
     {
@@ -112,7 +123,7 @@ public sealed class TorchCheckpointFile : ITensorFile
         return tensors;
     }
 
-    static void Validate(string path, ZipArchive zip, string prefix, string name, RestrictedUnpickler.TensorRef t)
+    static void Validate(string path, long fileLength, ZipArchive zip, string prefix, string name, RestrictedUnpickler.TensorRef t)
     {
         var entry = zip.GetEntry(prefix + "data/" + t.Storage.Key)
             ?? throw new CheckpointException($"{path}: tensor '{name}' uses storage '{t.Storage.Key}', which is missing from the archive.");
@@ -127,6 +138,10 @@ public sealed class TorchCheckpointFile : ITensorFile
         }
         if (entry.Length < bytes)
             throw new CheckpointException($"{path}: storage '{t.Storage.Key}' of tensor '{name}' has {entry.Length} bytes, needs {bytes} (truncated file?).");
+        // The zip's own size fields are data too: a storage cannot hold more than its compressed bytes can expand to
+        // (deflate at most ~1032:1), nor can those exceed the file. Checked before any buffer is allocated.
+        if (entry.CompressedLength > fileLength || (double)bytes > Math.Max(1, entry.CompressedLength) * 1032.0)
+            throw new CheckpointException($"{path}: storage '{t.Storage.Key}' of tensor '{name}' claims {bytes} bytes from {entry.CompressedLength} stored bytes in a {fileLength}-byte file (corrupt archive?).");
         if (t.Shape.Any(d => d < 0) || t.Strides.Any(s => s < 0) || t.Offset < 0)
             throw new CheckpointException($"{path}: tensor '{name}' has a negative size, stride or offset.");
         if (t.Shape.Contains(0)) return;
@@ -194,6 +209,11 @@ public sealed class TorchCheckpointFile : ITensorFile
             }
             using (buffer)
                 return buffer.as_strided(t.Shape, t.Strides, t.Offset).contiguous();
+        }
+        catch (Exception e) when (IsZipDamage(e))
+        {
+            buffer.Dispose();
+            throw new CheckpointException($"{Path}: storage '{t.Storage.Key}' of tensor '{name}' cannot be read: {e.Message} (corrupt archive?)", e);
         }
         catch
         {

@@ -18,6 +18,18 @@ public static class TransformerLensCheckpoint
 
     public static TransformerConfig ReadConfig(ConfigJson c, string name)
     {
+        try
+        {
+            return ReadConfigCore(c, name);
+        }
+        catch (ArgumentException e) // TransformerConfig.Validate: an inconsistent combination of fields
+        {
+            throw new CheckpointException($"{c.Path}: {e.Message}", e);
+        }
+    }
+
+    static TransformerConfig ReadConfigCore(ConfigJson c, string name)
+    {
         bool attnOnly = c.OptionalBool("attn_only") ?? false;
         string normalization = c.OptionalString("normalization_type") ?? c.OptionalString("normalization") ?? "LN";
         if (normalization is not ("LN" or "LNPre"))
@@ -73,6 +85,7 @@ public static class TransformerLensCheckpoint
         var config = ReadConfig(configJson, name ?? System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(folder)));
         bool lnPre = (configJson.OptionalString("normalization_type") ?? configJson.OptionalString("normalization")) == "LNPre";
         using var files = WeightFiles.Open(folder);
+        SizeCheck.EnsurePlausible(config, files, configJson.Path);
         var model = new HookedTransformer(config, device, dtype);
         try
         {

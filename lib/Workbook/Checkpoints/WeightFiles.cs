@@ -78,7 +78,9 @@ public sealed class WeightFiles : IDisposable
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            var bytes = File.ReadAllBytes(indexPath);
+            if (!Util.JsonInput.IsUtf8(bytes)) throw new CheckpointException($"{indexPath}: not valid UTF-8 text.");
+            doc = JsonDocument.Parse(bytes);
         }
         catch (JsonException e)
         {

@@ -39,8 +39,10 @@ public static class ModelFiles
     {
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
-            if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            var bytes = File.ReadAllBytes(indexPath);
+            if (!Util.JsonInput.IsUtf8(bytes)) throw new HubException($"{indexPath}: not valid UTF-8 text.");
+            using var doc = JsonDocument.Parse(bytes);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new HubException($"{indexPath}: missing object 'weight_map'.");
             var shards = new SortedSet<string>(StringComparer.Ordinal);
             foreach (var p in map.EnumerateObject())
@@ -63,7 +65,9 @@ public static class ModelFiles
     {
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(configPath));
+            var bytes = File.ReadAllBytes(configPath);
+            if (!Util.JsonInput.IsUtf8(bytes)) return null; // the loader reports it
+            using var doc = JsonDocument.Parse(bytes);
             if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("tokenizer_name", out var t)
                 && t.ValueKind == JsonValueKind.String && RepoId.TryParse(t.GetString()!, out var id))
                 return id;

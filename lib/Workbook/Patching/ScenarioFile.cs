@@ -37,10 +37,17 @@ public sealed class ScenarioFile
 
     public static ScenarioFile Parse(Stream json, string source = "scenarios")
     {
+        byte[] bytes;
+        using (var buffer = new MemoryStream())
+        {
+            json.CopyTo(buffer);
+            bytes = buffer.ToArray();
+        }
+        if (!Util.JsonInput.IsUtf8(bytes)) throw new FormatException($"{source}: not valid UTF-8 text.");
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 64 });
+            doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64 });
         }
         catch (JsonException e)
         {

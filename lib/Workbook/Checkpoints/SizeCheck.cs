@@ -1,0 +1,35 @@
+using Workbook.Model;
+
+namespace Workbook.Checkpoints;
+
+/// <summary>
+/// Compares the size a config describes with the values a checkpoint holds, before any memory is allocated for
+/// the model: a corrupt or mismatched config.json (say n_embd = 16777216 next to a small checkpoint) must fail
+/// with a message, not try to allocate terabytes.
+/// </summary>
+internal static class SizeCheck
+{
+    /// <summary>
+    /// Values in the model's weight matrices alone (embeddings, attention and MLP matrices, an untied unembedding):
+    /// every loader requires each of them from the checkpoint, so a checkpoint holding fewer values cannot fit the config.
+    /// </summary>
+    public static double MatrixValues(TransformerConfig c)
+    {
+        double d = c.DModel, perHead = (double)c.NHeads * c.DHead;
+        double values = (double)c.DVocab * d;
+        if (c.Positional == PositionalEmbedding.Learned) values += (double)c.NCtx * d;
+        values += c.NLayers * (4 * perHead * d + (c.HasMlp ? 2.0 * d * c.DMlp : 0));
+        if (!c.TiedEmbeddings) values += d * c.OutputVocab;
+        return values;
+    }
+
+    public static void EnsurePlausible(TransformerConfig config, WeightFiles files, string configPath)
+    {
+        double needed = MatrixValues(config);
+        double stored = files.Names.Sum(n => (double)files.Describe(n).Shape.Aggregate(1.0, (a, b) => a * b));
+        if (needed > stored)
+            throw new CheckpointException(
+                $"{configPath}: describes a model whose weight matrices alone hold {needed:N0} values, but the checkpoint in {files.Folder} " +
+                $"holds {stored:N0}; the config does not belong to these weights (compare its sizes, e.g. the model width, layers and vocabulary, with the tensors' shapes).");
+    }
+}
