@@ -236,8 +236,14 @@ public sealed class Circuit
         int arrow = name.IndexOf("->", StringComparison.Ordinal);
         if (arrow <= 0 || arrow + 2 >= name.Length)
             throw new FormatException($"{where}: '{text}' is not an edge name of the form 'SRC->DEST' (e.g. 'A0.1->A1.2.Q').");
-        var edge = graph.Edge(name[..arrow].Trim(), name[(arrow + 2)..].Trim());
-        return new CircuitEdge(edge, position);
+        try
+        {
+            return new CircuitEdge(graph.Edge(name[..arrow].Trim(), name[(arrow + 2)..].Trim()), position);
+        }
+        catch (UnknownNodeException e)
+        {
+            throw new UnknownNodeException($"{where}: {e.Message}");
+        }
     }
 
     public override string ToString() => $"Circuit of {Count} edge{(Count == 1 ? "" : "s")}{(IsPositional ? " (token-specific)" : "")} in the {Graph.Describe()}";

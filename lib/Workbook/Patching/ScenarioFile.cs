@@ -27,6 +27,8 @@ public sealed class ScenarioFile
     public required IReadOnlyList<PatchScenario> Scenarios { get; init; }
     public IReadOnlyList<string>? SourceNames { get; init; }
     public IReadOnlyList<string>? DestinationNames { get; init; }
+    /// <summary>The file (or name) the scenarios were read from, for messages.</summary>
+    public string Source { get; init; } = "scenarios";
 
     public static ScenarioFile Read(string path)
     {
@@ -124,6 +126,7 @@ public sealed class ScenarioFile
                 Scenarios = scenarios,
                 SourceNames = srcs,
                 DestinationNames = dests,
+                Source = source,
             };
         }
     }
@@ -174,10 +177,31 @@ public sealed class ScenarioFile
         bool separate = DestinationNames is null || DestinationNames.Any(d => d.EndsWith(".Q", StringComparison.Ordinal));
         var graph = ComputationGraph.Factorized(config, separate);
         if (SourceNames is not null && !SourceNames.SequenceEqual(graph.Sources.Select(s => s.Name)))
-            throw new ArgumentException($"The scenario file's source nodes do not match the {graph.Describe()}.");
+            throw new ArgumentException($"{Source}: the scenario file's source nodes do not match the {graph.Describe()}.");
         if (DestinationNames is not null && !DestinationNames.SequenceEqual(graph.Destinations.Select(s => s.Name)))
-            throw new ArgumentException($"The scenario file's destination nodes do not match the {graph.Describe()}.");
+            throw new ArgumentException($"{Source}: the scenario file's destination nodes do not match the {graph.Describe()}.");
         return graph;
+    }
+
+    /// <summary>The edges a scenario patches, each at its positions (or everywhere); unknown node names are errors naming the scenario.</summary>
+    public IReadOnlyList<CircuitEdge> EdgesOf(PatchScenario scenario, ComputationGraph graph)
+    {
+        var edges = new List<CircuitEdge>();
+        foreach (var e in scenario.Edges)
+        {
+            Edge edge;
+            try
+            {
+                edge = graph.Edge(e.Source, e.Destination);
+            }
+            catch (UnknownNodeException ex)
+            {
+                throw new UnknownNodeException($"{Source}: scenario '{scenario.Name}': {ex.Message}");
+            }
+            if (e.Positions is null) edges.Add(new CircuitEdge(edge, null));
+            else edges.AddRange(e.Positions.Select(p => new CircuitEdge(edge, p)));
+        }
+        return edges;
     }
 
     /// <summary>Computes a scenario's logits [B, T, V] from its tokens, patch kind and edges alone.</summary>
@@ -189,22 +213,7 @@ public sealed class ScenarioFile
         var batch = PromptPair.FromArrays(Clean, Corrupt, model.Device);
         var input = scenario.InputIsClean ? batch.Clean : batch.Corrupt;
         if (scenario.Patch == ScenarioPatch.None) return model.Forward(input).MoveToOuterDisposeScope();
-        var edges = new List<CircuitEdge>();
-        foreach (var e in scenario.Edges)
-        {
-            Edge edge;
-            try
-            {
-                edge = graph.Edge(e.Source, e.Destination);
-            }
-            catch (UnknownNodeException ex)
-            {
-                throw new UnknownNodeException($"Scenario '{scenario.Name}': {ex.Message}");
-            }
-            if (e.Positions is null) edges.Add(new CircuitEdge(edge, null));
-            else edges.AddRange(e.Positions.Select(p => new CircuitEdge(edge, p)));
-        }
-        using var masks = PatchMasks.ForEdges(graph, edges, batch.SeqLen, device: model.Device);
+        using var masks = PatchMasks.ForEdges(graph, EdgesOf(scenario, graph), batch.SeqLen, device: model.Device);
         var values = scenario.Patch switch
         {
             ScenarioPatch.Corrupt => PatchValues.Compute(model, graph, AblationValue.Resample, PatchDirection.AblateClean, batch),

@@ -43,6 +43,7 @@ public static class AutoCircuitJson
                 var entries = new List<KeyValuePair<string, int>>();
                 foreach (var p in idxs.EnumerateObject())
                 {
+                    if (entries.Any(e => e.Key == p.Name)) throw new FormatException($"{source}: word_idxs lists \"{p.Name}\" twice.");
                     if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int v) || v < 0)
                         throw new FormatException($"{source}: word_idxs[\"{p.Name}\"] must be a non-negative integer, got {p.Value.GetRawText()}.");
                     entries.Add(KeyValuePair.Create(p.Name, v));
@@ -104,15 +105,18 @@ public static class AutoCircuitJson
                 var inner = new List<double>();
                 foreach (var x in a.EnumerateArray())
                 {
-                    if (x.ValueKind != JsonValueKind.Number) throw new FormatException($"{where}: \"{field}\" must hold lists of numbers, got {x.GetRawText()}.");
-                    inner.Add(x.GetDouble());
+                    if (x.ValueKind != JsonValueKind.Number || !x.TryGetDouble(out double value) || !double.IsFinite(value))
+                        throw new FormatException($"{where}: \"{field}\" must hold lists of finite numbers, got {x.GetRawText()}.");
+                    inner.Add(value);
                     // A JSON integer literal has no '.', 'e' or 'E' (Python writes floats as 0.0, 0.5, 1e-05).
                     if (x.GetRawText().IndexOfAny(new[] { '.', 'e', 'E' }) >= 0) allIntegers = false;
                 }
                 values.Add(inner.ToArray());
             }
+            if (allIntegers && values.SelectMany(v2 => v2).FirstOrDefault(x => x < 0 || x > int.MaxValue, 0) is var bad && (bad < 0 || bad > int.MaxValue))
+                throw new FormatException($"{where}: \"{field}\" holds integers, i.e. token ids, but {bad:R} is not a valid token id.");
             return allIntegers
-                ? AnswerList.FromTokenIds(values.Select(v2 => v2.Select(x => checked((int)x))))
+                ? AnswerList.FromTokenIds(values.Select(v2 => v2.Select(x => (int)x)))
                 : AnswerList.FromValues(values);
         }
         throw new FormatException($"{where}: \"{field}\" must be a list of strings or a list of lists of numbers.");

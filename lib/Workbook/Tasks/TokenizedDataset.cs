@@ -50,15 +50,28 @@ public sealed class TokenizedDataset
         if (text && tokenizer is null)
             throw new ArgumentException($"Dataset '{dataset.Name}' has text prompts, so the model needs a tokenizer; none is available for it.");
         bool bos = text && prependBos;
-        int[] Encode(PromptInput p) => p.IsText ? tokenizer!.EncodePrompt(p.Text!, bos) : p.Tokens!.ToArray();
+        int[] Encode(PromptInput p, int index, string which)
+        {
+            if (!p.IsText) return p.Tokens!.ToArray();
+            try
+            {
+                return tokenizer!.EncodePrompt(p.Text!, bos);
+            }
+            catch (Exception e) when (e is ArgumentException or TokenizerException or InvalidOperationException)
+            {
+                throw new ArgumentException($"Dataset '{dataset.Name}', prompt {index}, {which} prompt: {e.Message}", e);
+            }
+        }
 
         var clean = new List<int[]>(dataset.Count);
         var corrupt = new List<int[]>(dataset.Count);
         for (int i = 0; i < dataset.Count; i++)
         {
             var p = dataset.Prompts[i];
-            var c = Encode(p.Clean);
-            var x = Encode(p.Corrupt);
+            if (p.Clean.IsText != text || p.Corrupt.IsText != text)
+                throw new ArgumentException($"Dataset '{dataset.Name}', prompt {i}: prompts must all be text or all token ids, like prompt 0.");
+            var c = Encode(p.Clean, i, "clean");
+            var x = Encode(p.Corrupt, i, "corrupt");
             if (c.Length != x.Length)
                 throw new ArgumentException($"Dataset '{dataset.Name}', prompt {i}: the clean prompt is {c.Length} tokens but the corrupt one {x.Length}; clean and corrupt prompts must have the same length.");
             if (i > 0 && c.Length != clean[0].Length)

@@ -17,6 +17,9 @@ public sealed class HuggingFaceTokenizer : ITokenizer
 {
     sealed record AddedToken(int Id, string Content, bool SingleWord, bool LStrip, bool RStrip, bool Normalized, bool Special);
 
+    /// <summary>Largest id accepted from a file (ids index an array: a hostile id must not allocate gigabytes).</summary>
+    public const int MaxVocabulary = 1 << 24;
+
     readonly Dictionary<string, int> _vocab;
     readonly string[] _idToToken;
     readonly Dictionary<(string, string), int> _mergeRanks;
@@ -51,8 +54,8 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         _vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var p in Required(model, "vocab", name).EnumerateObject())
         {
-            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0)
-                throw new TokenizerException(Where($"vocab entry '{p.Name}' must have a non-negative integer id."));
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0 || id >= MaxVocabulary)
+                throw new TokenizerException(Where($"vocab entry '{p.Name}' must have an integer id in 0..{MaxVocabulary - 1}, got {p.Value.GetRawText()}."));
             _vocab[p.Name] = id;
         }
 
@@ -83,8 +86,12 @@ public sealed class HuggingFaceTokenizer : ITokenizer
             foreach (var a in added.EnumerateArray())
             {
                 bool Flag(string key) => a.TryGetProperty(key, out var f) && f.ValueKind == JsonValueKind.True;
-                int id = a.GetProperty("id").GetInt32();
-                string content = a.GetProperty("content").GetString()!;
+                if (a.ValueKind != JsonValueKind.Object || !a.TryGetProperty("id", out var idElement) || idElement.ValueKind != JsonValueKind.Number
+                    || !idElement.TryGetInt32(out int id) || id < 0 || id >= MaxVocabulary)
+                    throw new TokenizerException(Where($"added token {a.GetRawText()} needs an integer \"id\" in 0..{MaxVocabulary - 1}."));
+                if (!a.TryGetProperty("content", out var contentElement) || contentElement.ValueKind != JsonValueKind.String)
+                    throw new TokenizerException(Where($"added token {id} needs a string \"content\"."));
+                string content = contentElement.GetString()!;
                 if (content.Length == 0) throw new TokenizerException(Where($"added token {id} has empty content."));
                 _added.Add(new AddedToken(id, content, Flag("single_word"), Flag("lstrip"), Flag("rstrip"), Flag("normalized"), Flag("special")));
             }
@@ -204,6 +211,12 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         }
     }
 
+    /// <summary>
+    /// How long one match of a tokenizer file's regular expression may take. A pattern from a file can backtrack
+    /// catastrophically (<c>(a+)+$</c>); encoding then fails with a <see cref="TokenizerException"/> instead of hanging.
+    /// </summary>
+    internal static TimeSpan RegexTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
     static Regex Pattern(JsonElement p, string name)
     {
         if (p.TryGetProperty("String", out var s)) return new Regex(Regex.Escape(s.GetString()!), RegexOptions.CultureInvariant);
@@ -211,7 +224,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         {
             try
             {
-                return new Regex(r.GetString()!, RegexOptions.CultureInvariant);
+                return new Regex(r.GetString()!, RegexOptions.CultureInvariant, RegexTimeout);
             }
             catch (ArgumentException e)
             {
@@ -342,6 +355,19 @@ public sealed class HuggingFaceTokenizer : ITokenizer
     // ---- encoding ----
 
     public IReadOnlyList<int> Encode(string text)
+    {
+        try
+        {
+            return EncodeCore(text);
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw new TokenizerException($"{Name}: the regular expression '{e.Pattern}' of the tokenizer file took longer than {e.MatchTimeout.TotalSeconds:0.###} s " +
+                                         "on this text (it backtracks catastrophically); the tokenizer file cannot be used.", e);
+        }
+    }
+
+    IReadOnlyList<int> EncodeCore(string text)
     {
         var ids = new List<int>();
         // Added tokens are found first: those matched on raw text, then (after normalizing) the normalized ones.

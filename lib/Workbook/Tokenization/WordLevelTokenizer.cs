@@ -159,6 +159,19 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     public static WordLevelTokenizer Load(string path, string? bosToken = null, string? name = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Tokenizer file '{path}' does not exist.", path);
+        try
+        {
+            return LoadCore(path, bosToken, name);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or JsonException)
+        {
+            // JsonNode reports a value of the wrong type (a number where a string belongs) or a key listed twice this way.
+            throw new FormatException($"{path}: malformed tokenizer file: {e.Message}", e);
+        }
+    }
+
+    static WordLevelTokenizer LoadCore(string path, string? bosToken, string? name)
+    {
         JsonNode root;
         try
         {
@@ -168,6 +181,7 @@ public sealed partial class WordLevelTokenizer : ITokenizer
         {
             throw new FormatException($"{path}: invalid JSON ({e.Message}).");
         }
+        if (root is not JsonObject) throw new FormatException($"{path}: expected a JSON object.");
         var model = root["model"] as JsonObject ?? throw new FormatException($"{path}: no \"model\" object.");
         string? type = model["type"]?.GetValue<string>();
         if (type != "WordLevel") throw new FormatException($"{path}: model type is '{type ?? "(none)"}'; this reader handles WordLevel tokenizers only.");
@@ -191,8 +205,16 @@ public sealed partial class WordLevelTokenizer : ITokenizer
             string configPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "tokenizer_config.json");
             if (File.Exists(configPath))
             {
-                var bos = JsonNode.Parse(File.ReadAllText(configPath))?["bos_token"];
-                bosToken = bos is JsonValue ? bos.GetValue<string>() : bos?["content"]?.GetValue<string>();
+                try
+                {
+                    var config = JsonNode.Parse(File.ReadAllText(configPath));
+                    var bos = config is JsonObject ? config["bos_token"] : null;
+                    bosToken = bos is JsonValue ? bos.GetValue<string>() : bos is JsonObject ? bos["content"]?.GetValue<string>() : null;
+                }
+                catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
+                {
+                    throw new FormatException($"{configPath}: malformed tokenizer config: {e.Message}", e);
+                }
             }
         }
         try
@@ -201,7 +223,7 @@ public sealed partial class WordLevelTokenizer : ITokenizer
         }
         catch (ArgumentException e)
         {
-            throw new FormatException(e.Message);
+            throw new FormatException($"{path}: {e.Message}", e);
         }
     }
 }
