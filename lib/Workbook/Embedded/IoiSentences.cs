@@ -134,7 +134,14 @@ public static partial class IoiSentences
             var replacements = new string[3];
             for (int k = 0; k < 3; k++)
                 do replacements[k] = rng.Choice(Names); while (replacements[k] == io || replacements[k] == s);
-            result.Add(Build(tokenizer, t, o, io, s, place, obj, replacements));
+            try
+            {
+                result.Add(Build(tokenizer, t, o, io, s, place, obj, replacements));
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"IOI prompt {i} (template {t}, {o}): {e.Message}", e);
+            }
         }
         return result;
     }

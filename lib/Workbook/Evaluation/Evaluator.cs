@@ -47,11 +47,18 @@ public static class Evaluator
             if (metric.NeedsTokenAnswers() && !request.Parts[0].HasTokenAnswers)
                 throw new ArgumentException($"Metric '{metric.Name()}' needs token answers, but task '{request.Task.Name}' has real-valued targets; use mse or kl.");
         foreach (var m in request.Methodologies) request.Circuit.For(m.Component); // fail before any model run
-        if (request.Methodologies.Any(m => m.Value is { Kind: AblationKind.Mean, MeanOver: MeanOver.Batch, Tokenwise: true })
-            && request.Parts.FirstOrDefault(p => p.Count % request.BatchSize == 1 || p.Count == 1) is { } small)
-            throw new ArgumentException(
-                $"Batch-mean ablation averages over each batch, but with {small.Count} prompts in '{small.Name}' and batches of {request.BatchSize} " +
-                "one batch would hold a single prompt (its mean is just that prompt, i.e. resample ablation). Choose another batch size or number of prompts.");
+        // Fail before any model run: means over too few prompts, answers the model cannot output, prompts of unequal length.
+        foreach (var part in request.Parts)
+        {
+            CheckPromptLengths(part);
+            CheckAnswerIds(part, request.Model.Config.OutputVocab);
+            int smallestBatch = part.Count % request.BatchSize is var rest && rest > 0 ? Math.Min(rest, request.BatchSize) : Math.Min(part.Count, request.BatchSize);
+            foreach (var m in request.Methodologies.Where(m => m.Value.Kind == AblationKind.Mean))
+                PatchingGuards.EnsureEnoughPromptsForMean(m.Value, m.Value.MeanOver == MeanOver.Batch ? smallestBatch : part.Count,
+                    m.Value.MeanOver == MeanOver.Batch
+                        ? $"'{part.Name}' ({part.Count} prompts in batches of {request.BatchSize}, the smallest holding {smallestBatch})"
+                        : $"'{part.Name}' ({part.Count} prompts)");
+        }
 
         var model = request.Model;
         var rows = new List<EvaluationRow>();
@@ -66,6 +73,11 @@ public static class Evaluator
         {
             var batches = Batches(part, request.BatchSize, model.Device);
             var reference = ReferenceOutputs(model, part, batches, request.Task.Read);
+            for (int b = 0; b < batches.Count; b++)
+            {
+                int batchIndex = b;
+                PatchingGuards.EnsureFinite(reference[b], () => $"The unpatched model on '{part.Name}', batch {batchIndex + 1} of {batches.Count}", batches[b].Start);
+            }
             double? meanModelLogitDiff = request.Metrics.Contains(MetricKind.LogitDiffRecoveredOfMeans) ? MeanLogitDiff(reference, part, batches) : null;
             var means = new Dictionary<GraphView, MeanReference>();
             try
@@ -99,6 +111,7 @@ public static class Evaluator
                         var batch = batches[b];
                         var logits = CircuitPatching.PatchedLogits(model, circuit, methodology, batch.Pair, meanReference, part.SharedPrefix);
                         var outputs = FaithfulnessMetrics.ReadOutputs(logits, request.Task.Read);
+                        PatchingGuards.EnsureFinite(outputs, () => $"Methodology {methodology.Label} on '{part.Name}', batch {b + 1} of {batches.Count}", batch.Start);
                         var targets = MetricTargets.For(part, batch.Start, batch.Count, (int)outputs.shape[1]);
                         foreach (var metric in request.Metrics)
                         {
@@ -127,6 +140,36 @@ public static class Evaluator
             Pair.Clean.Dispose();
             Pair.Corrupt.Dispose();
         }
+    }
+
+    /// <summary>Every clean and corrupt prompt of a part has the part's length (a batch is a rectangle: no padding, no truncation).</summary>
+    static void CheckPromptLengths(TokenizedDataset part)
+    {
+        for (int i = 0; i < part.Count; i++)
+        {
+            if (part.Clean[i].Length != part.SeqLen)
+                throw new ArgumentException($"'{part.Name}', prompt {i}: the clean prompt is {part.Clean[i].Length} tokens but prompt 0 is {part.SeqLen}; every prompt of a batch must have the same length.");
+            if (part.Corrupt[i].Length != part.SeqLen)
+                throw new ArgumentException($"'{part.Name}', prompt {i}: the corrupt prompt is {part.Corrupt[i].Length} tokens but the clean prompts are {part.SeqLen}; clean and corrupt prompts must have the same length.");
+        }
+    }
+
+    /// <summary>Answer token ids exist in the model's output vocabulary (else a metric would index past the logits).</summary>
+    static void CheckAnswerIds(TokenizedDataset part, int vocabulary)
+    {
+        void Check(IReadOnlyList<int[]>? ids, string what)
+        {
+            if (ids is null) return;
+            for (int i = 0; i < ids.Count; i++)
+                foreach (int id in ids[i])
+                    if (id < 0 || id >= vocabulary)
+                        throw new ArgumentException($"'{part.Name}', prompt {i}: {what} token id {id} is outside the model's output vocabulary of {vocabulary}.");
+        }
+        Check(part.AnswerIds, "answer");
+        Check(part.WrongAnswerIds, "wrong answer");
+        if (!part.TargetsAreTokenIds) return;
+        Check(part.AnswerValues?.Select(p => p.SelectMany(v => v).Select(v => (int)v).ToArray()).ToArray(), "answer");
+        Check(part.WrongAnswerValues?.Select(p => p.SelectMany(v => v).Select(v => (int)v).ToArray()).ToArray(), "wrong answer");
     }
 
     internal static List<Batch> Batches(TokenizedDataset part, int batchSize, Device device)

@@ -91,8 +91,7 @@ public sealed record PatchValues(Tensor? Values)
                 return new PatchValues(SourceRecorder.Record(model, graph, batch.Other(direction)).Sources);
             case AblationKind.Mean when value.MeanOver == MeanOver.Batch:
             {
-                if (value.Tokenwise && batch.BatchSize < 2)
-                    throw new ArgumentException("A token-wise batch mean needs at least 2 prompts per batch; with 1 it equals resample ablation.");
+                PatchingGuards.EnsureEnoughPromptsForMean(value, batch.BatchSize, "This batch");
                 var sources = SourceRecorder.Record(model, graph, batch.Other(direction)).Sources;
                 return new PatchValues(value.Tokenwise ? sources.mean(new long[] { 1 }, keepdim: true) : sources.mean(new long[] { 1, 2 }, keepdim: true));
             }
@@ -102,6 +101,7 @@ public sealed record PatchValues(Tensor? Values)
                     throw new ArgumentException($"Mean ablation over {value.MeanOver} prompts needs a MeanReference computed from the task's prompts.");
                 if (means.Graph.View != graph.View || means.Graph.Sources.Count != graph.Sources.Count)
                     throw new ArgumentException("The MeanReference was computed for a different graph.");
+                PatchingGuards.EnsureEnoughPromptsForMean(value, means.PromptCount, "The mean reference");
                 var m = means.For(value.MeanOver);
                 if (value.Tokenwise && m.shape[2] != batch.SeqLen)
                     throw new ArgumentException($"Token-wise means were computed for {m.shape[2]} positions but the batch has {batch.SeqLen}.");

@@ -55,6 +55,7 @@ public static class CircuitPatching
         int prefix = methodology.NeverPatchedPrefix ?? sharedPrefix;
         using var scope = NewDisposeScope();
         using var masks = PatchMasks.ForCircuit(circuit, methodology, batch.SeqLen, prefix, model.Device);
+        PatchingGuards.EnsurePatchesSomething(masks, circuit, methodology, batch.SeqLen, prefix);
         var values = PatchValues.Compute(model, circuit.Graph, methodology.Value, methodology.Direction, batch, means, prefix);
         using var _ = no_grad();
         return Patcher.Run(model, masks, values, batch.Input(methodology.Direction)).MoveToOuterDisposeScope();

@@ -108,10 +108,10 @@ public sealed class TokenizedDataset
         }
 
         var positionsNoBos = dataset.WordIdxs ?? WordPositions.Empty;
+        foreach (var (label, index) in positionsNoBos.Entries)
+            if ((long)index + (bos ? 1 : 0) >= seqLen)
+                throw new ArgumentException($"Dataset '{dataset.Name}': word position '{label}' is {(long)index + (bos ? 1 : 0)}{(bos ? " (with BOS)" : "")}, beyond the {seqLen}-token prompts.");
         var shifted = positionsNoBos.Shifted(bos ? 1 : 0);
-        foreach (var (label, index) in shifted.Entries)
-            if (index >= seqLen)
-                throw new ArgumentException($"Dataset '{dataset.Name}': word position '{label}' is {index}{(bos ? " (with BOS)" : "")}, beyond the {seqLen}-token prompts.");
 
         int prefix = tailDivergence ? SharedPrefixOf(clean, corrupt) : 0;
 

@@ -73,7 +73,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
                     pair = (parts[0], parts[1]);
                 }
                 else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2)
-                    pair = (m[0].GetString()!, m[1].GetString()!);
+                    pair = (Str(m[0], $"merge #{rank}", name), Str(m[1], $"merge #{rank}", name));
                 else throw new TokenizerException(Where($"merge #{rank} is neither \"a b\" nor [a, b]."));
                 foreach (var part in new[] { pair.a, pair.b, pair.a + pair.b })
                     if (!_vocab.ContainsKey(part)) throw new TokenizerException(Where($"merge '{pair.a} {pair.b}' uses '{part}', which is not in the vocabulary."));
@@ -117,6 +117,15 @@ public sealed class HuggingFaceTokenizer : ITokenizer
             Bos = (bosToken, id);
         }
     }
+
+    /// <summary>A string field of an object of the file, or an error naming the field.</summary>
+    static string Field(JsonElement e, string key, string what, string name) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(key, out var v)
+            ? Str(v, $"{what} \"{key}\"", name)
+            : throw new TokenizerException($"{name}: the {what} needs a string \"{key}\", got {e.GetRawText()}.");
+
+    static string Str(JsonElement v, string what, string name) =>
+        v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new TokenizerException($"{name}: {what} must be a string, got {v.GetRawText()}.");
 
     static JsonElement Required(JsonElement e, string key, string name) =>
         e.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : throw new TokenizerException($"{name}: missing '{key}'.");
@@ -188,7 +197,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
     static Func<string, string> Normalizer(JsonElement n, string name)
     {
         if (n.ValueKind == JsonValueKind.Null) return s => s;
-        string type = n.GetProperty("type").GetString()!;
+        string type = Field(n, "type", "normalizer", name);
         switch (type)
         {
             case "NFC": return s => s.Normalize(NormalizationForm.FormC);
@@ -197,11 +206,11 @@ public sealed class HuggingFaceTokenizer : ITokenizer
             case "NFKD": return s => s.Normalize(NormalizationForm.FormKD);
             case "Lowercase": return s => s.ToLowerInvariant();
             case "Prepend":
-                string prefix = n.GetProperty("prepend").GetString()!;
+                string prefix = Field(n, "prepend", "Prepend normalizer", name);
                 return s => s.Length == 0 ? s : prefix + s;
             case "Replace":
                 var pattern = Pattern(n.GetProperty("pattern"), name);
-                string content = n.GetProperty("content").GetString()!;
+                string content = Field(n, "content", "Replace normalizer", name);
                 return s => pattern.Replace(s, content.Replace("$", "$$"));
             case "Sequence":
                 var steps = n.GetProperty("normalizers").EnumerateArray().Select(x => Normalizer(x, name)).ToList();
@@ -219,12 +228,13 @@ public sealed class HuggingFaceTokenizer : ITokenizer
 
     static Regex Pattern(JsonElement p, string name)
     {
-        if (p.TryGetProperty("String", out var s)) return new Regex(Regex.Escape(s.GetString()!), RegexOptions.CultureInvariant);
+        if (p.ValueKind != JsonValueKind.Object) throw new TokenizerException($"{name}: a pattern must be {{\"String\": ...}} or {{\"Regex\": ...}}, got {p.GetRawText()}.");
+        if (p.TryGetProperty("String", out var s)) return new Regex(Regex.Escape(Str(s, "pattern String", name)), RegexOptions.CultureInvariant);
         if (p.TryGetProperty("Regex", out var r))
         {
             try
             {
-                return new Regex(r.GetString()!, RegexOptions.CultureInvariant, RegexTimeout);
+                return new Regex(Str(r, "pattern Regex", name), RegexOptions.CultureInvariant, RegexTimeout);
             }
             catch (ArgumentException e)
             {
@@ -241,7 +251,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
     static Func<List<string>, List<string>> PreTokenizer(JsonElement p, string name)
     {
         if (p.ValueKind == JsonValueKind.Null) return pieces => pieces;
-        string type = p.GetProperty("type").GetString()!;
+        string type = Field(p, "type", "pre-tokenizer", name);
         bool Flag(string key, bool fallback) => p.TryGetProperty(key, out var f) ? f.ValueKind == JsonValueKind.True : fallback;
         switch (type)
         {
@@ -266,7 +276,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
             case "Split":
             {
                 var regex = Pattern(p.GetProperty("pattern"), name);
-                string b = p.GetProperty("behavior").GetString()!;
+                string b = Field(p, "behavior", "Split pre-tokenizer", name);
                 if (!Enum.TryParse<Behavior>(b, out var behavior))
                     throw new TokenizerException($"{name}: Split behavior '{b}' is not supported.");
                 bool invert = Flag("invert", false);
@@ -343,7 +353,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
     static bool DecoderIsByteLevel(JsonElement d, string name)
     {
         if (d.ValueKind == JsonValueKind.Null) return false;
-        string type = d.GetProperty("type").GetString()!;
+        string type = Field(d, "type", "decoder", name);
         return type switch
         {
             "ByteLevel" => true,
