@@ -19,6 +19,7 @@ public static class WorkbookCli
         root.Subcommands.Add(CircuitCommand.Build());
         root.Subcommands.Add(EvalCommand.Build());
         root.Subcommands.Add(ReportCommand.Build());
+        root.Subcommands.Add(DatasetCommand.Build());
         return root;
     }
 

@@ -118,13 +118,18 @@ public static partial class HuggingFaceCheckpoint
     {
         var config = ReadConfig(configJson, name ?? System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(folder)));
         using var files = WeightFiles.Open(folder);
+        bool attentionBias = configJson.OptionalBool("attention_bias") ?? true;
+        // Names, shapes and dtypes are checked against the config before the model's memory is allocated, then the
+        // total size (a config that asks for far more than the checkpoint holds fails here, not in the allocator).
+        if (config.Architecture == Architecture.Gpt2) LoadGpt2(files, config, null);
+        else LoadNeoX(files, config, null, attentionBias);
         SizeCheck.EnsurePlausible(config, files, configJson.Path);
         var model = new HookedTransformer(config, device, dtype);
         try
         {
             var assigner = new WeightAssigner(model, folder);
             if (config.Architecture == Architecture.Gpt2) LoadGpt2(files, config, assigner);
-            else LoadNeoX(files, config, assigner, configJson.OptionalBool("attention_bias") ?? true);
+            else LoadNeoX(files, config, assigner, attentionBias);
             return model;
         }
         catch
@@ -137,7 +142,8 @@ public static partial class HuggingFaceCheckpoint
     /// <summary>Maps one checkpoint tensor onto TransformerLens parameters; returns false for tensors to ignore.</summary>
     delegate bool TensorRule(Match m, Tensor t, string from);
 
-    static void Apply(WeightFiles files, WeightAssigner assigner, IReadOnlyList<(Regex Pattern, Func<Match, long[]?> ExpectedShape, TensorRule Rule)> rules, Func<string, string> stripPrefix)
+    /// <summary>Checks every tensor against the rules and, unless <paramref name="assigner"/> is null (a dry run), assigns it.</summary>
+    static void Apply(WeightFiles files, WeightAssigner? assigner, IReadOnlyList<(Regex Pattern, Func<Match, long[]?> ExpectedShape, TensorRule Rule)> rules, Func<string, string> stripPrefix)
     {
         foreach (var name in files.Names.OrderBy(n => n, StringComparer.Ordinal))
         {
@@ -152,6 +158,7 @@ public static partial class HuggingFaceCheckpoint
             if (expected == null) continue; // ignored buffer
             if (entry.DType is not ("F32" or "F16" or "BF16" or "F64"))
                 throw new CheckpointException($"{files.Folder}: tensor '{name}' has dtype {entry.DType}; weights must be F32, F16, BF16 or F64.");
+            if (assigner is null) continue;
             using var scope = NewDisposeScope();
             rule.r.Rule(rule.m, files.Read(name), name);
         }
@@ -164,8 +171,9 @@ public static partial class HuggingFaceCheckpoint
         return l;
     }
 
-    static void LoadGpt2(WeightFiles files, TransformerConfig c, WeightAssigner a)
+    static void LoadGpt2(WeightFiles files, TransformerConfig c, WeightAssigner? assigner)
     {
+        var a = assigner!; // the rules run only when assigning
         int D = c.DModel, H = c.NHeads, dh = c.DHead, M = c.DMlp;
         string P(Match m) => $"blocks.{Layer(m, c, files.Folder)}.";
         var rules = new List<(Regex, Func<Match, long[]?>, TensorRule)>
@@ -207,7 +215,8 @@ public static partial class HuggingFaceCheckpoint
             (new Regex(@"^h\.(?<l>\d+)\.mlp\.c_proj\.bias$"), _ => new long[] { D }, (m, t, f) => { a.Assign(P(m) + "mlp.b_out", t, f); return true; }),
         };
         // The original hub checkpoint has no "transformer." prefix; exports from GPT2LMHeadModel do.
-        Apply(files, a, rules, n => n.StartsWith("transformer.", StringComparison.Ordinal) ? n["transformer.".Length..] : n);
+        Apply(files, assigner, rules, n => n.StartsWith("transformer.", StringComparison.Ordinal) ? n["transformer.".Length..] : n);
+        if (assigner is null) return;
         a.Fill("unembed.b_U", 0.0);
         a.EnsureComplete(tl => Gpt2SourceName(tl));
     }
@@ -238,8 +247,9 @@ public static partial class HuggingFaceCheckpoint
         };
     }
 
-    static void LoadNeoX(WeightFiles files, TransformerConfig c, WeightAssigner a, bool attentionBias)
+    static void LoadNeoX(WeightFiles files, TransformerConfig c, WeightAssigner? assigner, bool attentionBias)
     {
+        var a = assigner!; // the rules run only when assigning
         int D = c.DModel, H = c.NHeads, dh = c.DHead, M = c.DMlp;
         string P(Match m) => $"blocks.{Layer(m, c, files.Folder)}.";
         const string L = @"^gpt_neox\.layers\.(?<l>\d+)\.";
@@ -280,7 +290,8 @@ public static partial class HuggingFaceCheckpoint
             (new Regex(L + @"mlp\.dense_4h_to_h\.weight$"), _ => new long[] { D, M }, (m, t, f) => { a.Assign(P(m) + "mlp.W_out", t.t(), f); return true; }),
             (new Regex(L + @"mlp\.dense_4h_to_h\.bias$"), _ => new long[] { D }, (m, t, f) => { a.Assign(P(m) + "mlp.b_out", t, f); return true; }),
         };
-        Apply(files, a, rules, n => n);
+        Apply(files, assigner, rules, n => n);
+        if (assigner is null) return;
         if (!attentionBias)
             for (int l = 0; l < c.NLayers; l++)
                 foreach (var b in new[] { "b_Q", "b_K", "b_V", "b_O" })

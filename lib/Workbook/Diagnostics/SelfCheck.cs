@@ -226,8 +226,10 @@ public static class SelfCheck
         var clean = model.Forward(prompts.Clean);
         // Keep every edge (ablate the complement of the whole graph), ablate an empty circuit, and all-zero masks.
         double keepAll = MaxDiff(CircuitPatching.PatchedLogits(model, Circuit.All(g), new Methodology { Value = AblationValue.Resample }, prompts), clean);
-        double ablateNothing = MaxDiff(CircuitPatching.PatchedLogits(model, Circuit.Empty(g),
-            new Methodology { Value = AblationValue.Zero, Ablate = AblatedSet.Circuit, Positions = TokenPositions.All }, prompts), clean);
+        // Masks of an empty circuit, built and run directly: CircuitPatching refuses this no-op (NoOpPatchException) on purpose.
+        using var emptyMasks = PatchMasks.ForCircuit(Circuit.Empty(g), new Methodology { Ablate = AblatedSet.Circuit, Positions = TokenPositions.All },
+            prompts.SeqLen, device: model.Device);
+        double ablateNothing = MaxDiff(Patcher.Run(model, emptyMasks, PatchValues.Zero, prompts.Clean), clean);
         using var zeros = PatchMasks.Filled(g, 0, device: model.Device);
         double zeroMasks = MaxDiff(Patcher.Run(model, zeros, PatchValues.Zero, prompts.Clean), clean);
         return Verdict("empty-patch-is-clean", Math.Max(keepAll, Math.Max(ablateNothing, zeroMasks)), 1e-5,
