@@ -1,0 +1,78 @@
+using TorchSharp;
+using Workbook.Checkpoints;
+using Workbook.Circuits;
+using Workbook.Evaluation;
+using Workbook.Graph;
+using Workbook.Metrics;
+using Workbook.Patching;
+using Workbook.Tasks;
+using Workbook.Tests.Evaluation;
+using Workbook.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Workbook.Tests.Reliability;
+
+/// <summary>
+/// An evaluation over many batches keeps memory flat: every native tensor a batch creates is disposed with it.
+/// Two measurements after batch 5 and after batch 50 of the same size: the number of live native tensors created on
+/// this thread (TorchSharp's dispose-scope statistics; exact, unaffected by other tests or the allocator) must be
+/// equal, and the resident set (VmRSS of /proc/self/status, after a full garbage collection) must differ by less than 10 %.
+/// The RSS check is the criterion; the tensor count is the robust one (RSS on a loaded 2-core machine shared by
+/// parallel tests can move for reasons that are not leaks, so the tensor count is what catches a leak of even one tensor).
+/// </summary>
+public class MemoryTests(ITestOutputHelper output)
+{
+    sealed record Sample(int Batch, long LiveTensors, long RssBytes);
+
+    static long ResidentBytes()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        throw new InvalidOperationException("no VmRSS in /proc/self/status");
+    }
+
+    sealed class Sampler(IReadOnlyCollection<int> afterBatches, List<Sample> samples) : IProgress<EvaluationProgress>
+    {
+        public void Report(EvaluationProgress p)
+        {
+            // Reported before batch p.Batch runs, i.e. after p.Batch - 1 batches of this methodology.
+            int done = p.Batch - 1;
+            if (!afterBatches.Contains(done)) return;
+            long live = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            samples.Add(new Sample(done, live, ResidentBytes()));
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData(Component.Edge, AblationKind.Resample)]
+    [InlineData(Component.Node, AblationKind.Mean)]
+    public void FiftyBatchesKeepTensorsAndResidentMemoryFlat(Component component, AblationKind ablation)
+    {
+        Skip.IfNot(OperatingSystem.IsLinux());
+        using var model = ModelLoader.Load(SharedFiles.Fixture("tiny-gpt2"));
+        const int batchSize = 4, batches = 51;
+        var part = TokenizedDataset.Create(EvaluationTests.TokenDataset(11, batchSize * batches), null, false, false);
+        var graph = component == Component.Edge ? ComputationGraph.Factorized(model.Config) : ComputationGraph.Residual(model.Config);
+        var circuit = CircuitChoice.Of(SymbolicCircuit.FromCircuit("half", Circuit.From(graph, graph.Edges.Where(e => e.Index % 2 == 0).Select(e => new CircuitEdge(e, null)))));
+        var samples = new List<Sample>();
+        var request = new EvaluationRequest
+        {
+            Model = model, Task = EvaluationTests.TokenTask, Parts = new[] { part }, Circuit = circuit,
+            Methodologies = new[] { new Methodology { Component = component, Value = ablation == AblationKind.Mean ? AblationValue.Mean(MeanOver.Corrupt) : AblationValue.Resample } },
+            Metrics = new[] { MetricKind.LogitDiffRecovered, MetricKind.Kl }, BatchSize = batchSize,
+            Progress = new Sampler(new[] { 5, 50 }, samples),
+        };
+        var rows = Evaluator.Run(request);
+        Assert.Equal(2 * batchSize * batches, rows.Count);
+        Assert.Equal(new[] { 5, 50 }, samples.Select(s => s.Batch));
+        var (five, fifty) = (samples[0], samples[1]);
+        output.WriteLine($"after batch 5: {five.LiveTensors} live tensors, VmRSS {five.RssBytes / 1e6:0.0} MB; after batch 50: {fifty.LiveTensors} live tensors, VmRSS {fifty.RssBytes / 1e6:0.0} MB");
+        Assert.Equal(five.LiveTensors, fifty.LiveTensors);
+        double change = Math.Abs(fifty.RssBytes - five.RssBytes) / (double)five.RssBytes;
+        Assert.True(change < 0.10, $"VmRSS moved by {100 * change:0.0}% between batch 5 and batch 50 ({five.RssBytes} -> {fifty.RssBytes} bytes)");
+    }
+}
