@@ -159,9 +159,19 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     public static WordLevelTokenizer Load(string path, string? bosToken = null, string? name = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Tokenizer file '{path}' does not exist.", path);
+        bosToken ??= BosFromConfig(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "tokenizer_config.json"));
+        return FromJson(File.ReadAllText(path), path, bosToken, name);
+    }
+
+    /// <summary>
+    /// Reads <c>tokenizer.json</c> text with a WordLevel model; <paramref name="path"/> names it in messages. Every
+    /// problem is a <see cref="FormatException"/> naming the file.
+    /// </summary>
+    public static WordLevelTokenizer FromJson(string json, string path, string? bosToken = null, string? name = null)
+    {
         try
         {
-            return LoadCore(path, bosToken, name);
+            return Parse(json, path, bosToken, name);
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or JsonException)
         {
@@ -170,12 +180,28 @@ public sealed partial class WordLevelTokenizer : ITokenizer
         }
     }
 
-    static WordLevelTokenizer LoadCore(string path, string? bosToken, string? name)
+    /// <summary>The <c>bos_token</c> of a <c>tokenizer_config.json</c> (a string or an object with "content"), or null.</summary>
+    static string? BosFromConfig(string configPath)
+    {
+        if (!File.Exists(configPath)) return null;
+        try
+        {
+            var config = JsonNode.Parse(File.ReadAllText(configPath));
+            var bos = config is JsonObject ? config["bos_token"] : null;
+            return bos is JsonValue ? bos.GetValue<string>() : bos is JsonObject ? bos["content"]?.GetValue<string>() : null;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
+        {
+            throw new FormatException($"{configPath}: malformed tokenizer config: {e.Message}", e);
+        }
+    }
+
+    static WordLevelTokenizer Parse(string json, string path, string? bosToken, string? name)
     {
         JsonNode root;
         try
         {
-            root = JsonNode.Parse(File.ReadAllText(path)) ?? throw new FormatException($"{path}: empty JSON.");
+            root = JsonNode.Parse(json) ?? throw new FormatException($"{path}: empty JSON.");
         }
         catch (JsonException e)
         {
@@ -200,23 +226,6 @@ public sealed partial class WordLevelTokenizer : ITokenizer
         string unk = model["unk_token"]?.GetValue<string>() ?? throw new FormatException($"{path}: model has no \"unk_token\".");
         var specials = (root["added_tokens"] as JsonArray ?? new JsonArray())
             .Select(t => t?["content"]?.GetValue<string>() ?? throw new FormatException($"{path}: an added token has no content.")).ToList();
-        if (bosToken == null)
-        {
-            string configPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "tokenizer_config.json");
-            if (File.Exists(configPath))
-            {
-                try
-                {
-                    var config = JsonNode.Parse(File.ReadAllText(configPath));
-                    var bos = config is JsonObject ? config["bos_token"] : null;
-                    bosToken = bos is JsonValue ? bos.GetValue<string>() : bos is JsonObject ? bos["content"]?.GetValue<string>() : null;
-                }
-                catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
-                {
-                    throw new FormatException($"{configPath}: malformed tokenizer config: {e.Message}", e);
-                }
-            }
-        }
         try
         {
             return new WordLevelTokenizer(name ?? path, byId.Values.ToList(), unk, specials, bosToken);

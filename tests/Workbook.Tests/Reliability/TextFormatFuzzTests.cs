@@ -96,21 +96,27 @@ public sealed class TextFormatFuzzTests : IDisposable
         string configPath = Path.Combine(folder, "tokenizer_config.json");
         string baseJson = File.ReadAllText(Path.Combine(SharedFiles.RepoRoot, "data/models/toy-ioi/tokenizer.json"));
         string baseConfig = File.ReadAllText(Path.Combine(SharedFiles.RepoRoot, "data/models/toy-ioi/tokenizer_config.json"));
+        // The file's text through FromJson (no disk), with the BOS from a mutated tokenizer_config.json through Load for every 50th case.
         var gen = Gen.Int.Select(seed =>
         {
             var r = new Random(seed);
-            bool config = r.Next(5) == 0;
+            bool config = r.Next(50) == 0;
             string text = Mutations.MutateJson(config ? baseConfig : baseJson, r);
             return new FuzzCase<(bool Config, string Text)>((config, text), $"seed {seed}: {(config ? "tokenizer_config.json" : "tokenizer.json")} {text}", config ? configPath : path, path);
         });
+        File.WriteAllText(path, baseJson);
         var stats = FuzzHarness.Run("tokenizer.json (word level)", gen, c =>
         {
-            File.WriteAllText(path, c.Config ? baseJson : c.Text);
-            File.WriteAllText(configPath, c.Config ? c.Text : baseConfig);
-            var tokenizer = WordLevelTokenizer.Load(path);
+            WordLevelTokenizer tokenizer;
+            if (c.Config)
+            {
+                File.WriteAllText(configPath, c.Text);
+                tokenizer = WordLevelTokenizer.Load(path);
+            }
+            else tokenizer = WordLevelTokenizer.FromJson(c.Text, path, c.Text.Length % 2 == 0 ? "<|endoftext|>" : null);
             var ids = tokenizer.Encode("Then, Mary and John went to the store.");
             tokenizer.Decode(ids);
-        }, new[] { typeof(FormatException), typeof(ArgumentException) }, _output, share: 0.5);
+        }, new[] { typeof(FormatException), typeof(ArgumentException) }, _output);
         Assert.True(stats.Accepted > 0 && stats.Rejected.Values.Sum() > stats.Cases / 10, stats.ToString());
     }
 
