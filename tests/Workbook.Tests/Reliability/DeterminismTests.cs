@@ -52,6 +52,15 @@ public sealed class DeterminismTests : IDisposable
     }
 
     [Fact]
+    public void DatasetVerbRegeneratesTheOriginalDocstringFile()
+    {
+        // An independent reference: AutoCircuit's own docstring_prompts.json, which seed 0 reproduces byte for byte.
+        var result = CliRunner.Run("dataset", "--task", "docstring", "--seed", "0", "--out", Path("original"));
+        Assert.True(result.ExitCode == 0, result.Err);
+        Assert.Equal(File.ReadAllBytes(SharedFiles.Reference("autocircuit-datasets/docstring_prompts.json")), File.ReadAllBytes(Path("original/docstring.json")));
+    }
+
+    [Fact]
     public void EvaluationRowsAndSummariesAreByteIdentical()
     {
         var (a, b) = Twice("eval", "--model", "tracr-reverse", "--task", "tracr-reverse", "--circuit", "tracr-reverse-ours", "--ablation", "mean-corrupt",
