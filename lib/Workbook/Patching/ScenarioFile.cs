@@ -110,6 +110,8 @@ public sealed class ScenarioFile
                 }
                 if (patch == ScenarioPatch.None && edges.Count > 0)
                     throw new FormatException($"{where}: patch 'none' cannot list patched edges.");
+                if (patch != ScenarioPatch.None && edges.Count == 0) // a patch that names no edge would silently be the unpatched run
+                    throw new FormatException($"{where}: patch '{Str(s, "patch", where)}' lists no patched edges, so it would change nothing; use patch 'none' for the unpatched run.");
                 scenarios.Add(new PatchScenario(name, inputClean, patch, edges));
             }
             List<string>? srcs = null, dests = null;

@@ -82,6 +82,14 @@ public class GuardTests
         CircuitPatching.PatchedLogits(Gpt2.Value, Circuit.Empty(graph), new Methodology(), batch).Dispose();
     }
 
+    [Fact]
+    public void AScenarioThatPatchesNoEdgeIsRefused()
+    {
+        const string json = """{"clean_tokens":[[1,2,3]],"corrupt_tokens":[[1,2,4]],"scenarios":[{"name":"empty","input":"clean","patch":"corrupt","patched_edges":[]}]}""";
+        var e = Assert.Throws<FormatException>(() => ScenarioFile.Parse(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json)), "s.json"));
+        Assert.Contains("s.json: scenario 'empty': patch 'corrupt' lists no patched edges", e.Message);
+    }
+
     // ---------------------------------------------------------------- NaN and infinity
 
     /// <summary>Token-id prompts whose corrupt side always holds token 3 at position 4, which no clean prompt contains.</summary>
