@@ -25,7 +25,7 @@ public static class FuzzHarness
         long.TryParse(Environment.GetEnvironmentVariable("WORKBOOK_FUZZ_ITERATIONS"), out long n) && n > 0 ? n : 10_000;
 
     /// <summary>A single case taking longer than this counts as a hang.</summary>
-    public static TimeSpan PerCaseLimit { get; set; } = TimeSpan.FromSeconds(5);
+    public static TimeSpan PerCaseLimit { get; set; } = TimeSpan.FromSeconds(10);
 
     public sealed record Stats(string Parser, long Cases, long Accepted, IReadOnlyDictionary<string, long> Rejected, TimeSpan Elapsed)
     {
