@@ -214,6 +214,36 @@ public sealed class CheckpointFuzzTests : IDisposable
         Assert.True(stats.Rejected.Values.Sum() > 0, stats.ToString());
     }
 
+    // ---------------------------------------------------------------- sharded checkpoints: model.safetensors.index.json
+
+    /// <summary>A folder of two safetensors shards and their index; the index is mutated and the folder opened (the hub's view and the loader's).</summary>
+    [Fact]
+    public void ShardIndexes()
+    {
+        string folder = Path.Combine(_dir, "sharded");
+        Directory.CreateDirectory(folder);
+        string header = ValidSafetensorsHeader(out var data);
+        File.WriteAllBytes(Path.Combine(folder, "model-00001-of-00002.safetensors"), Safetensors(header, data));
+        File.WriteAllBytes(Path.Combine(folder, "model-00002-of-00002.safetensors"),
+            Safetensors("""{"e":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", new byte[8]));
+        const string index = """{"metadata":{"total_size":48},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00001-of-00002.safetensors","c":"model-00001-of-00002.safetensors","d":"model-00001-of-00002.safetensors","e":"model-00002-of-00002.safetensors"}}""";
+        string path = Path.Combine(folder, "model.safetensors.index.json");
+        var gen = Gen.Int.Select(seed =>
+        {
+            var r = new Random(seed);
+            string text = r.Next(25) == 0 ? Encoding.UTF8.GetString(Mutations.RandomBytes(r, 100)) : Mutations.MutateJson(index, r);
+            return new FuzzCase<string>(text, $"seed {seed}: {text}", path, folder);
+        });
+        var stats = FuzzHarness.Run("shard index", gen, text =>
+        {
+            File.WriteAllText(path, text);
+            Workbook.Hub.ModelFiles.ShardsOf(path);
+            using var files = WeightFiles.Open(folder);
+            foreach (var name in files.Names) files.Read(name).Dispose();
+        }, new[] { typeof(CheckpointException), typeof(Workbook.Hub.HubException) }, _output);
+        Assert.True(stats.Accepted > 0 && stats.Rejected.Values.Sum() > stats.Cases / 4, stats.ToString());
+    }
+
     // ---------------------------------------------------------------- torch.save / TransformerLens pickles
 
     static readonly string[] HostileGlobals = { "os\nsystem", "builtins\neval", "builtins\nexec", "__builtin__\ngetattr", "subprocess\nPopen", "torch\nload", "posix\nsystem", "torch._utils\n_rebuild_qtensor", "collections\ndefaultdict" };
