@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Workbook.Circuits;
 using Workbook.Discovery;
+using Workbook.Graph;
 using Workbook.Evaluation;
 using Workbook.Patching;
 using Workbook.Tasks;
@@ -46,6 +48,7 @@ public static class RocCommand
             var curves = truths.Select(name =>
             {
                 var circuit = CircuitChoice.Parse(name).For(Component.Edge);
+                if (OfficialCircuits.Exists(name)) CheckSameGraph(edges, OfficialCircuits.Get(name), description);
                 return (Name: name, Curve: Roc.Compute(edges, circuit.Edges.Select(e => e.Name).Distinct()));
             }).ToList();
 
@@ -76,5 +79,15 @@ public static class RocCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>An official circuit names its model: the scores must cover exactly that model's edges.</summary>
+    static void CheckSameGraph(IReadOnlyList<KeyValuePair<string, double>> edges, OfficialCircuit official, string scores)
+    {
+        var graph = ComputationGraph.Factorized(official.Model, official.Circuit.SeparateQkv);
+        var names = edges.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
+        if (graph.EdgeCount != edges.Count || graph.Edges.Any(e => !names.Contains(e.Name)))
+            throw new ArgumentException($"Circuit '{official.Name}' belongs to model '{official.Model.Name}' ({graph.EdgeCount} edges), " +
+                $"but the scores ({scores}) cover {edges.Count} edges of another graph.");
     }
 }
