@@ -96,16 +96,18 @@ public static class CircuitDiscovery
         // SP runs the corrupt prompts and moves edges towards the patch values; the others run the clean prompts and ablate.
         var direction = request.Algorithm == DiscoveryAlgorithm.SubnetworkProbing ? PatchDirection.RestoreCorrupt : PatchDirection.AblateClean;
 
-        MeanReference? means = ablation.Kind == AblationKind.Mean && ablation.MeanOver != MeanOver.Batch
-            ? MeanReference.Compute(model, searched, data.Batches.Select(b => b.Pair))
-            : null;
+        // Dataset means are taken over each part's prompts (prompts of different parts may differ in length), as in evaluation.
+        var means = new Dictionary<int, MeanReference>();
         var values = new List<PatchValues>();
         try
         {
             foreach (var b in data.Batches)
             {
+                MeanReference? reference = null;
+                if (ablation.Kind == AblationKind.Mean && ablation.MeanOver != MeanOver.Batch && !means.TryGetValue(b.Part, out reference))
+                    means[b.Part] = reference = MeanReference.Compute(model, searched, data.Batches.Where(x => x.Part == b.Part).Select(x => x.Pair));
                 using var scope = TorchSharp.torch.NewDisposeScope();
-                var v = PatchValues.Compute(model, searched, ablation, direction, b.Pair, means, b.Prefix);
+                var v = PatchValues.Compute(model, searched, ablation, direction, b.Pair, reference, b.Prefix);
                 // Dataset means are shared by every batch and owned by the MeanReference; anything else is this batch's own.
                 values.Add(v.Values is { } t ? new PatchValues(t.clone().DetachFromDisposeScope()) : v);
             }
@@ -147,7 +149,7 @@ public static class CircuitDiscovery
         finally
         {
             foreach (var v in values) v.Values?.Dispose();
-            means?.Dispose();
+            foreach (var m in means.Values) m.Dispose();
         }
     }
 

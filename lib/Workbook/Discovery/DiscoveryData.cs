@@ -19,6 +19,8 @@ internal sealed class DiscoveryBatch : IDisposable
     public Tensor? Answers { get; init; }
     /// <summary>Positions before this one are never patched (the task's shared prefix).</summary>
     public int Prefix { get; init; }
+    /// <summary>Which dataset part the batch comes from (dataset means are taken per part, as in evaluation).</summary>
+    public int Part { get; init; }
     public int Count => (int)Pair.BatchSize;
 
     public void Dispose()
@@ -53,8 +55,9 @@ internal sealed class DiscoveryData : IDisposable
         var batches = new List<DiscoveryBatch>();
         try
         {
-            foreach (var part in parts)
+            for (int partIndex = 0; partIndex < parts.Count; partIndex++)
             {
+                var part = parts[partIndex];
                 foreach (var b in Evaluator.Batches(part, batchSize, model.Device))
                 {
                     using var scope = NewDisposeScope();
@@ -79,7 +82,7 @@ internal sealed class DiscoveryData : IDisposable
                     }
                     batches.Add(new DiscoveryBatch
                     {
-                        Pair = b.Pair, CleanOutputs = clean.MoveToOuterDisposeScope(), Targets = targets, Answers = answers, Prefix = part.SharedPrefix,
+                        Pair = b.Pair, CleanOutputs = clean.MoveToOuterDisposeScope(), Targets = targets, Answers = answers, Prefix = part.SharedPrefix, Part = partIndex,
                     });
                 }
             }
