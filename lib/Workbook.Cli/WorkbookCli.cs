@@ -20,6 +20,8 @@ public static class WorkbookCli
         root.Subcommands.Add(EvalCommand.Build());
         root.Subcommands.Add(ReportCommand.Build());
         root.Subcommands.Add(DatasetCommand.Build());
+        root.Subcommands.Add(DiscoverCommand.Build());
+        root.Subcommands.Add(RocCommand.Build());
         return root;
     }
 

@@ -34,6 +34,18 @@ if (args.Length > 0 && args[0] == "--memory-pythia")
     Environment.ExitCode = PythiaMemory.Run(args);
     return;
 }
+// `-- memory-eap [batch]` reports peak resident memory of edge attribution patching over every edge (GPT-2 small shape).
+if (args.Length > 0 && args[0] == "memory-eap")
+{
+    AttributionMemory.Run(args.Skip(1).ToArray());
+    return;
+}
+// `-- quick-eap [batch]`: stopwatch medians of forward+backward and edge attribution patching (a sanity check).
+if (args.Length > 0 && args[0] == "quick-eap")
+{
+    AttributionMemory.Quick(args.Skip(1).ToArray());
+    return;
+}
 if (args.Length > 0 && args[0] == "memory")
 {
     MemoryProbe.Run(args.Skip(1).ToArray());

@@ -61,6 +61,27 @@ public sealed class PatchMasks : IDisposable
         return new PatchMasks(graph, sites, masks);
     }
 
+    /// <summary>
+    /// Masks computed elsewhere, one per site (null: nothing patched there), each [batch or 1, seq or 1, rows, sources]:
+    /// e.g. masks sampled from learned logits (subnetwork probing), which stay part of the caller's autograd graph.
+    /// The masks dispose with the tensors' own scope, not with this object.
+    /// </summary>
+    public static PatchMasks FromTensors(ComputationGraph graph, IReadOnlyList<Tensor?> perSite)
+    {
+        var sites = PatchSite.For(graph);
+        if (perSite.Count != sites.Count)
+            throw new ArgumentException($"Expected one mask per site ({sites.Count} sites in the {graph.Describe()}), got {perSite.Count}.");
+        for (int s = 0; s < sites.Count; s++)
+        {
+            if (perSite[s] is not { } m) continue;
+            if (m.dim() != 4 || m.shape[2] != sites[s].Rows || m.shape[3] != sites[s].SourceCount)
+                throw new ArgumentException($"The mask of site {s} ({sites[s].Destinations[0].Name}...) must be [batch or 1, seq or 1, {sites[s].Rows}, {sites[s].SourceCount}]; got [{string.Join(", ", m.shape)}].");
+        }
+        return new PatchMasks(graph, sites, perSite.ToArray()) { _borrowed = true };
+    }
+
+    bool _borrowed;
+
     /// <summary>Masks that patch exactly the given edges (each at its position, or everywhere when it has none).</summary>
     public static PatchMasks ForEdges(ComputationGraph graph, IEnumerable<CircuitEdge> edges, int seqLen, int neverPatchedPrefix = 0, Device? device = null)
     {
@@ -130,7 +151,7 @@ public sealed class PatchMasks : IDisposable
     {
         for (int i = 0; i < Masks.Length; i++)
         {
-            Masks[i]?.Dispose();
+            if (!_borrowed) Masks[i]?.Dispose();
             Masks[i] = null;
         }
     }

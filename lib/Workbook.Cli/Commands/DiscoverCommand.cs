@@ -1,0 +1,139 @@
+using System.CommandLine;
+using System.Globalization;
+using Workbook.Checkpoints;
+using Workbook.Discovery;
+using Workbook.Model;
+using Workbook.Patching;
+using Workbook.Tasks;
+
+namespace Workbook.Cli.Commands;
+
+/// <summary>The options of a discovery run, shared by <c>discover</c> and <c>roc</c> (which can discover and compare in one go).</summary>
+public sealed class DiscoveryOptions
+{
+    public Option<string> Model { get; } = CommonOptions.Model();
+    public Option<string> Task { get; } = TaskInputs.Task();
+    public Option<string> Algorithm { get; } = new("--algorithm", "-a") { Description = "acdc, eap (edge attribution patching), sp (subnetwork probing) or hisp.", Required = true };
+    public Option<string> Search { get; } = new("--search") { Description = "edge (the factorized graph) or node (the residual graph; node scores mapped onto edges).", DefaultValueFactory = _ => "edge" };
+    public Option<string?> Target { get; } = new("--target") { Description = "kl, mse, mse-answers or logit-diff. Default: the paper's for the algorithm and task." };
+    public Option<string?> Ablation { get; } = new("--ablation") { Description = "resample, zero, mean-clean, mean-corrupt, mean-both or mean-batch. Default: resample (sp: mean-corrupt)." };
+    public Option<int?> Prompts { get; } = TaskInputs.Prompts();
+    public Option<int?> BatchSize { get; } = TaskInputs.BatchSize();
+    public Option<int> Seed { get; } = new("--seed") { Description = "Seed of the dataset generator and of subnetwork probing's mask samples.", DefaultValueFactory = _ => 0 };
+    public Option<string?> Dataset { get; } = TaskInputs.Dataset();
+    public Option<int?> Epochs { get; } = new("--epochs") { Description = "Subnetwork probing epochs (default 500, the paper's)." };
+    public Option<string?> TauExponents { get; } = new("--tau-exponents") { Description = "ACDC threshold exponents as FROM..TO or a comma list (default -25..-2; thresholds = {1,3,5,7,9} x 10^exponent)." };
+    public Option<int?> Threads { get; } = new("--threads") { Description = "libtorch threads for the run (1 is fastest for the tiny Tracr and toy models, especially on a busy machine). Default: libtorch's." };
+    public Option<string> Device { get; } = CommonOptions.Device();
+    public Option<string> DType { get; } = CommonOptions.DType();
+    public Option<bool> Offline { get; } = CommonOptions.Offline();
+
+    public IEnumerable<Option> All => new Option[] { Model, Task, Algorithm, Search, Target, Ablation, Prompts, BatchSize, Seed, Dataset, Epochs, TauExponents, Threads, Device, DType, Offline };
+
+    /// <summary>Parses every option (errors before any model is loaded), loads the model and runs the discovery.</summary>
+    public DiscoveryResult Run(ParseResult parse)
+    {
+        var task = KnownTasks.Get(parse.GetValue(Task)!);
+        var algorithm = DiscoveryNames.ParseAlgorithm(parse.GetValue(Algorithm)!);
+        var search = DiscoveryNames.ParseSearch(parse.GetValue(Search)!);
+        DiscoveryTarget? target = parse.GetValue(Target) is string t ? DiscoveryNames.ParseTarget(t) : null;
+        AblationValue? ablation = parse.GetValue(Ablation) is string a ? TaskInputs.ParseAblation(a) : null;
+        var sp = new SubnetworkProbingOptions();
+        if (parse.GetValue(Epochs) is int epochs)
+            sp = epochs >= 0 ? sp with { Epochs = epochs } : throw new ArgumentException($"--epochs must not be negative, got {epochs}.");
+        var acdc = new AcdcOptions();
+        if (parse.GetValue(TauExponents) is string exps) acdc = acdc with { TauExponents = ParseExponents(exps) };
+        if (parse.GetValue(BatchSize) is < 1) throw new ArgumentException($"--batch-size must be at least 1, got {parse.GetValue(BatchSize)}.");
+
+        using var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, CommonOptions.LoadOptions(parse, Device, DType, Offline));
+        var parts = TaskInputs.Prepare(task, loaded, parse.GetValue(Dataset), parse.GetValue(Seed), parse.GetValue(Prompts));
+        return CircuitDiscovery.Run(new DiscoveryRequest
+        {
+            Model = loaded.Model, Task = task, Parts = parts, Algorithm = algorithm, Search = search, Target = target, Ablation = ablation,
+            BatchSize = parse.GetValue(BatchSize), Seed = parse.GetValue(Seed), Acdc = acdc, SubnetworkProbing = sp, Threads = parse.GetValue(Threads),
+            Progress = new ConsoleProgress(parse.InvocationConfiguration.Error),
+        });
+    }
+
+    static IReadOnlyList<int> ParseExponents(string text)
+    {
+        int Int(string s) => int.TryParse(s.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int v)
+            ? v : throw new ArgumentException($"--tau-exponents: '{s}' is not an integer.");
+        int range = text.IndexOf("..", StringComparison.Ordinal);
+        if (range >= 0)
+        {
+            int from = Int(text[..range]), to = Int(text[(range + 2)..]);
+            if (to < from) throw new ArgumentException($"--tau-exponents: {from}..{to} is empty.");
+            return Enumerable.Range(from, to - from + 1).ToArray();
+        }
+        var list = text.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Int).ToArray();
+        return list.Length > 0 ? list : throw new ArgumentException("--tau-exponents lists nothing.");
+    }
+
+    /// <summary>Discovery progress on stderr: a live line on a terminal, otherwise a line per tenth of the work.</summary>
+    sealed class ConsoleProgress(TextWriter error) : IProgress<DiscoveryProgress>
+    {
+        readonly bool _live = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
+        int _lastTenth = -1;
+
+        public void Report(DiscoveryProgress p)
+        {
+            if (_live)
+            {
+                error.Write($"\r{p}".PadRight(110));
+                if (p.Step == p.Total) error.WriteLine();
+                return;
+            }
+            int tenth = p.Total == 0 ? 10 : 10 * p.Step / p.Total;
+            if (tenth == _lastTenth && p.Step != p.Total) return;
+            _lastTenth = tenth;
+            error.WriteLine(p.ToString());
+        }
+    }
+}
+
+/// <summary><c>workbook discover</c>: scores every edge of a model for a task with a circuit-discovery algorithm.</summary>
+public static class DiscoverCommand
+{
+    public static Command Build()
+    {
+        var options = new DiscoveryOptions();
+        var json = CommonOptions.Json();
+        var output = new Option<string?>("--out") { Description = "Write the scores (JSON) to this file, atomically." };
+        var top = new Option<int>("--top") { Description = "Edges to list in the text output (most important first).", DefaultValueFactory = _ => 20 };
+        var cmd = new Command("discover", "Discover a circuit: score every edge with ACDC, edge attribution patching, subnetwork probing or HISP (spec A.5).");
+        foreach (var o in options.All) cmd.Options.Add(o);
+        cmd.Options.Add(output);
+        cmd.Options.Add(top);
+        cmd.Options.Add(json);
+        cmd.SetAction(parse =>
+        {
+            var result = options.Run(parse);
+            if (parse.GetValue(output) is string path) ScoresJson.WriteFile(path, result);
+            var writer = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(json))
+            {
+                writer.WriteLine(ScoresJson.Write(result));
+                return 0;
+            }
+            var scores = result.Scores;
+            var info = scores.Info;
+            writer.WriteLine($"{info.Algorithm.DisplayName()}, {info.Search.Name()} search, {info.Task} on {info.Model}: {info.Prompts} prompts, " +
+                $"ablation {info.Ablation}, target {info.Target.Name()}");
+            writer.WriteLine($"score: {info.Algorithm.ScoreMeaning()}");
+            if (result.Nodes is { } nodes)
+            {
+                writer.WriteLine("nodes (residual graph), most important first:");
+                foreach (var n in nodes.OrderByDescending(n => Math.Abs(n.Score)).ThenBy(n => n.Node, StringComparer.Ordinal))
+                    writer.WriteLine($"  {n.Node,-16} {Format(n.Score)}");
+            }
+            int count = Math.Min(parse.GetValue(top), scores.Graph.EdgeCount);
+            writer.WriteLine($"top {count} of {scores.Graph.EdgeCount} edges:");
+            foreach (var e in scores.Ranked().Take(count)) writer.WriteLine($"  {e.Name,-28} {Format(scores[e])}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    internal static string Format(double x) => double.IsPositiveInfinity(x) ? "+inf" : double.IsNegativeInfinity(x) ? "-inf" : x.ToString("G6", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,116 @@
+using System.Globalization;
+using TorchSharp;
+using Workbook.Circuits;
+using Workbook.Graph;
+using Workbook.Model;
+using Workbook.Patching;
+using static TorchSharp.torch;
+
+namespace Workbook.Discovery;
+
+/// <summary>ACDC's thresholds (spec A.5): τ = base · 10^exponent, bases outer, exponents inner.</summary>
+public sealed record AcdcOptions
+{
+    /// <summary>Exponents −25..−2 (24 values), as in the paper's Tracr experiments.</summary>
+    public IReadOnlyList<int> TauExponents { get; init; } = Enumerable.Range(-25, 24).ToArray();
+    public IReadOnlyList<int> TauBases { get; init; } = new[] { 1, 3, 5, 7, 9 };
+
+    /// <summary>The thresholds in the order the runs happen (120 by default).</summary>
+    public IReadOnlyList<double> Taus() =>
+        TauBases.SelectMany(b => TauExponents.Select(e => b * Math.Pow(10, e))).ToArray();
+}
+
+/// <summary>
+/// ACDC (Conmy et al. 2023) as AutoCircuit runs it for the paper (spec A.5, F.15). Each threshold τ is an independent
+/// run from the unpatched model: edges are visited in <see cref="EdgeOrder"/>; each is ablated (its mask set to 1, patch
+/// values from the corrupt prompts by default); when the faithfulness loss rises by less than τ over the last accepted
+/// value the edge stays removed, else it is restored. An edge's score is the smallest τ at which some run removed it
+/// (+∞ when none did). Since a run's loss depends only on which edges are ablated, losses are cached by that set: runs
+/// with nearby thresholds share most of their forward passes, which is what makes 120 runs cheap.
+/// </summary>
+internal static class Acdc
+{
+    /// <summary>
+    /// The fixed visiting order: destination layer descending (the output first, as ACDC works backwards), then destination in
+    /// graph order, then source from the latest to the earliest. (The original iterates a Python set within a layer, so its
+    /// order within a layer is arbitrary; spec F.15.)
+    /// </summary>
+    public static IReadOnlyList<Edge> EdgeOrder(ComputationGraph graph) => graph.Edges
+        .OrderByDescending(e => e.Destination.Layer)
+        .ThenBy(e => e.Destination.Index)
+        .ThenByDescending(e => e.Source.Index)
+        .ToList();
+
+    public static (double[] Scores, IReadOnlyList<AcdcRun> Runs) Run(HookedTransformer model, ComputationGraph graph, DiscoveryData data,
+        IReadOnlyList<PatchValues> values, DiscoveryTarget target, AcdcOptions options, IProgress<DiscoveryProgress>? progress)
+    {
+        var order = EdgeOrder(graph);
+        var taus = options.Taus();
+        if (taus.Count == 0) throw new ArgumentException("ACDC needs at least one threshold.");
+        var scores = Enumerable.Repeat(double.PositiveInfinity, graph.EdgeCount).ToArray();
+        var runs = new List<AcdcRun>();
+        var cache = new Dictionary<string, double>(StringComparer.Ordinal);
+        var ablated = new bool[graph.EdgeCount];
+        int forwards = 0;
+
+        double Faithfulness()
+        {
+            string key = Key(ablated);
+            if (cache.TryGetValue(key, out double cached)) return cached;
+            forwards++;
+            var edges = graph.Edges.Where(e => ablated[e.Index]).Select(e => new CircuitEdge(e, null)).ToList();
+            double sum = 0;
+            using var _ = no_grad();
+            for (int b = 0; b < data.Batches.Count; b++)
+            {
+                using var scope = NewDisposeScope();
+                var batch = data.Batches[b];
+                using var masks = PatchMasks.ForEdges(graph, edges, batch.Pair.SeqLen, batch.Prefix, model.Device);
+                var logits = Patcher.Run(model, masks, values[b], batch.Pair.Clean);
+                sum += data.PerPromptLoss(target, logits, batch).sum().item<double>();
+            }
+            return cache[key] = sum / data.PromptCount;
+        }
+
+        for (int i = 0; i < taus.Count; i++)
+        {
+            double tau = taus[i];
+            Array.Clear(ablated);
+            double previous = 0.0;
+            var removed = new List<Edge>();
+            foreach (var edge in order)
+            {
+                ablated[edge.Index] = true;
+                double faith = Faithfulness();
+                if (faith - previous < tau)
+                {
+                    removed.Add(edge);
+                    scores[edge.Index] = Math.Min(scores[edge.Index], tau);
+                    previous = faith;
+                }
+                else
+                {
+                    ablated[edge.Index] = false;
+                }
+            }
+            runs.Add(new AcdcRun(tau, removed, previous));
+            progress?.Report(new DiscoveryProgress("ACDC", i + 1, taus.Count,
+                $"tau {tau.ToString("G3", CultureInfo.InvariantCulture)}: removed {removed.Count} of {graph.EdgeCount} edges ({forwards} forward passes so far)"));
+        }
+        return (scores, runs);
+    }
+
+    static string Key(bool[] ablated)
+    {
+        var bytes = new byte[(ablated.Length + 7) / 8];
+        for (int i = 0; i < ablated.Length; i++)
+            if (ablated[i]) bytes[i >> 3] |= (byte)(1 << (i & 7));
+        return Convert.ToBase64String(bytes);
+    }
+}
+
+/// <summary>Progress of a discovery run: a stage, a step out of a total, and a line to show.</summary>
+public sealed record DiscoveryProgress(string Stage, int Step, int Total, string Message)
+{
+    public override string ToString() => $"{Stage} {Step}/{Total}: {Message}";
+}
