@@ -19,6 +19,8 @@ public static class WorkbookCli
         root.Subcommands.Add(CircuitCommand.Build());
         root.Subcommands.Add(EvalCommand.Build());
         root.Subcommands.Add(ReportCommand.Build());
+        root.Subcommands.Add(ReproduceCommand.Build());
+        root.Subcommands.Add(NotebookCommand.Build());
         return root;
     }
 
