@@ -40,7 +40,7 @@ public sealed class FigureSetup : IDisposable
     /// as <see cref="ModelLoader"/> does (downloading a hub model on first use).
     /// </summary>
     public static FigureSetup For(string task, FallbackSetup fallback, string? model = null, int? paperPrompts = null, int? fallbackPrompts = null,
-        int seed = 0, IProgress<EvaluationProgress>? progress = null)
+        int seed = 0, IProgress<EvaluationProgress>? progress = null, int? fallbackPartsPerOrder = null)
     {
         var paperTask = KnownTasks.Get(task);
         LoadedModel? loaded = null;
@@ -62,7 +62,17 @@ public sealed class FigureSetup : IDisposable
                       $"'{fallback.Model}'{(fallbackTask.Name == paperTask.Name ? "" : $" and its task '{fallbackTask.Name}'")} with circuit '{fallback.Circuit}'" +
                       $"{(fallback.Why is null ? "" : $": {fallback.Why}")}. The numbers are not the paper's. To run the paper's setting, download the model once " +
                       $"with `workbook models pull {paperTask.PaperModel}` (dotnet run --project lib/Workbook.Cli -- models pull {paperTask.PaperModel}) and rerun.";
-        return Create(fallbackModel, fallback.Model, fallbackTask, CircuitChoice.Parse(fallback.Circuit), fallbackPrompts, seed, progress, false, note);
+        var setup = Create(fallbackModel, fallback.Model, fallbackTask, CircuitChoice.Parse(fallback.Circuit), fallbackPrompts, seed, progress, false, note);
+        return fallbackPartsPerOrder is int k ? setup.WithFirstParts(k) : setup;
+    }
+
+    /// <summary>A setup of the reader's choice: any model the loader knows, any task and circuit (official name, family or file).</summary>
+    public static FigureSetup Custom(string model, string task, string circuit, int? prompts = null, int seed = 0, IProgress<EvaluationProgress>? progress = null)
+    {
+        var definition = KnownTasks.Get(task);
+        var choice = CircuitChoice.Parse(circuit);
+        return Create(ModelLoader.LoadWithTokenizer(model), model, definition, choice, prompts, seed, progress,
+            string.Equals(model, definition.PaperModel, StringComparison.OrdinalIgnoreCase), null);
     }
 
     static FigureSetup Create(LoadedModel loaded, string name, TaskDefinition task, CircuitChoice circuit, int? prompts, int seed,
@@ -81,6 +91,22 @@ public sealed class FigureSetup : IDisposable
             loaded.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Only the first <paramref name="perOrder"/> parts of each group (IOI: the first templates of each name order,
+    /// "ABBA-0", "ABBA-1", ...), to keep quick runs quick.
+    /// </summary>
+    public FigureSetup WithFirstParts(int perOrder)
+    {
+        if (perOrder < 1) throw new ArgumentException($"Keep at least one part per group, not {perOrder}.");
+        var kept = Parts.GroupBy(p => p.Name.Split('-')[0]).SelectMany(g => g.Take(perOrder)).ToArray();
+        return new FigureSetup
+        {
+            Loaded = Loaded, ModelName = ModelName, Task = Task, Circuit = Circuit, Parts = kept, IsPaperModel = IsPaperModel,
+            Note = Note is null ? null : Note + $" For speed, only the first {perOrder} dataset part(s) per name order are used.",
+            Seed = Seed, Progress = Progress,
+        };
     }
 
     /// <summary>The paper's model from the hub cache only (never a download); null with the reason when it is not there.</summary>

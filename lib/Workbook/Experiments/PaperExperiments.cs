@@ -97,6 +97,20 @@ public static class PaperExperiments
     }
 
     /// <summary>
+    /// The robustness report (README, "The robustness report") on a setup: the grid of methodologies, ranked, with the
+    /// sensitivity summary. <paramref name="metric"/> null: logit difference recovered when the task has answer
+    /// tokens, else the task's metric.
+    /// </summary>
+    public static RobustnessReport Robustness(FigureSetup setup, MetricKind? metric = null, ReportGrid? grid = null)
+    {
+        var methodologies = RobustnessReport.Methodologies(grid ?? new ReportGrid(), setup.Circuit, setup.Task.PaperMean);
+        var rankBy = metric ?? (setup.Parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricNames.Parse(setup.Task.PaperMetric));
+        var metrics = rankBy == MetricKind.LogitDiffRecovered ? new[] { rankBy, MetricKind.LogitDiffRecoveredOfMeans } : new[] { rankBy };
+        var result = Evaluator.RunWithBaseline(setup.Request(methodologies, metrics));
+        return RobustnessReport.Build(setup.Task.Name, setup.Circuit.Name, setup.ModelName, rankBy, result, methodologies, setup.Seed);
+    }
+
+    /// <summary>
     /// Section 5 (spec A.5, "sanity values"): each Tracr ground truth kept and the rest ablated with zero and with
     /// resample values, at every position; MSE for X-Proportion, KL for Reverse.
     /// </summary>

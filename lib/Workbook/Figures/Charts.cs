@@ -25,7 +25,10 @@ public sealed record ChartOptions
     public string? Title { get; init; }
     public string? XTitle { get; init; }
     public string? YTitle { get; init; }
-    /// <summary>Fixes the y axis to [low, high]; values outside are kept (box statistics stay exact) but not shown, and a note says how many.</summary>
+    /// <summary>
+    /// The y clip [low, high]: when values fall outside it, the axis is fixed to it, the values are kept (box
+    /// statistics stay exact) but not shown, and a note says how many; when every value lies inside, the axis fits the data.
+    /// </summary>
     public (double Low, double High)? YRange { get; init; }
     public (double Low, double High)? XRange { get; init; }
     public IReadOnlyList<ReferenceLine> ReferenceLines { get; init; } = Array.Empty<ReferenceLine>();
@@ -133,8 +136,8 @@ public static class Charts
         var layout = new Layout
         {
             Title = title is null ? null : new Title(title), Grid = new Grid(rows, cols) { XGap = 0.12, YGap = 0.25 },
-            Height = height ?? Math.Max(420, rows * 400), Legend = new Legend { Orientation = "h", Y = -0.15 },
-            Margin = new Margin(60, 30, title is null ? 50 : 80, 60),
+            Height = height ?? Math.Max(460, rows * 420), Legend = new Legend { Orientation = "h", Y = -0.2, YAnchor = "top" },
+            Margin = new Margin(60, 30, title is null ? 50 : 90, 90),
         };
         var seen = new HashSet<string>();
         for (int k = 1; k <= panels.Count; k++)
@@ -184,11 +187,13 @@ public static class Charts
                 ShowArrow = false, Font = new Font { Size = 11, Color = r.Color },
             });
         }
+        bool clipped = false;
         if (options.YRange is var (low, high))
         {
             int finite = values.Count(double.IsFinite);
             int below = values.Count(v => double.IsFinite(v) && v < low), above = values.Count(v => double.IsFinite(v) && v > high);
-            if (below + above > 0)
+            clipped = below + above > 0;
+            if (clipped)
                 annotations.Add(new Annotation
                 {
                     Text = OutsideNote(below, above, finite, low, high), XRef = "x domain", YRef = "y domain", X = 0, Y = 1,
@@ -215,13 +220,13 @@ public static class Charts
             YAxis = new Axis
             {
                 Title = options.YTitle is null ? null : new Title(options.YTitle),
-                Range = options.YRange is var (yl, yh) ? new[] { yl, yh } : null,
+                Range = clipped && options.YRange is var (yl, yh) ? new[] { yl, yh } : null,
                 TickSuffix = options.YTickSuffix, ZeroLine = true, AutoMargin = true,
             },
             Shapes = shapes.Count > 0 ? shapes : null,
             Annotations = annotations.Count > 0 ? annotations : null,
             Height = options.Height,
-            Legend = new Legend { Orientation = "h", Y = -0.2 },
+            Legend = new Legend { Orientation = "h", Y = -0.22, YAnchor = "top" },
         };
     }
 

@@ -135,7 +135,7 @@ public sealed record Axis
     [JsonPropertyName("categoryarray")] public IReadOnlyList<string>? CategoryArray { get; init; }
     /// <summary>Tick values for numeric axes (e.g. the batch sizes of a sweep).</summary>
     [JsonPropertyName("tickvals")] public IReadOnlyList<double>? TickValues { get; init; }
-    public bool? AutoMargin { get; init; }
+    [JsonPropertyName("automargin")] public bool? AutoMargin { get; init; }
 }
 
 /// <summary>A layout shape; the figure builders use horizontal lines across a subplot (reference lines).</summary>
