@@ -55,7 +55,7 @@ public static class NotebookRunner
         if (!File.Exists(path)) throw new FileNotFoundException($"Notebook '{path}' does not exist.", path);
         if (!path.EndsWith(".dib", StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"'{path}' is not a .dib notebook; the runner reads Polyglot Notebooks' .dib format.");
-        var document = CodeSubmission.Parse(await File.ReadAllTextAsync(path, cancel), null);
+        var document = CodeSubmission.Parse(await File.ReadAllTextAsync(path, cancel), KnownKernels());
         var elements = document.Elements.Where(e => !string.IsNullOrWhiteSpace(e.Contents)).ToList();
         foreach (var e in elements)
             if (e.KernelName is not ("csharp" or "markdown" or "C#"))
@@ -99,6 +99,22 @@ public static class NotebookRunner
             FigureSetup.EmbeddedOnly = previousEmbedded;
             OneAtATime.Release();
         }
+    }
+
+    /// <summary>
+    /// The kernels Polyglot Notebooks knows, so that a cell of another language becomes its own cell (and is refused)
+    /// instead of being read as part of the C# cell before it.
+    /// </summary>
+    static KernelInfoCollection KnownKernels()
+    {
+        var kernels = new KernelInfoCollection
+        {
+            new("csharp", "C#", new[] { "c#", "C#", "cs" }),
+            new("markdown", "Markdown", new[] { "md" }),
+        };
+        foreach (var name in new[] { "fsharp", "pwsh", "javascript", "html", "sql", "kql", "mermaid", "value", "http", "python", "r" })
+            kernels.Add(new Microsoft.DotNet.Interactive.Documents.KernelInfo(name));
+        return kernels;
     }
 
     public static bool IsSetupCell(string source) =>

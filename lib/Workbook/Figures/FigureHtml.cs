@@ -142,7 +142,7 @@ public static class FigureHtml
         table { border-collapse: collapse; margin: 8px 0; }
         th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; }
         .cell { margin: 18px 0; }
-        .cell-code pre { border-left: 3px solid #0072B2; }
+        .cell-code pre { border-left: 3px solid #9db3cc; white-space: pre-wrap; }
         .cell-output { margin: 6px 0 0 0; }
         .cell-output pre { background: #fff; border: 1px solid #eee; white-space: pre-wrap; overflow-wrap: anywhere; }
         .cell-error pre { background: #fff0f0; border: 1px solid #f3b8b8; color: #8a1010; }
