@@ -149,6 +149,40 @@ public class NotebookTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void ReproduceWritesAReportPerNotebookPlotlyBesideThemAndAnIndex()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"workbook-nb-{Guid.NewGuid():N}");
+        try
+        {
+            string notebooks = Path.Combine(dir, "notebooks");
+            WriteNotebook(notebooks, ("markdown", "# Tiny figure"), ("csharp", "// workbook: setup"),
+                ("csharp", "using Workbook.Figures;\nCharts.Bars(new[] { new BarSeries(\"s\", new[] { new BarPoint(\"c\", 1) }) }, new ChartOptions())"));
+            string outDir = Path.Combine(dir, "report");
+            var cli = CliRunner.Run("reproduce", "--out", outDir, "--notebooks", notebooks, "--embedded-only");
+            Assert.True(cli.ExitCode == 0, cli.Err);
+            Assert.Contains("1 of 1 notebooks ran", cli.Out);
+            Assert.Contains("[1/1] test", cli.Err);
+            string index = File.ReadAllText(Path.Combine(outDir, "index.html"));
+            Assert.Contains("<a href=\"test.html\">Tiny figure</a>", index);
+            string page = File.ReadAllText(Path.Combine(outDir, "test.html"));
+            Assert.Contains("<script type=\"text/javascript\" src=\"plotly.min.js\"></script>", page);
+            Assert.Equal(PlotlyJs.Source, File.ReadAllText(Path.Combine(outDir, "plotly.min.js")));
+
+            // A failing notebook fails the command, and the index says which.
+            WriteNotebook(Path.Combine(notebooks, "..", "bad"), ("csharp", "throw new Exception(\"bad notebook\");"));
+            File.Move(Path.Combine(dir, "bad", "test.dib"), Path.Combine(notebooks, "zz-bad.dib"));
+            var failed = CliRunner.Run("reproduce", "--out", outDir, "--notebooks", notebooks);
+            Assert.Equal(1, failed.ExitCode);
+            Assert.Contains("zz-bad.dib: Exception: bad notebook", failed.Err);
+            Assert.Contains("failed: Exception: bad notebook", File.ReadAllText(Path.Combine(outDir, "index.html")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>
     /// A notebook report rendered by headless Chromium: plotly drew the figure (its SVG is in the DOM after the scripts
     /// ran), and the screenshot has the bars' colour where the plot is. Skipped without Chromium (.ci/run installs it
