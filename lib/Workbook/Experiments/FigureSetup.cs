@@ -142,7 +142,26 @@ public sealed class FigureSetup : IDisposable
     /// <summary>One line for a notebook: model, task, circuit, prompts, and the note when the paper's model is absent.</summary>
     public string Describe() =>
         $"Model '{ModelName}' ({Loaded.Model.Config.NLayers} layers), task '{Task.Name}', circuit '{Circuit.Name}', {PromptCount} prompts in {Parts.Count} part(s)." +
-        (Note is null ? "" : $"\nNOTE: {Note}");
+        (Note is null ? "" : "\n" + Wrap($"NOTE: {Note}", 110));
+
+    /// <summary>Breaks text into lines of at most <paramref name="width"/> characters at spaces (notebook outputs do not wrap).</summary>
+    static string Wrap(string text, int width)
+    {
+        var lines = new List<string>();
+        var line = new System.Text.StringBuilder();
+        foreach (var word in text.Split(' '))
+        {
+            if (line.Length > 0 && line.Length + 1 + word.Length > width)
+            {
+                lines.Add(line.ToString());
+                line.Clear().Append("      ");
+            }
+            if (line.Length > 0 && !line.ToString().EndsWith(' ')) line.Append(' ');
+            line.Append(word);
+        }
+        lines.Add(line.ToString());
+        return string.Join("\n", lines);
+    }
 
     public void Dispose() => Loaded.Dispose();
 }

@@ -144,7 +144,7 @@ public static class FigureHtml
         .cell { margin: 18px 0; }
         .cell-code pre { border-left: 3px solid #9db3cc; white-space: pre-wrap; }
         .cell-output { margin: 6px 0 0 0; }
-        .cell-output pre { background: #fff; border: 1px solid #eee; white-space: pre-wrap; overflow-wrap: anywhere; }
+        .cell-output pre { background: #fff; border: 1px solid #eee; }
         .cell-error pre { background: #fff0f0; border: 1px solid #f3b8b8; color: #8a1010; }
         .note { background: #fff8e1; border-left: 4px solid #E69F00; padding: 8px 12px; margin: 10px 0; }
         .meta { color: #666; font-size: 13px; }

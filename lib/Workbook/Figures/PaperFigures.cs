@@ -209,12 +209,14 @@ public static class PaperFigures
         else if (double.IsFinite(report.FullModelMedian))
             lines.Add(new ReferenceLine(report.FullModelMedian, $"Full model median ({report.FullModelMedian.ToString("G3", CultureInfo.InvariantCulture)})", "dash", "#2a2a2a"));
         var rows = report.Rows.Where(r => r.Metric == report.Metric && order.Contains(r.Methodology)).OrderBy(r => order.IndexOf(r.Methodology));
-        return Boxes(rows, report.Metric, m => $"#{order.IndexOf(m) + 1} {ShortLabel(m)}", m => m.Component == Component.Node ? "Nodes" : "Edges", new ChartOptions
+        var figure = Boxes(rows, report.Metric, m => $"#{order.IndexOf(m) + 1} {ShortLabel(m)}", m => m.Component == Component.Node ? "Nodes" : "Edges", new ChartOptions
         {
             Title = $"Circuit '{report.Circuit}' on {report.Task} ({report.Model}): {report.Metric.Name()} per prompt, most faithful methodology first",
             YTitle = report.Metric.Name(), YRange = yRange ?? (report.Metric.IsRecoveredPercent() ? (-200, 400) : null), ReferenceLines = lines,
             Height = 520,
         });
+        // One box per category (each methodology is either nodes or edges): overlay, so boxes sit on their ticks.
+        return figure with { Layout = figure.Layout with { BoxMode = "overlay" } };
     }
 
     static string ShortLabel(Methodology m) => $"{(m.Positions == TokenPositions.Specific ? "specific" : "all")} toks, {AblationName(m.Value)}";
