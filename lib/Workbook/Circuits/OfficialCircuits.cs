@@ -237,10 +237,10 @@ public static class OfficialCircuits
         foreach (var e in graph.Edges)
         {
             bool srcKept = e.Source.Kind != NodeKind.Head || heads.ContainsKey(e.Source.Name);
-            bool destKept = e.Destination.Kind != NodeKind.Head || heads.ContainsKey(HeadName(e.Destination.Layer, e.Destination.Head));
+            bool destKept = e.Destination.Kind != NodeKind.Head || heads.ContainsKey(HeadName(e.Destination.Block, e.Destination.Head));
             if (!srcKept || !destKept) continue;
             string? position = e.Source.Kind == NodeKind.Head ? heads[e.Source.Name]
-                : e.Destination is { Kind: NodeKind.Head, Input: HeadInput.Q } ? heads[HeadName(e.Destination.Layer, e.Destination.Head)]
+                : e.Destination is { Kind: NodeKind.Head, Input: HeadInput.Q } ? heads[HeadName(e.Destination.Block, e.Destination.Head)]
                 : null;
             edges.Add(new SymbolicEdge(e.Source.Name, e.Destination.Name, position));
         }
