@@ -149,7 +149,8 @@ public sealed class FigureSetup : IDisposable
     {
         var lines = new List<string>();
         var line = new System.Text.StringBuilder();
-        foreach (var word in text.Split(' '))
+        // Spaces inside `backticks` do not break lines, so commands stay whole (and can be copied).
+        foreach (var word in System.Text.RegularExpressions.Regex.Split(text, " (?=(?:[^`]*`[^`]*`)*[^`]*$)"))
         {
             if (line.Length > 0 && line.Length + 1 + word.Length > width)
             {

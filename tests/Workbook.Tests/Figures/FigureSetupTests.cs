@@ -44,6 +44,7 @@ public class FigureSetupTests
             Assert.Contains("no embedded Docstring model", setup.Note);
             Assert.Contains("NOTE:", setup.Describe());
             Assert.All(setup.Describe().Split('\n'), line => Assert.True(line.Length <= 120, line));
+            Assert.Contains("`workbook models pull attn-only-4l`", setup.Describe()); // commands are never broken across lines
         }
         finally
         {
