@@ -19,6 +19,9 @@ public sealed record BarSeries(string Name, IReadOnlyList<BarPoint> Points);
 /// <summary>A line over a swept parameter; <see cref="Step"/> draws it as a step curve ("hv").</summary>
 public sealed record LineSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y, bool Step = false, bool Markers = true);
 
+/// <summary>One ROC curve: false- and true-positive rates (already in step order) and the area under the curve.</summary>
+public sealed record RocLine(string Name, IReadOnlyList<double> FalsePositiveRate, IReadOnlyList<double> TruePositiveRate, double Area);
+
 /// <summary>What every chart shares: titles, a clipped y range, reference lines, size.</summary>
 public sealed record ChartOptions
 {
@@ -101,7 +104,7 @@ public static class Charts
     /// Step curves of (false-positive rate, true-positive rate) points, each labelled with its area, on [0, 1]²
     /// with the chance diagonal.
     /// </summary>
-    public static Figure Roc(IReadOnlyList<(string Name, IReadOnlyList<double> Fpr, IReadOnlyList<double> Tpr, double Auc)> curves, ChartOptions? options = null)
+    public static Figure Roc(IReadOnlyList<RocLine> curves, ChartOptions? options = null)
     {
         options ??= new ChartOptions();
         options = options with
@@ -109,7 +112,7 @@ public static class Charts
             XTitle = options.XTitle ?? "False positive rate", YTitle = options.YTitle ?? "True positive rate",
             XRange = options.XRange ?? (-0.02, 1.02), YRange = options.YRange ?? (-0.02, 1.02), Height = options.Height,
         };
-        var lines = curves.Select(c => new LineSeries($"{c.Name} (AUC {c.Auc.ToString("F2", CultureInfo.InvariantCulture)})", c.Fpr, c.Tpr, Step: true, Markers: false)).ToList();
+        var lines = curves.Select(c => new LineSeries($"{c.Name} (AUC {c.Area.ToString("F2", CultureInfo.InvariantCulture)})", c.FalsePositiveRate, c.TruePositiveRate, Step: true, Markers: false)).ToList();
         var figure = Lines(lines, options);
         var diagonal = new ScatterTrace
         {

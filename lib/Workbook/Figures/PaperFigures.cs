@@ -219,6 +219,13 @@ public static class PaperFigures
         return figure with { Layout = figure.Layout with { BoxMode = "overlay" } };
     }
 
+    /// <summary>
+    /// ROC panels side by side (Figures 5 and 12: one panel per task and ground truth, one curve per algorithm), each a
+    /// step curve with its area; at most four panels per figure.
+    /// </summary>
+    public static Figure RocPanels(string title, IReadOnlyList<(string Title, IReadOnlyList<RocLine> Lines)> panels, int? columns = null) =>
+        Charts.Panels(title, panels.Select(p => Charts.Roc(p.Lines, new ChartOptions { Title = p.Title, Height = 380 })).ToArray(), columns);
+
     static string ShortLabel(Methodology m) => $"{(m.Positions == TokenPositions.Specific ? "specific" : "all")} toks, {AblationName(m.Value)}";
 
     static string CircuitLabel(string circuit) =>

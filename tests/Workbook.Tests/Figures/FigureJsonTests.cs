@@ -100,7 +100,7 @@ public class FigureJsonTests
     [Fact]
     public void RocCurvesAreStepLinesWithTheChanceDiagonal()
     {
-        var json = Json(Charts.Roc(new[] { ("ACDC", (IReadOnlyList<double>)new[] { 0.0, 0.0, 1.0 }, (IReadOnlyList<double>)new[] { 0.0, 1.0, 1.0 }, 1.0) }));
+        var json = Json(Charts.Roc(new[] { new RocLine("ACDC", new[] { 0.0, 0.0, 1.0 }, new[] { 0.0, 1.0, 1.0 }, 1.0) }));
         var data = json["data"]!.AsArray();
         Assert.Equal(2, data.Count);
         Assert.Equal("chance", (string?)data[0]!["name"]);
