@@ -22,6 +22,7 @@ public static class OfficialCircuits
     {
         "ioi-edges", "ioi-nodes", "docstring-edges", "docstring-nodes", "sports-players",
         "tracr-xproportion-ours", "tracr-xproportion-theirs", "tracr-reverse-ours", "tracr-reverse-theirs", "toy-ioi-nodes",
+        "toy-ioi-edges",
     };
 
     /// <summary>Circuit families with a node and an edge variant of the same circuit, for grids over the component.</summary>
@@ -29,6 +30,7 @@ public static class OfficialCircuits
     {
         ["ioi"] = ("ioi-nodes", "ioi-edges"),
         ["docstring"] = ("docstring-nodes", "docstring-edges"),
+        ["toy-ioi"] = ("toy-ioi-nodes", "toy-ioi-edges"),
     };
 
     static readonly Dictionary<string, Lazy<OfficialCircuit>> Registry = new(StringComparer.Ordinal)
@@ -52,6 +54,7 @@ public static class OfficialCircuits
                 "A3.0->Resid End", "MLP 2->A3.0.Q", "Resid Start->A3.0.K", "Resid Start->A3.0.V", "MLP 1->MLP 2", "MLP 0->MLP 1",
                 "Resid Start->MLP 1", "A0.0->MLP 0", "Resid Start->MLP 0", "Resid Start->A0.0.V"))),
         ["toy-ioi-nodes"] = new(ToyIoiNodes),
+        ["toy-ioi-edges"] = new(ToyIoiEdges),
     };
 
     public static bool Exists(string name) => Registry.ContainsKey(name);
@@ -213,6 +216,46 @@ public static class OfficialCircuits
             $"toy IOI model's node circuit ({string.Join(", ", ToyIoi.Circuit.Select(h => $"{h.Name}@{Label(h.Position)}"))}; data/models/toy-ioi/README.md)",
             config, ToyIoi.Circuit.Select(h => (h.Name, (string?)Label(h.Position))));
         return new OfficialCircuit("toy-ioi-nodes", "ioi", config, circuit);
+    }
+
+    /// <summary>
+    /// The edge circuit a node circuit induces in the factorized graph (Q/K/V separate): every edge whose two ends are
+    /// kept — the embeddings, every MLP, the output and the listed heads. An edge out of a kept head lives at that
+    /// head's position; an edge into a kept head's query at the head's position; edges into its key and value at every
+    /// position (it reads them wherever it attends); edges between non-head nodes at every position, as node circuits
+    /// keep them (spec F.7).
+    /// </summary>
+    public static SymbolicCircuit InducedEdgeCircuit(string name, string description, TransformerConfig config, IEnumerable<(string Head, string? Position)> kept)
+    {
+        var graph = ComputationGraph.Factorized(config, separateQkv: true);
+        var heads = kept.ToDictionary(k => k.Head, k => k.Position, StringComparer.Ordinal);
+        foreach (var head in heads.Keys)
+            if (!graph.TryGetSource(head, out var s) || s.Kind != NodeKind.Head)
+                throw new UnknownNodeException($"Edge circuit '{name}': '{head}' is not a head of '{config.Name}'.");
+        string HeadName(int layer, int head) => $"A{layer}.{head}";
+        var edges = new List<SymbolicEdge>();
+        foreach (var e in graph.Edges)
+        {
+            bool srcKept = e.Source.Kind != NodeKind.Head || heads.ContainsKey(e.Source.Name);
+            bool destKept = e.Destination.Kind != NodeKind.Head || heads.ContainsKey(HeadName(e.Destination.Block, e.Destination.Head));
+            if (!srcKept || !destKept) continue;
+            string? position = e.Source.Kind == NodeKind.Head ? heads[e.Source.Name]
+                : e.Destination is { Kind: NodeKind.Head, Input: HeadInput.Q } ? heads[HeadName(e.Destination.Block, e.Destination.Head)]
+                : null;
+            edges.Add(new SymbolicEdge(e.Source.Name, e.Destination.Name, position));
+        }
+        return new SymbolicCircuit(name, description, GraphView.Factorized, separateQkv: true, edges);
+    }
+
+    static OfficialCircuit ToyIoiEdges()
+    {
+        var nodes = ToyIoiNodes();
+        var kept = nodes.Circuit.Edges.Where(e => e.Source.StartsWith('A') && e.Position is not null).Select(e => (e.Source, e.Position)).ToArray();
+        var circuit = InducedEdgeCircuit("toy-ioi-edges",
+            $"edges among the toy IOI model's circuit heads ({string.Join(", ", kept.Select(k => $"{k.Source}@{k.Position}"))}), the embeddings, MLPs and output " +
+            "(the edge circuit the node circuit induces; queries at the heads' positions, keys and values everywhere)",
+            nodes.Model, kept);
+        return new OfficialCircuit("toy-ioi-edges", "ioi", nodes.Model, circuit);
     }
 
     // ------------------------------------------------------------------------------------------ Docstring (spec C.2)

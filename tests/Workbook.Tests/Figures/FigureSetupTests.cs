@@ -1,0 +1,54 @@
+using Workbook.Circuits;
+using Workbook.Evaluation;
+using Workbook.Experiments;
+using Workbook.Graph;
+
+namespace Workbook.Tests.Figures;
+
+/// <summary>The built-in stand-ins of the figure notebooks, and the toy IOI edge circuit they use.</summary>
+public class FigureSetupTests
+{
+    [Fact]
+    public void ToyIoiEdgesIsTheCircuitItsNodesInduceCountedByHand()
+    {
+        var circuit = OfficialCircuits.Get("toy-ioi-edges").Circuit;
+        // Kept: Resid Start, MLP 0-2, the output and heads A0.0, A1.0, A1.3. Edges into A0.0.Q/K/V: 3; MLP 0: 2;
+        // A1.0 and A1.3, Q/K/V each from Resid Start, A0.0, MLP 0: 18; MLP 1: 5; MLP 2: 6; Resid End: 7. Total 41.
+        Assert.Equal(41, circuit.Edges.Count);
+        Assert.Equal(GraphView.Factorized, circuit.View);
+        string? At(string src, string dest) => circuit.Edges.Single(e => e.Source == src && e.Destination == dest).Position;
+        Assert.Equal("end", At("A0.0", "A1.0.K"));       // out of a kept head: at the head's position
+        Assert.Equal("end", At("Resid Start", "A1.3.Q")); // into a kept head's query: at its position
+        Assert.Null(At("Resid Start", "A1.0.K"));          // keys and values: everywhere
+        Assert.Null(At("MLP 0", "MLP 1"));
+        Assert.Equal("end", At("A1.3", "Resid End"));
+        Assert.DoesNotContain(circuit.Edges, e => e.Source == "A0.1" || e.Destination.StartsWith("A2."));
+        var family = CircuitChoice.Parse("toy-ioi");
+        Assert.Equal(new[] { Workbook.Patching.Component.Node, Workbook.Patching.Component.Edge }, family.Components);
+    }
+
+    [Fact]
+    public void WithoutThePapersModelTheSetupFallsBackAndSaysHowToGetIt()
+    {
+        bool before = FigureSetup.EmbeddedOnly;
+        FigureSetup.EmbeddedOnly = true;
+        try
+        {
+            using var setup = FigureSetup.For("docstring", FallbackSetup.ToyIoi("no embedded Docstring model"), paperPrompts: 50, fallbackPrompts: 2, fallbackPartsPerOrder: 2);
+            Assert.False(setup.IsPaperModel);
+            Assert.Equal("ioi", setup.Task.Name);
+            Assert.Equal("toy-ioi", setup.Circuit.Name);
+            Assert.Equal(new[] { "ABBA-0", "ABBA-1", "BABA-0", "BABA-1" }, setup.Parts.Select(p => p.Name).OrderBy(n => n, StringComparer.Ordinal).ToArray());
+            Assert.All(setup.Parts, p => Assert.Equal(2, p.Count));
+            Assert.Contains("workbook models pull attn-only-4l", setup.Note);
+            Assert.Contains("no embedded Docstring model", setup.Note);
+            Assert.Contains("NOTE:", setup.Describe());
+            Assert.All(setup.Describe().Split('\n'), line => Assert.True(line.Length <= 120, line));
+            Assert.Contains("`workbook models pull attn-only-4l`", setup.Describe()); // commands are never broken across lines
+        }
+        finally
+        {
+            FigureSetup.EmbeddedOnly = before;
+        }
+    }
+}
