@@ -1,4 +1,5 @@
 using System.Globalization;
+using Workbook.Discovery;
 using Workbook.Evaluation;
 using Workbook.Experiments;
 using Workbook.Metrics;
@@ -225,6 +226,29 @@ public static class PaperFigures
     /// </summary>
     public static Figure RocPanels(string title, IReadOnlyList<(string Title, IReadOnlyList<RocLine> Lines)> panels, int? columns = null) =>
         Charts.Panels(title, panels.Select(p => Charts.Roc(p.Lines, new ChartOptions { Title = p.Title, Height = 380 })).ToArray(), columns);
+
+    /// <summary>
+    /// Figure 5: edge search on both Tracr models, one panel per task and ground truth in the paper's order (Reverse
+    /// and X-Proportion against "theirs", then against "ours"), one step curve per algorithm.
+    /// </summary>
+    public static Figure Figure5(TracrRocData data) =>
+        RocFigure("Figure 5 · edge search with resample ablation, against each ground truth", data.Figure5, p => p.Title, columns: 2);
+
+    /// <summary>Figure 12: against the resample ground truth ("ours"), node search (top row) and edge search (bottom row).</summary>
+    public static Figure Figure12(TracrRocData data) =>
+        RocFigure("Figure 12 · node search vs edge search, against the resample ground truth (ours)", data.Figure12,
+            p => $"{p.Title}, {p.Search.Name()} search", columns: 2);
+
+    /// <summary>One panel per distinct title, in the order of <paramref name="curves"/>; one line per algorithm.</summary>
+    static Figure RocFigure(string title, IReadOnlyList<RocPanel> curves, Func<RocPanel, string> panelTitle, int columns)
+    {
+        if (curves.Count == 0) throw new ArgumentException("No ROC curves to draw: compute TracrRocData with the searches this figure needs.");
+        var panels = curves.GroupBy(panelTitle)
+            .Select(g => (g.Key, (IReadOnlyList<RocLine>)g.Select(c => new RocLine(c.Algorithm.DisplayName(),
+                c.Curve.Points.Select(p => p.FalsePositiveRate).ToArray(), c.Curve.Points.Select(p => p.TruePositiveRate).ToArray(), c.Curve.Area)).ToList()))
+            .ToList();
+        return RocPanels(title, panels, Math.Min(columns, panels.Count));
+    }
 
     static string ShortLabel(Methodology m) => $"{(m.Positions == TokenPositions.Specific ? "specific" : "all")} toks, {AblationName(m.Value)}";
 
