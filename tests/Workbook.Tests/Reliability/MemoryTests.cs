@@ -19,7 +19,10 @@ namespace Workbook.Tests.Reliability;
 /// equal, and the resident set (VmRSS of /proc/self/status, after a full garbage collection) must differ by less than 10 %.
 /// The RSS check is the criterion; the tensor count is the robust one (RSS on a loaded 2-core machine shared by
 /// parallel tests can move for reasons that are not leaks, so the tensor count is what catches a leak of even one tensor).
+/// The tests run alone (their own non-parallel collection): VmRSS is process-wide, and a test running beside them
+/// allocating hundreds of MB once made a 10 % change that was not theirs.
 /// </summary>
+[Collection(ResidentMemoryCollection.Name)]
 public class MemoryTests(ITestOutputHelper output)
 {
     sealed record Sample(int Batch, long LiveTensors, long RssBytes);
@@ -75,4 +78,10 @@ public class MemoryTests(ITestOutputHelper output)
         double change = Math.Abs(fifty.RssBytes - five.RssBytes) / (double)five.RssBytes;
         Assert.True(change < 0.10, $"VmRSS moved by {100 * change:0.0}% between batch 5 and batch 50 ({five.RssBytes} -> {fifty.RssBytes} bytes)");
     }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ResidentMemoryCollection
+{
+    public const string Name = "resident memory";
 }
