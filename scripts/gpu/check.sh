@@ -8,13 +8,13 @@
 # 2. `workbook selfcheck` (model and patching-engine identities, float32 matmul precision) on both fixture models,
 #    and, on CUDA, what --allow-tf32 changes;
 # 3. `workbook bench patching` (GPT-2-small shape, 16 tokens, 771-edge circuit's complement) at each batch size.
-# Results go to $OUT: check.log, summary.json, summary.md (README-ready table) and one JSON file per step.
+# Results go to $OUT: check.log, summary.json, summary.md (README-ready table) and steps.tar.gz (one JSON file per step).
 # Exit code 1 when any check failed. Needs the bundle from scripts/gpu/publish.sh (gpu-bundle/, carried to the device).
 #
 # Environment (defaults in brackets):
 #   DEVICE [cuda]            cpu exercises the whole flow on a machine without a GPU
 #   OUT [out/gpu-check]      results folder (the device tool sets OUT to the folder it returns)
-#   BENCH_BATCHES ["50 1000"]  BENCH_REPEAT [10]  BENCH_WARMUP [3]  BENCH_SEQ [16]
+#   BENCH_BATCHES ["50 500"]  BENCH_REPEAT [10]  BENCH_WARMUP [3]  BENCH_SEQ [16]
 #   BENCH_TF32 [1 on cuda]   also time the largest batch with --allow-tf32
 #   STEP_TIMEOUT [300]       seconds before a step is stopped
 #   LIBTORCH_DIR, WORKBOOK_ARCHIVE, WORKBOOK_BUNDLE_DIR: see common.sh
@@ -23,7 +23,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 DEVICE="${DEVICE:-cuda}"
 OUT="${OUT:-$wb_root/out/gpu-check}"
-BENCH_BATCHES="${BENCH_BATCHES-50 1000}"   # empty: no benchmark
+BENCH_BATCHES="${BENCH_BATCHES-50 500}"   # empty: no benchmark
 BENCH_REPEAT="${BENCH_REPEAT:-10}"
 BENCH_WARMUP="${BENCH_WARMUP:-3}"
 BENCH_SEQ="${BENCH_SEQ:-16}"
@@ -107,5 +107,8 @@ fi
 echo
 python3 "$here/summarize.py" "$OUT"
 status=$?
+# The device tool returns at most 8 files: keep check.log and the summaries loose, the per-step files in one archive.
+(cd "$OUT" && tar -czf steps.tar.gz --exclude=check.log --exclude=summary.md --exclude=summary.json --exclude=steps.tar.gz . \
+  && find . -maxdepth 1 -type f ! -name check.log ! -name summary.md ! -name summary.json ! -name steps.tar.gz -delete)
 wb_log "check.sh finished in ${SECONDS}s with exit $status"
 exit $status

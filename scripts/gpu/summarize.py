@@ -55,7 +55,7 @@ def main(out):
                      f"max diff {p['worst']:.1e} (tol 1e-4) |")
     for m, checks in summary["selfcheck"].items():
         bad = [c["name"] for c in checks if c["outcome"] == "Fail"]
-        worst = max((c["maxDifference"] or 0) for c in checks if c["name"] != "float32-matmul") if checks else 0
+        worst = max(((c["maxDifference"] or 0) for c in checks if c["name"] != "float32-matmul"), default=0)
         lines.append(f"| `selfcheck` {m} | {'FAIL: ' + ', '.join(bad) if bad else 'pass'} "
                      f"({len(checks)} checks, max diff {worst:.1e}) |")
     for s in steps:

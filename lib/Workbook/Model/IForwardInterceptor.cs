@@ -57,6 +57,13 @@ public interface IForwardInterceptor
 
     /// <summary>Node view: the block's output (<c>Resid Post {l}</c>, or <c>Resid End</c> for the last block), or null to keep it.</summary>
     Tensor? ResidPost(int layer, Tensor residPost) => null;
+
+    /// <summary>
+    /// False when the interceptor keeps no tensor the model creates inside a block beyond that block (it copies what it
+    /// needs): the model may then free each block's intermediates as the block ends instead of with the whole forward.
+    /// The default, true, keeps them all until the forward's caller disposes them.
+    /// </summary>
+    bool KeepsBlockTensors => true;
 }
 
 /// <summary>

@@ -302,6 +302,10 @@ internal sealed class EdgePatcher : IForwardInterceptor
         }
     }
 
+    // The fast layouts copy each source into _delta (allocated on the embedding, before any block); the general one
+    // keeps the Δ tensors themselves.
+    public bool KeepsBlockTensors => _layout == Layout.General;
+
     public void OnEmbedding(Tensor residStart) => Record(_index.ResidStart, residStart.unsqueeze(0));
 
     public bool NeedsHeadResults(int layer)
