@@ -14,7 +14,7 @@
 # Environment (defaults in brackets):
 #   DEVICE [cuda]            cpu exercises the whole flow on a machine without a GPU
 #   OUT [out/gpu-check]      results folder (the device tool sets OUT to the folder it returns)
-#   BENCH_BATCHES ["50 500"]  BENCH_REPEAT [10]  BENCH_WARMUP [3]  BENCH_SEQ [16]
+#   BENCH_BATCHES ["50 500 1000"]  BENCH_REPEAT [10]  BENCH_WARMUP [3]  BENCH_SEQ [16]
 #   BENCH_TF32 [1 on cuda]   also time the largest batch with --allow-tf32
 #   STEP_TIMEOUT [300]       seconds before a step is stopped
 #   LIBTORCH_DIR, WORKBOOK_ARCHIVE, WORKBOOK_BUNDLE_DIR: see common.sh
@@ -23,7 +23,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 DEVICE="${DEVICE:-cuda}"
 OUT="${OUT:-$wb_root/out/gpu-check}"
-BENCH_BATCHES="${BENCH_BATCHES-50 500}"   # empty: no benchmark
+BENCH_BATCHES="${BENCH_BATCHES-50 500 1000}"   # empty: no benchmark
 BENCH_REPEAT="${BENCH_REPEAT:-10}"
 BENCH_WARMUP="${BENCH_WARMUP:-3}"
 BENCH_SEQ="${BENCH_SEQ:-16}"
@@ -108,7 +108,10 @@ echo
 python3 "$here/summarize.py" "$OUT"
 status=$?
 # The device tool returns at most 8 files: keep check.log and the summaries loose, the per-step files in one archive.
-(cd "$OUT" && tar -czf steps.tar.gz --exclude=check.log --exclude=summary.md --exclude=summary.json --exclude=steps.tar.gz . \
-  && find . -maxdepth 1 -type f ! -name check.log ! -name summary.md ! -name summary.json ! -name steps.tar.gz -delete)
+# (The archive is built outside $OUT: tar refuses a folder that changes while it reads it.)
+mapfile -t step_files < <(cd "$OUT" && find . -maxdepth 1 -type f ! -name check.log ! -name summary.md ! -name summary.json ! -name steps.tar.gz -printf '%f\n' | sort)
+if (( ${#step_files[@]} > 0 )); then
+  tar -C "$OUT" -czf "$scratch/steps.tar.gz" "${step_files[@]}" && mv "$scratch/steps.tar.gz" "$OUT/" && (cd "$OUT" && rm -f "${step_files[@]}")
+fi
 wb_log "check.sh finished in ${SECONDS}s with exit $status"
 exit $status
