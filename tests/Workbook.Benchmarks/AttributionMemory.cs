@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using TorchSharp;
 using Workbook.Diagnostics;
 
@@ -31,17 +30,6 @@ public static class AttributionMemory
         torch.set_num_threads(Environment.ProcessorCount);
         using var workload = AttributionWorkload.Create(BatchFrom(args));
         foreach (var (name, run) in new (string, Action)[] { ("forward+backward", () => workload.ForwardBackward()), ("edge attribution", () => workload.Attribution()) })
-        {
-            run();
-            var times = new List<double>();
-            for (int i = 0; i < 5; i++)
-            {
-                var sw = Stopwatch.StartNew();
-                run();
-                times.Add(sw.Elapsed.TotalMilliseconds);
-            }
-            times.Sort();
-            Console.WriteLine($"{name,-20} median {times[2],9:F1} ms  (min {times[0]:F1})");
-        }
+            QuickTiming.Print(name, run, nameWidth: 20);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
@@ -13,18 +12,7 @@ if (args.Length > 0 && args[0] == "quick")
     var b = new PatchingBenchmarks { Batch = args.Length > 1 ? int.Parse(args[1]) : 50 };
     b.Setup();
     foreach (var (name, run) in new (string, Action)[] { ("plain", b.PlainForward), ("patched", b.PatchedForward), ("patched token-specific", b.PatchedForwardTokenSpecific) })
-    {
-        run();
-        var times = new List<double>();
-        for (int i = 0; i < 5; i++)
-        {
-            var sw = Stopwatch.StartNew();
-            run();
-            times.Add(sw.Elapsed.TotalMilliseconds);
-        }
-        times.Sort();
-        Console.WriteLine($"{name,-24} median {times[2],8:F1} ms  (min {times[0]:F1})");
-    }
+        QuickTiming.Print(name, run);
     return;
 }
 // `-- --memory-pythia [--dtype float32,bfloat16]` writes a Pythia-2.8B-shaped float16 checkpoint (5.6 GB, deleted

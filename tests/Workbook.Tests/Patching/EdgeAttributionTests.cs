@@ -15,16 +15,7 @@ namespace Workbook.Tests.Patching;
 /// </summary>
 public class EdgeAttributionTests
 {
-    static readonly Lazy<(HookedTransformer Model, ScenarioFixture Fixture)> Gpt2 = new(() =>
-        (ModelLoader.Load(SharedFiles.Fixture("tiny-gpt2")), ScenarioFixture.Load("tiny-gpt2-scenarios.json")));
-    static readonly Lazy<(HookedTransformer Model, ScenarioFixture Fixture)> NeoX = new(() =>
-        (ModelLoader.Load(SharedFiles.Fixture("tiny-neox")), ScenarioFixture.Load("tiny-neox-scenarios.json")));
-
-    static (HookedTransformer Model, PromptPair Batch) Setup(string model)
-    {
-        var (m, f) = model == "tiny-gpt2" ? Gpt2.Value : NeoX.Value;
-        return (m, PromptPair.FromArrays(f.Clean, f.Corrupt));
-    }
+    static (HookedTransformer Model, PromptPair Batch) Setup(string model) => FixtureModels.WithPrompts(model);
 
     // A loss that mixes every output position, so that every edge matters, and differs per prompt.
     static Tensor Loss(Tensor logits) => logits[.., 1.., ..].log_softmax(-1)[.., .., 3].sum(1) - 0.1 * logits[.., -1, 5];

@@ -12,16 +12,7 @@ namespace Workbook.Tests.Patching;
 /// <summary>Properties of the patching engine on random circuits, checked against the slow factorized forward.</summary>
 public class EnginePropertyTests
 {
-    static readonly Lazy<(HookedTransformer Model, ScenarioFixture Fixture)> Gpt2 = new(() =>
-        (ModelLoader.Load(SharedFiles.Fixture("tiny-gpt2")), ScenarioFixture.Load("tiny-gpt2-scenarios.json")));
-    static readonly Lazy<(HookedTransformer Model, ScenarioFixture Fixture)> NeoX = new(() =>
-        (ModelLoader.Load(SharedFiles.Fixture("tiny-neox")), ScenarioFixture.Load("tiny-neox-scenarios.json")));
-
-    static (HookedTransformer Model, PromptPair Batch) Setup(string model)
-    {
-        var (m, f) = model == "tiny-gpt2" ? Gpt2.Value : NeoX.Value;
-        return (m, PromptPair.FromArrays(f.Clean, f.Corrupt));
-    }
+    static (HookedTransformer Model, PromptPair Batch) Setup(string model) => FixtureModels.WithPrompts(model);
 
     static Circuit RandomCircuit(ComputationGraph g, int seed, int seqLen, double density, bool positional)
     {
