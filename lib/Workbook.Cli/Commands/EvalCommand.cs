@@ -17,7 +17,7 @@ public static class EvalCommand
         var positions = new Option<string>("--positions") { Description = "specific (the circuit's token positions) or all.", DefaultValueFactory = _ => "specific" };
         var direction = new Option<string>("--direction") { Description = "ablate-clean (run clean, patch from corrupt) or restore-corrupt.", DefaultValueFactory = _ => "ablate-clean" };
         var set = new Option<string>("--set") { Description = "complement (keep the circuit, ablate the rest) or circuit (ablate the circuit).", DefaultValueFactory = _ => "complement" };
-        var metric = new Option<string?>("--metric") { Description = $"Metric(s), comma-separated: {string.Join(", ", MetricNames.All)}. Default: the task's." };
+        var metric = TaskInputs.Metric("Metric(s), comma-separated (default: the task's).");
         var cmd = new Command("eval", "Evaluate a circuit on a task under one ablation methodology: per-prompt values and their summary.")
         {
             component, ablation, positions, direction, set, metric,
@@ -35,7 +35,7 @@ public static class EvalCommand
                 Value = TaskInputs.ParseAblation(parse.GetValue(ablation)!), Positions = TaskInputs.ParsePositions(parse.GetValue(positions)!),
                 Direction = TaskInputs.ParseDirection(parse.GetValue(direction)!), Ablate = TaskInputs.ParseSet(parse.GetValue(set)!),
             };
-            var metrics = TaskInputs.ParseList(parse.GetValue(metric) ?? task.PaperMetric, MetricNames.Parse)!;
+            var metrics = TaskInputs.ParseList(parse.GetValue(metric) ?? task.PaperMetric, MetricKind.Parse)!;
             var (loaded, parts) = shared.Load(parse, task);
             using var _ = loaded;
             var model = loaded.Model;
@@ -53,9 +53,9 @@ public static class EvalCommand
             {
                 var v = s.Values;
                 string F(double x) => x.ToString("G5", CultureInfo.InvariantCulture);
-                output.WriteLine($"{s.Metric.Name()}: mean {F(v.Mean)} (95% CI {F(v.MeanCi.Low)}..{F(v.MeanCi.High)}), median {F(v.Median)} (95% CI {F(v.MedianCi.Low)}..{F(v.MedianCi.High)}), " +
+                output.WriteLine($"{s.Metric.Label}: mean {F(v.Mean)} (95% CI {F(v.MeanCi.Low)}..{F(v.MeanCi.High)}), median {F(v.Median)} (95% CI {F(v.MedianCi.Low)}..{F(v.MedianCi.High)}), " +
                     $"IQR {F(v.Q1)}..{F(v.Q3)}, 5%..95% {F(v.P5)}..{F(v.P95)}" +
-                    (s.Metric.IsRecoveredPercent() ? $", within 80-120%: {(100 * v.ShareWithin80To120).ToString("F0", CultureInfo.InvariantCulture)}%" : "") +
+                    (s.Metric.IsRecoveredPercent ? $", within 80-120%: {(100 * v.ShareWithin80To120).ToString("F0", CultureInfo.InvariantCulture)}%" : "") +
                     (v.NonFinite > 0 ? $", {v.NonFinite} non-finite" : ""));
             }
             return 0;

@@ -25,7 +25,7 @@ public static class ReportCommand
     public static Command Build()
     {
         var shared = new EvaluationOptions();
-        var metric = new Option<string?>("--metric") { Description = "The metric to rank by (default: logit-diff-recovered when the task has answer tokens, else the task's metric)." };
+        var metric = TaskInputs.Metric("The metric to rank by (default: logit-diff-recovered when the task has answer tokens, else the task's metric).");
         var components = new Option<string?>("--components") { Description = "Components to vary, comma-separated (default: those the circuit has)." };
         var values = new Option<string?>("--values") { Description = "Ablation values to vary, comma-separated (default: resample, the task's mean, zero)." };
         var positions = new Option<string?>("--positions") { Description = "Token positions to vary: specific,all (default: both when the circuit has positions)." };
@@ -49,18 +49,18 @@ public static class ReportCommand
             };
             var methodologies = RobustnessReport.Methodologies(grid, choice, task.PaperMean);
             foreach (var m in methodologies) choice.For(m.Component); // a clear error before loading anything
-            var requested = parse.GetValue(metric) is string name ? MetricNames.Parse(name) : (MetricKind?)null;
+            var requested = parse.GetValue(metric) is string name ? MetricKind.Parse(name) : (MetricKind?)null;
             var (loaded, parts) = shared.Load(parse, task);
             using var _ = loaded;
             var model = loaded.Model;
-            var rankBy = requested ?? (parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricNames.Parse(task.PaperMetric));
+            var rankBy = requested ?? (parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricKind.Parse(task.PaperMetric));
             var metrics = rankBy == MetricKind.LogitDiffRecovered ? new[] { rankBy, MetricKind.LogitDiffRecoveredOfMeans } : new[] { rankBy };
             var result = Evaluator.RunWithBaseline(shared.Request(parse, model, task, parts, choice, methodologies, metrics));
             var report = RobustnessReport.Build(task.Name, choice.Name, model.Config.Name, rankBy, result, methodologies, parse.GetValue(shared.Seed));
             shared.WriteCsv(parse, result.Rows);
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(shared.Json))
-                output.WriteLine(JsonSerializer.Serialize(new ReportJson(report.Task, report.Circuit, report.Model, report.Metric.Name(), report.Prompts, report.FullModelMedian,
+                output.WriteLine(JsonSerializer.Serialize(new ReportJson(report.Task, report.Circuit, report.Model, report.Metric.Label, report.Prompts, report.FullModelMedian,
                     report.Faithfulness.Select(EntryJson.Of).ToArray(), report.CircuitAblated.Select(EntryJson.Of).ToArray(), report.Sensitivity, report.HighestVsLowest),
                     EvaluationExport.JsonOptions));
             else output.Write(report.ToText());

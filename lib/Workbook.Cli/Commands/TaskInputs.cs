@@ -106,6 +106,12 @@ public static class TaskInputs
 
     public static Option<string?> Csv() => new("--csv") { Description = "Also write the per-prompt rows to this CSV file." };
 
+    /// <summary>A metric option whose help lists every metric the vocabulary knows.</summary>
+    public static Option<string?> Metric(string lead) => new("--metric")
+    {
+        Description = $"{lead} Metrics:\n{MetricKind.Vocabulary.Describe()}",
+    };
+
     /// <summary>The task's prompts for this model: generated (seeded) or imported, tokenized with the task's BOS and prefix rules.</summary>
     public static IReadOnlyList<TokenizedDataset> Prepare(TaskDefinition task, LoadedModel loaded, string? datasetFile, int seed, int? prompts)
     {

@@ -42,7 +42,7 @@ public static class EvaluationExport
             sb.AppendJoin(',', new[]
             {
                 Csv(r.Task), Csv(r.Part), r.Prompt.ToString(CultureInfo.InvariantCulture), Csv(f.Label), f.Component, f.Granularity, Csv(f.Ablation),
-                f.Positions, f.Direction, f.Set, r.Metric.Name(), Number(r.Value),
+                f.Positions, f.Direction, f.Set, r.Metric.Label, Number(r.Value),
             }).Append('\n');
         }
         return sb.ToString();
@@ -64,7 +64,7 @@ public static class EvaluationExport
             var v = s.Values;
             sb.AppendJoin(',', new[]
             {
-                Csv(f.Label), f.Component, f.Granularity, Csv(f.Ablation), f.Positions, f.Direction, f.Set, s.Metric.Name(),
+                Csv(f.Label), f.Component, f.Granularity, Csv(f.Ablation), f.Positions, f.Direction, f.Set, s.Metric.Label,
                 v.Count.ToString(CultureInfo.InvariantCulture), v.NonFinite.ToString(CultureInfo.InvariantCulture),
                 Number(v.Mean), Number(v.Median), Number(v.Q1), Number(v.Q3), Number(v.P5), Number(v.P95), Number(v.Min), Number(v.Max), Number(v.StdDev),
                 Number(v.ShareWithin80To120), Number(v.MeanCi.Low), Number(v.MeanCi.High), Number(v.MedianCi.Low), Number(v.MedianCi.High),
@@ -91,7 +91,7 @@ public static class EvaluationExport
         public static RowRecord Of(EvaluationRow r)
         {
             var f = MethodologyFields.Of(r.Methodology);
-            return new(r.Task, r.Part, r.Prompt, f.Label, f.Component, f.Granularity, f.Ablation, f.Positions, f.Direction, f.Set, r.Metric.Name(), r.Value);
+            return new(r.Task, r.Part, r.Prompt, f.Label, f.Component, f.Granularity, f.Ablation, f.Positions, f.Direction, f.Set, r.Metric.Label, r.Value);
         }
     }
 
@@ -106,7 +106,7 @@ public static class EvaluationExport
         public static SummaryRecord Of(MethodologySummary s)
         {
             var f = MethodologyFields.Of(s.Methodology);
-            return new(f.Label, f.Component, f.Granularity, f.Ablation, f.Positions, f.Direction, f.Set, s.Metric.Name(), s.Values);
+            return new(f.Label, f.Component, f.Granularity, f.Ablation, f.Positions, f.Direction, f.Set, s.Metric.Label, s.Values);
         }
     }
 

@@ -44,8 +44,8 @@ public static class Evaluator
         if (request.Metrics.Count == 0) throw new ArgumentException("Give at least one metric.");
         if (request.BatchSize < 1) throw new ArgumentException($"The batch size must be at least 1, got {request.BatchSize}.");
         foreach (var metric in request.Metrics)
-            if (metric.NeedsTokenAnswers() && !request.Parts[0].HasTokenAnswers)
-                throw new ArgumentException($"Metric '{metric.Name()}' needs token answers, but task '{request.Task.Name}' has real-valued targets; use mse or kl.");
+            if (metric.Needs.HasFlag(MetricNeeds.TokenAnswers) && !request.Parts[0].HasTokenAnswers)
+                throw new ArgumentException($"Metric '{metric.Label}' needs token answers, but task '{request.Task.Name}' has real-valued targets; use mse or kl.");
         foreach (var m in request.Methodologies) request.Circuit.For(m.Component); // fail before any model run
         // Fail before any model run: means over too few prompts, answers the model cannot output, prompts of unequal length.
         foreach (var part in request.Parts)
@@ -78,7 +78,7 @@ public static class Evaluator
                 int batchIndex = b;
                 PatchingGuards.EnsureFinite(reference[b], () => $"The unpatched model on '{part.Name}', batch {batchIndex + 1} of {batches.Count}", batches[b].Start);
             }
-            double? meanModelLogitDiff = request.Metrics.Contains(MetricKind.LogitDiffRecoveredOfMeans) ? MeanLogitDiff(reference, part, batches) : null;
+            double? meanModelLogitDiff = request.Metrics.Any(m => m.Needs.HasFlag(MetricNeeds.ModelMeanLogitDiff)) ? MeanLogitDiff(reference, part, batches) : null;
             var means = new Dictionary<GraphView, MeanReference>();
             try
             {

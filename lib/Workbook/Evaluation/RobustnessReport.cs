@@ -94,7 +94,7 @@ public sealed record RobustnessReport
         IReadOnlyList<Methodology> methodologies, int seed = 0, int resamples = Statistics.DefaultResamples)
     {
         var rows = result.Rows.Where(r => r.Metric == metric).ToList();
-        if (rows.Count == 0) throw new ArgumentException($"The evaluation has no rows for metric {metric.Name()}.");
+        if (rows.Count == 0) throw new ArgumentException($"The evaluation has no rows for metric {metric.Label}.");
         double fullModel = Statistics.Median(result.FullModel.Where(r => r.Metric == metric).Select(r => r.Value).Where(double.IsFinite).OrderBy(v => v).ToArray());
         var ofMeans = metric == MetricKind.LogitDiffRecovered
             ? result.Rows.Where(r => r.Metric == MetricKind.LogitDiffRecoveredOfMeans).GroupBy(r => r.Methodology)
@@ -166,10 +166,10 @@ public sealed record RobustnessReport
         double? minRom = basis.Where(e => e.RatioOfMeans is double d && double.IsFinite(d)).Select(e => e.RatioOfMeans).Min();
         double? maxRom = basis.Where(e => e.RatioOfMeans is double d && double.IsFinite(d)).Select(e => e.RatioOfMeans).Max();
 
-        string unit = metric.IsRecoveredPercent() || metric is MetricKind.CorrectPercent or MetricKind.CorrectVsCandidatesPercent ? "%" : "";
+        string unit = metric.Unit;
         string statement = min is null
             ? "No methodology gave a finite median."
-            : $"Across {basis.Count} methodologies that keep the circuit, the median {metric.Name()} ranges from {Fmt(min.Values.Median)}{unit} ({min.Label}) " +
+            : $"Across {basis.Count} methodologies that keep the circuit, the median {metric.Label} ranges from {Fmt(min.Values.Median)}{unit} ({min.Label}) " +
               $"to {Fmt(max!.Values.Median)}{unit} ({max.Label}); the full model's median is {Fmt(fullModel)}{unit}." +
               (minRom is double a && maxRom is double b ? $" The ratio of means ([Average Logit Diff] %) ranges from {Fmt(a)}% to {Fmt(b)}%." : "") +
               (top is null ? "" : $" The choice that moves the median most is the {top.Factor} (by {Fmt(top.MeanShift)}{unit} on average, up to {Fmt(top.MaxShift)}{unit}).") +
@@ -188,7 +188,7 @@ public sealed record RobustnessReport
     public string ToText()
     {
         var w = new System.Text.StringBuilder();
-        w.AppendLine($"Robustness of circuit '{Circuit}' on task '{Task}' ({Model}, {Prompts} prompts), metric {Metric.Name()}: {Metric.Description()}");
+        w.AppendLine($"Robustness of circuit '{Circuit}' on task '{Task}' ({Model}, {Prompts} prompts), metric {Metric.Label}: {Metric.Description}");
         w.AppendLine($"Full model median: {Fmt(FullModelMedian)}");
         void Table(string title, IReadOnlyList<ReportEntry> entries)
         {

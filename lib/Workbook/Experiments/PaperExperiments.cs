@@ -104,7 +104,7 @@ public static class PaperExperiments
     public static RobustnessReport Robustness(FigureSetup setup, MetricKind? metric = null, ReportGrid? grid = null)
     {
         var methodologies = RobustnessReport.Methodologies(grid ?? new ReportGrid(), setup.Circuit, setup.Task.PaperMean);
-        var rankBy = metric ?? (setup.Parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricNames.Parse(setup.Task.PaperMetric));
+        var rankBy = metric ?? (setup.Parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricKind.Parse(setup.Task.PaperMetric));
         var metrics = rankBy == MetricKind.LogitDiffRecovered ? new[] { rankBy, MetricKind.LogitDiffRecoveredOfMeans } : new[] { rankBy };
         var result = Evaluator.RunWithBaseline(setup.Request(methodologies, metrics));
         return RobustnessReport.Build(setup.Task.Name, setup.Circuit.Name, setup.ModelName, rankBy, result, methodologies, setup.Seed);

@@ -46,7 +46,7 @@ public static class PaperFigures
     public static Figure Boxes(IEnumerable<EvaluationRow> rows, MetricKind metric, Func<Methodology, string> category, Func<Methodology, string> series, ChartOptions options)
     {
         var selected = rows.Where(r => r.Metric == metric).ToList();
-        if (selected.Count == 0) throw new ArgumentException($"There are no rows for metric {metric.Name()}.");
+        if (selected.Count == 0) throw new ArgumentException($"There are no rows for metric {metric.Label}.");
         var seriesNames = selected.Select(r => series(r.Methodology)).Distinct().ToList();
         var categories = selected.Select(r => category(r.Methodology)).Distinct().ToList();
         var boxes = seriesNames.Select(s => new BoxSeries(s, categories
@@ -193,7 +193,7 @@ public static class PaperFigures
             var values = g.SelectMany(r => r.Rows).Select(r => AblationName(r.Methodology.Value)).Distinct().ToList();
             var series = values.Select(v => new BarSeries(v, g.Select(r => new BarPoint(CircuitLabel(r.Circuit),
                 MeanOrNaN(r.Rows.Where(x => AblationName(x.Methodology.Value) == v).Select(x => x.Value)))).ToArray())).ToArray();
-            return Charts.Bars(series, new ChartOptions { Title = $"{TaskTitle(g.Key)}: mean {metric.Name().ToUpperInvariant()} (lower = more faithful)", YTitle = metric.Name().ToUpperInvariant() }, "G3");
+            return Charts.Bars(series, new ChartOptions { Title = $"{TaskTitle(g.Key)}: mean {metric.Label.ToUpperInvariant()} (lower = more faithful)", YTitle = metric.Label.ToUpperInvariant() }, "G3");
         }).ToArray();
         return Charts.Panels("The same Tracr circuits judged by zero and by resample ablation", panels);
     }
@@ -206,14 +206,14 @@ public static class PaperFigures
     {
         var order = report.Faithfulness.Select(e => e.Methodology).ToList();
         var lines = new List<ReferenceLine>();
-        if (report.Metric.IsRecoveredPercent()) lines.Add(PerfectFaithfulness);
+        if (report.Metric.IsRecoveredPercent) lines.Add(PerfectFaithfulness);
         else if (double.IsFinite(report.FullModelMedian))
             lines.Add(new ReferenceLine(report.FullModelMedian, $"Full model median ({report.FullModelMedian.ToString("G3", CultureInfo.InvariantCulture)})", "dash", "#2a2a2a"));
         var rows = report.Rows.Where(r => r.Metric == report.Metric && order.Contains(r.Methodology)).OrderBy(r => order.IndexOf(r.Methodology));
         var figure = Boxes(rows, report.Metric, m => $"#{order.IndexOf(m) + 1} {ShortLabel(m)}", m => m.Component == Component.Node ? "Nodes" : "Edges", new ChartOptions
         {
-            Title = $"Circuit '{report.Circuit}' on {report.Task} ({report.Model}): {report.Metric.Name()} per prompt, most faithful methodology first",
-            YTitle = report.Metric.Name(), YRange = yRange ?? (report.Metric.IsRecoveredPercent() ? (-200, 400) : null), ReferenceLines = lines,
+            Title = $"Circuit '{report.Circuit}' on {report.Task} ({report.Model}): {report.Metric.Label} per prompt, most faithful methodology first",
+            YTitle = report.Metric.Label, YRange = yRange ?? (report.Metric.IsRecoveredPercent ? (-200, 400) : null), ReferenceLines = lines,
             Height = 520,
         });
         // One box per category (each methodology is either nodes or edges): overlay, so boxes sit on their ticks.
