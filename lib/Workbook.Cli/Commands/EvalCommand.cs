@@ -13,7 +13,7 @@ public static class EvalCommand
     {
         var shared = new EvaluationOptions();
         var component = new Option<string?>("--component") { Description = "node or edge (default: the circuit's own; edge for a family)." };
-        var ablation = new Option<string>("--ablation") { Description = "resample, zero, mean-clean, mean-corrupt, mean-both or mean-batch.", DefaultValueFactory = _ => "resample" };
+        var ablation = TaskInputs.Ablation("--ablation", "The ablation value (default resample).");
         var positions = new Option<string>("--positions") { Description = "specific (the circuit's token positions) or all.", DefaultValueFactory = _ => "specific" };
         var direction = new Option<string>("--direction") { Description = "ablate-clean (run clean, patch from corrupt) or restore-corrupt.", DefaultValueFactory = _ => "ablate-clean" };
         var set = new Option<string>("--set") { Description = "complement (keep the circuit, ablate the rest) or circuit (ablate the circuit).", DefaultValueFactory = _ => "complement" };
@@ -32,7 +32,7 @@ public static class EvalCommand
             var methodology = new Methodology
             {
                 Component = comp, Granularity = comp == Component.Edge ? choice.EdgeGranularity : Granularity.QkvSeparate,
-                Value = TaskInputs.ParseAblation(parse.GetValue(ablation)!), Positions = TaskInputs.ParsePositions(parse.GetValue(positions)!),
+                Value = AblationValue.Parse(parse.GetValue(ablation) ?? "resample"), Positions = TaskInputs.ParsePositions(parse.GetValue(positions)!),
                 Direction = TaskInputs.ParseDirection(parse.GetValue(direction)!), Ablate = TaskInputs.ParseSet(parse.GetValue(set)!),
             };
             var metrics = TaskInputs.ParseList(parse.GetValue(metric) ?? task.PaperMetric, MetricKind.Parse)!;

@@ -27,7 +27,7 @@ public static class ReportCommand
         var shared = new EvaluationOptions();
         var metric = TaskInputs.Metric("The metric to rank by (default: logit-diff-recovered when the task has answer tokens, else the task's metric).");
         var components = new Option<string?>("--components") { Description = "Components to vary, comma-separated (default: those the circuit has)." };
-        var values = new Option<string?>("--values") { Description = "Ablation values to vary, comma-separated (default: resample, the task's mean, zero)." };
+        var values = TaskInputs.Ablation("--values", "Ablation values to vary, comma-separated (default: resample, the task's mean, zero).");
         var positions = new Option<string?>("--positions") { Description = "Token positions to vary: specific,all (default: both when the circuit has positions)." };
         var sets = new Option<string?>("--sets") { Description = "Ablated sets to vary: complement,circuit (default: both)." };
         var direction = new Option<string>("--direction") { Description = "ablate-clean or restore-corrupt.", DefaultValueFactory = _ => "ablate-clean" };
@@ -42,7 +42,7 @@ public static class ReportCommand
             var grid = new ReportGrid
             {
                 Components = TaskInputs.ParseList(parse.GetValue(components), TaskInputs.ParseComponent),
-                Values = TaskInputs.ParseList(parse.GetValue(values), TaskInputs.ParseAblation),
+                Values = TaskInputs.ParseList(parse.GetValue(values), AblationValue.Parse),
                 Positions = TaskInputs.ParseList(parse.GetValue(positions), TaskInputs.ParsePositions),
                 Sets = TaskInputs.ParseList(parse.GetValue(sets), TaskInputs.ParseSet),
                 Direction = TaskInputs.ParseDirection(parse.GetValue(direction)!),

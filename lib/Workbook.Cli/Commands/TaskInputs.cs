@@ -106,6 +106,12 @@ public static class TaskInputs
 
     public static Option<string?> Csv() => new("--csv") { Description = "Also write the per-prompt rows to this CSV file." };
 
+    /// <summary>An ablation-value option whose help lists every value the vocabulary knows.</summary>
+    public static Option<string?> Ablation(string name, string lead) => new(name)
+    {
+        Description = $"{lead} One of:\n{AblationValue.Vocabulary.Describe()}",
+    };
+
     /// <summary>A metric option whose help lists every metric the vocabulary knows.</summary>
     public static Option<string?> Metric(string lead) => new("--metric")
     {
@@ -126,18 +132,6 @@ public static class TaskInputs
         if (tokenizer is null && parts.Any(p => p.Prompts[0].Clean.IsText)) throw new ArgumentException(noTokenizer);
         return task.Tokenize(parts, tokenizer);
     }
-
-    /// <summary>One methodology from the eval verb's spelled-out options.</summary>
-    public static AblationValue ParseAblation(string text) => text.ToLowerInvariant() switch
-    {
-        "resample" => AblationValue.Resample,
-        "zero" => AblationValue.Zero,
-        "mean-clean" => AblationValue.Mean(MeanOver.Clean),
-        "mean-corrupt" => AblationValue.Mean(MeanOver.Corrupt),
-        "mean-both" => AblationValue.Mean(MeanOver.CleanAndCorrupt),
-        "mean-batch" => AblationValue.Mean(MeanOver.Batch),
-        _ => throw new ArgumentException($"Unknown ablation '{text}'. Use resample, zero, mean-clean, mean-corrupt, mean-both or mean-batch."),
-    };
 
     public static Component ParseComponent(string text) => text.ToLowerInvariant() switch
     {

@@ -25,7 +25,7 @@ public sealed record ReferenceRun(PromptPair Prompts, bool InputIsClean, float[]
     public static ReferenceRun FromScenarioFile(string path, Device? device = null)
     {
         var file = ScenarioFile.Read(path);
-        var unpatched = file.Scenarios.FirstOrDefault(s => s.Patch == ScenarioPatch.None)
+        var unpatched = file.Scenarios.FirstOrDefault(s => s.Patch is null)
             ?? throw new FormatException($"{path}: no scenario with patch \"none\" to compare the unpatched logits with.");
         using var stream = File.OpenRead(path);
         using var doc = JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 64 });

@@ -91,8 +91,6 @@ public static class CircuitDiscovery
         var target = request.Target ?? DefaultTarget(request.Algorithm, tokenAnswers);
         data.Check(target);
         var ablation = request.Ablation ?? DefaultAblation(request.Algorithm);
-        if (ablation.Kind == AblationKind.GaussianNoise)
-            throw new ArgumentException("Discovery supports resample, zero and mean ablation, not Gaussian noise.");
         // SP runs the corrupt prompts and moves edges towards the patch values; the others run the clean prompts and ablate.
         var direction = request.Algorithm == DiscoveryAlgorithm.SubnetworkProbing ? PatchDirection.RestoreCorrupt : PatchDirection.AblateClean;
 
@@ -104,7 +102,7 @@ public static class CircuitDiscovery
             foreach (var b in data.Batches)
             {
                 MeanReference? reference = null;
-                if (ablation.Kind == AblationKind.Mean && ablation.MeanOver != MeanOver.Batch && !means.TryGetValue(b.Part, out reference))
+                if (ablation.Needs.HasFlag(AblationNeeds.DatasetMeans) && !means.TryGetValue(b.Part, out reference))
                     means[b.Part] = reference = MeanReference.Compute(model, searched, data.Batches.Where(x => x.Part == b.Part).Select(x => x.Pair));
                 using var scope = TorchSharp.torch.NewDisposeScope();
                 var v = PatchValues.Compute(model, searched, ablation, direction, b.Pair, reference, b.Prefix);

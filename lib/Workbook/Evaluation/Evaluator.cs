@@ -52,12 +52,7 @@ public static class Evaluator
         {
             CheckPromptLengths(part);
             CheckAnswerIds(part, request.Model.Config.OutputVocab);
-            int smallestBatch = part.Count % request.BatchSize is var rest && rest > 0 ? Math.Min(rest, request.BatchSize) : Math.Min(part.Count, request.BatchSize);
-            foreach (var m in request.Methodologies.Where(m => m.Value.Kind == AblationKind.Mean))
-                PatchingGuards.EnsureEnoughPromptsForMean(m.Value, m.Value.MeanOver == MeanOver.Batch ? smallestBatch : part.Count,
-                    m.Value.MeanOver == MeanOver.Batch
-                        ? $"'{part.Name}' ({part.Count} prompts in batches of {request.BatchSize}, the smallest holding {smallestBatch})"
-                        : $"'{part.Name}' ({part.Count} prompts)");
+            foreach (var m in request.Methodologies) m.Value.CheckPrompts(part.Name, part.Count, request.BatchSize);
         }
 
         var model = request.Model;
@@ -99,7 +94,7 @@ public static class Evaluator
                     symbolic.CheckGraph(graph);
                     var circuit = symbolic.Resolve(graph, part.Positions, methodology.Positions);
                     MeanReference? meanReference = null;
-                    if (methodology.Value.Kind == AblationKind.Mean && methodology.Value.MeanOver != MeanOver.Batch)
+                    if (methodology.Value.Needs.HasFlag(AblationNeeds.DatasetMeans))
                     {
                         if (!means.TryGetValue(graph.View, out meanReference))
                             means[graph.View] = meanReference = MeanReference.Compute(model, graph, batches.Select(b => b.Pair));
