@@ -41,11 +41,11 @@ public static class ReportCommand
             var (task, choice) = shared.TaskAndCircuit(parse);
             var grid = new ReportGrid
             {
-                Components = TaskInputs.ParseList(parse.GetValue(components), TaskInputs.ParseComponent),
+                Components = TaskInputs.ParseList(parse.GetValue(components), Methodology.Components.Parse),
                 Values = TaskInputs.ParseList(parse.GetValue(values), AblationValue.Parse),
-                Positions = TaskInputs.ParseList(parse.GetValue(positions), TaskInputs.ParsePositions),
-                Sets = TaskInputs.ParseList(parse.GetValue(sets), TaskInputs.ParseSet),
-                Direction = TaskInputs.ParseDirection(parse.GetValue(direction)!),
+                Positions = TaskInputs.ParseList(parse.GetValue(positions), Methodology.PositionChoices.Parse),
+                Sets = TaskInputs.ParseList(parse.GetValue(sets), Methodology.Sets.Parse),
+                Direction = Methodology.Directions.Parse(parse.GetValue(direction)!),
             };
             var methodologies = RobustnessReport.Methodologies(grid, choice, task.PaperMean);
             foreach (var m in methodologies) choice.For(m.Component); // a clear error before loading anything

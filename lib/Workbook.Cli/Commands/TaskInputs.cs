@@ -133,34 +133,6 @@ public static class TaskInputs
         return task.Tokenize(parts, tokenizer);
     }
 
-    public static Component ParseComponent(string text) => text.ToLowerInvariant() switch
-    {
-        "node" or "nodes" => Component.Node,
-        "edge" or "edges" => Component.Edge,
-        _ => throw new ArgumentException($"Unknown component '{text}'. Use node or edge."),
-    };
-
-    public static TokenPositions ParsePositions(string text) => text.ToLowerInvariant() switch
-    {
-        "all" => TokenPositions.All,
-        "specific" => TokenPositions.Specific,
-        _ => throw new ArgumentException($"Unknown token positions '{text}'. Use all or specific."),
-    };
-
-    public static PatchDirection ParseDirection(string text) => text.ToLowerInvariant() switch
-    {
-        "ablate-clean" => PatchDirection.AblateClean,
-        "restore-corrupt" => PatchDirection.RestoreCorrupt,
-        _ => throw new ArgumentException($"Unknown direction '{text}'. Use ablate-clean or restore-corrupt."),
-    };
-
-    public static AblatedSet ParseSet(string text) => text.ToLowerInvariant() switch
-    {
-        "complement" => AblatedSet.Complement,
-        "circuit" => AblatedSet.Circuit,
-        _ => throw new ArgumentException($"Unknown set '{text}'. Use complement or circuit."),
-    };
-
     /// <summary>A comma-separated list (null when the option was not given).</summary>
     public static IReadOnlyList<T>? ParseList<T>(string? text, Func<string, T> parse)
     {

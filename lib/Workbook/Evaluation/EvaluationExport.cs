@@ -20,14 +20,8 @@ public static class EvaluationExport
     /// <summary>A methodology's fields as the CLI spells them.</summary>
     public sealed record MethodologyFields(string Label, string Component, string Granularity, string Ablation, string Positions, string Direction, string Set)
     {
-        public static MethodologyFields Of(Methodology m) => new(
-            m.Label,
-            m.Component.ToString().ToLowerInvariant(),
-            m.Granularity == Patching.Granularity.QkvSeparate ? "qkv" : "heads",
-            m.Value.ToString(),
-            m.Positions == TokenPositions.All ? "all" : "specific",
-            m.Direction == PatchDirection.AblateClean ? "ablate-clean" : "restore-corrupt",
-            m.Ablate.ToString().ToLowerInvariant());
+        public static MethodologyFields Of(Methodology m) => new(m.Label, Methodology.Components[m.Component], Methodology.Granularities[m.Granularity],
+            m.Value.Label, Methodology.PositionChoices[m.Positions], Methodology.Directions[m.Direction], Methodology.Sets[m.Ablate]);
     }
 
     public static string Number(double v) => double.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : double.IsNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";

@@ -134,10 +134,10 @@ public sealed record RobustnessReport
 
     static readonly (string Name, Func<Methodology, Methodology> Blank, Func<Methodology, string> Level)[] FactorDefs =
     {
-        ("component", m => m with { Component = Component.Edge, Granularity = Granularity.QkvSeparate }, m => m.Component.ToString().ToLowerInvariant()),
-        ("ablation value", m => m with { Value = AblationValue.Zero }, m => m.Value.ToString()),
-        ("token positions", m => m with { Positions = TokenPositions.All }, m => m.Positions == TokenPositions.All ? "all" : "specific"),
-        ("ablated set", m => m with { Ablate = AblatedSet.Complement }, m => m.Ablate.ToString().ToLowerInvariant()),
+        ("component", m => m with { Component = Component.Edge, Granularity = Granularity.QkvSeparate }, m => Methodology.Components[m.Component]),
+        ("ablation value", m => m with { Value = AblationValue.Zero }, m => m.Value.Label),
+        ("token positions", m => m with { Positions = TokenPositions.All }, m => Methodology.PositionChoices[m.Positions]),
+        ("ablated set", m => m with { Ablate = AblatedSet.Complement }, m => Methodology.Sets[m.Ablate]),
     };
 
     static Sensitivity SensitivityOf(List<ReportEntry> basis, List<ReportEntry> all, MetricKind metric, double fullModel)

@@ -90,6 +90,12 @@ public class GaussianNoiseTests
             Assert.True(zero.GetProperty("values").GetProperty("max").GetDouble() < 1e-9, "noise-0 is the clean run: KL 0");
             var noisy = Summary("--ablation", "noise-2-seed5", "--positions", "all");
             Assert.True(noisy.GetProperty("values").GetProperty("mean").GetDouble() > 1e-6);
+            // The whole label on its own gives the same numbers.
+            var byLabel = Summary("--methodology", "edge/all/noise-2-seed5/ablate-clean/complement");
+            Assert.Equal(noisy.GetRawText(), byLabel.GetRawText());
+            var mixed = CliRunner.Run(common.Concat(new[] { "--methodology", "edge/all/zero/ablate-clean/complement", "--ablation", "zero" }).ToArray());
+            Assert.Equal(1, mixed.ExitCode);
+            Assert.Contains("--ablation", mixed.Err);
         }
         finally
         {
