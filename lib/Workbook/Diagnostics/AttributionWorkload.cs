@@ -54,7 +54,7 @@ public sealed class AttributionWorkload : IDisposable
         using var scope = NewDisposeScope();
         using var grad = enable_grad();
         Tensor? leaf = null;
-        var hooks = new HookSet().Replace(HookNames.Embed, x => leaf = x.detach().requires_grad_(true).MoveToOuterDisposeScope());
+        var hooks = new HookSet().Replace(HookNames.Embed.Name, x => leaf = x.detach().requires_grad_(true).MoveToOuterDisposeScope());
         var loss = Loss(Model.Forward(Clean, hooks)).sum();
         loss.backward();
         if (leaf?.grad is null) throw new InvalidOperationException("The backward pass did not reach the embeddings.");

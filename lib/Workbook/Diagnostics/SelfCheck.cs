@@ -159,19 +159,18 @@ public static class SelfCheck
             double worst = 0;
             for (int l = 0; l < c.NLayers; l++)
             {
-                var n = HookNames.Block(l);
-                var pre = cache[n.ResidPre];
-                var attn = cache[n.AttnOut];
-                var post = cache[n.ResidPost];
+                var pre = cache[HookNames.ResidPre[l]];
+                var attn = cache[HookNames.AttnOut[l]];
+                var post = cache[HookNames.ResidPost[l]];
                 if (!c.HasMlp) worst = Math.Max(worst, MaxDiff(post, pre + attn));
-                else if (c.ParallelAttnMlp) worst = Math.Max(worst, MaxDiff(post, pre + attn + cache[n.MlpOut]));
+                else if (c.ParallelAttnMlp) worst = Math.Max(worst, MaxDiff(post, pre + attn + cache[HookNames.MlpOut[l]]));
                 else
                 {
-                    var mid = cache[n.ResidMid];
+                    var mid = cache[HookNames.ResidMid[l]];
                     worst = Math.Max(worst, MaxDiff(mid, pre + attn));
-                    worst = Math.Max(worst, MaxDiff(post, mid + cache[n.MlpOut]));
+                    worst = Math.Max(worst, MaxDiff(post, mid + cache[HookNames.MlpOut[l]]));
                 }
-                if (l + 1 < c.NLayers) worst = Math.Max(worst, MaxDiff(cache[HookNames.Block(l + 1).ResidPre], post));
+                if (l + 1 < c.NLayers) worst = Math.Max(worst, MaxDiff(cache[HookNames.ResidPre[l + 1]], post));
             }
             string form = !c.HasMlp ? "resid_post = resid_pre + attn_out"
                 : c.ParallelAttnMlp ? "resid_post = resid_pre + attn_out + mlp_out (parallel block)"
@@ -193,9 +192,8 @@ public static class SelfCheck
             double worst = 0;
             for (int l = 0; l < c.NLayers; l++)
             {
-                var n = HookNames.Block(l);
-                var summed = results[n.Result].sum(dim: 2) + model.blocks[l].attn.b_O; // [B, T, H, D] -> [B, T, D]
-                worst = Math.Max(worst, MaxDiff(outs[n.AttnOut], summed));
+                var summed = results[HookNames.Result[l]].sum(dim: 2) + model.blocks[l].attn.b_O; // [B, T, H, D] -> [B, T, D]
+                worst = Math.Max(worst, MaxDiff(outs[HookNames.AttnOut[l]], summed));
             }
             return Verdict("head-results-sum", worst, ReferenceTolerance, $"sum over heads of hook_result + b_O = hook_attn_out, {c.NLayers} layers x {c.NHeads} heads");
         }
@@ -204,7 +202,7 @@ public static class SelfCheck
     static CheckResult HooksPerCall(HookedTransformer model, PromptPair prompts)
     {
         const string name = "hooks-per-call";
-        string point = HookNames.Block(0).ResidPost;
+        string point = HookNames.ResidPost[0];
         var clean = model.Forward(prompts.Clean);
         var hooks = new HookSet().Replace(point, t => zeros_like(t));
         double effect = MaxDiff(model.Forward(prompts.Clean, hooks), clean);

@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using Workbook.Util;
 using static TorchSharp.torch;
+using static Workbook.Model.HookNames;
 
 namespace Workbook.Model;
 
@@ -121,43 +122,22 @@ public sealed class HookedTransformer : nn.Module
         }
     }
 
-    /// <summary>Every hook point name of this model, in forward order.</summary>
-    public IReadOnlyList<string> HookPointNames()
-    {
-        var c = Config;
-        var names = new List<string> { HookNames.Embed };
-        if (c.Positional == PositionalEmbedding.Learned) names.Add(HookNames.PosEmbed);
-        for (int l = 0; l < c.NLayers; l++)
-        {
-            var n = HookNames.Block(l);
-            names.Add(n.ResidPre);
-            names.AddRange(new[] { n.AttnIn, n.QInput, n.KInput, n.VInput });
-            if (c.UseLayerNorm) names.AddRange(new[] { n.Ln1Scale, n.Ln1Normalized });
-            names.AddRange(new[] { n.Q, n.K, n.V });
-            if (c.Positional == PositionalEmbedding.Rotary) names.AddRange(new[] { n.RotQ, n.RotK });
-            names.AddRange(new[] { n.AttnScores, n.Pattern, n.Z, n.Result, n.AttnOut });
-            if (c.HasMlp)
-            {
-                if (!c.ParallelAttnMlp) names.Add(n.ResidMid);
-                names.Add(n.MlpIn);
-                if (c.UseLayerNorm) names.AddRange(new[] { n.Ln2Scale, n.Ln2Normalized });
-                names.AddRange(new[] { n.MlpPre, n.MlpPost, n.MlpOut });
-            }
-            names.Add(n.ResidPost);
-        }
-        if (c.UseLayerNorm) names.AddRange(new[] { HookNames.FinalLnScale, HookNames.FinalLnNormalized });
-        return names;
-    }
+    /// <summary>Every hook point name of this model, in forward order (from the declarations in <see cref="HookNames"/>).</summary>
+    public IReadOnlyList<string> HookPointNames() => HookNames.For(Config).Select(h => h.Name).ToList();
 
-    /// <summary>Lists every hook point with the shape of its activation for input tokens of [batch, seq].</summary>
+    /// <summary>
+    /// Lists every hook point with the shape of its activation for input tokens of [batch, seq], as one forward pass
+    /// with every hook recording fires them; a shape that differs from its declaration is a bug and throws.
+    /// </summary>
     public IReadOnlyList<HookInfo> ListHooks(int batch = 1, int seq = 4)
     {
         if (batch < 1 || seq < 1 || seq > Config.NCtx)
             throw new ArgumentOutOfRangeException(nameof(seq), $"Need batch >= 1 and 1 <= seq <= {Config.NCtx}.");
+        var hooks = HookNames.For(Config);
         var shapes = new Dictionary<string, long[]>();
         var recorder = new HookSet();
-        foreach (var name in HookPointNames())
-            recorder.Add(name, (t, n) => { shapes.TryAdd(n, t.shape); return null; });
+        foreach (var h in hooks)
+            recorder.Add(h.Name, (t, n) => { shapes.TryAdd(n, t.shape); return null; });
         using (no_grad())
         using (var tokens = zeros(batch, seq, dtype: ScalarType.Int64, device: Device))
         {
@@ -165,9 +145,14 @@ public sealed class HookedTransformer : nn.Module
             using var scope = NewDisposeScope();
             pass.Run(tokens);
         }
-        return HookPointNames().Select(n => new HookInfo(n, shapes.TryGetValue(n, out var s)
-            ? s
-            : throw new InvalidOperationException($"Hook point '{n}' did not fire."))).ToList();
+        return hooks.Select(h =>
+        {
+            var shape = shapes.TryGetValue(h.Name, out var s) ? s : throw new InvalidOperationException($"Hook point '{h.Name}' did not fire.");
+            var declared = h.Point.ShapeFor(Config, batch, seq);
+            if (!shape.SequenceEqual(declared))
+                throw new InvalidOperationException($"Hook point '{h.Name}' fired with shape [{string.Join(", ", shape)}] but is declared [{string.Join(", ", h.Point.Shape)}] = [{string.Join(", ", declared)}].");
+            return new HookInfo(h.Name, shape);
+        }).ToList();
     }
 
     void ValidateHookNames(HookSet hooks)
@@ -247,11 +232,11 @@ public sealed class HookedTransformer : nn.Module
         {
             tokens = _m.PrepareTokens(tokens);
             long B = tokens.shape[0], T = tokens.shape[1];
-            var embedded = H(HookNames.Embed, _m.embed.W_E.index_select(0, tokens.reshape(-1)).view(B, T, _c.DModel));
+            var embedded = H(HookNames.Embed.Name, _m.embed.W_E.index_select(0, tokens.reshape(-1)).view(B, T, _c.DModel));
             Tensor resid = embedded;
             if (_m.pos_embed != null)
             {
-                var pos = H(HookNames.PosEmbed, _m.pos_embed.W_pos.narrow(0, 0, T).unsqueeze(0).expand(B, T, _c.DModel));
+                var pos = H(HookNames.PosEmbed.Name, _m.pos_embed.W_pos.narrow(0, 0, T).unsqueeze(0).expand(B, T, _c.DModel));
                 resid = embedded + pos;
             }
             _ic?.OnEmbedding(resid);
@@ -273,7 +258,7 @@ public sealed class HookedTransformer : nn.Module
             }
 
             var final = _ic?.FinalResidual(resid) ?? resid;
-            var x = LayerNorm(final, _m.ln_final, HookNames.FinalLnScale, HookNames.FinalLnNormalized);
+            var x = LayerNorm(final, _m.ln_final, HookNames.FinalLnScale.Name, HookNames.FinalLnNormalized.Name);
             return x.matmul(_m.W_U) + _m.unembed.b_U;
         }
 
@@ -281,7 +266,7 @@ public sealed class HookedTransformer : nn.Module
         {
             var n = HookNames.Block(l);
             var w = _m.blocks[l];
-            var residPre = H(n.ResidPre, resid);
+            var residPre = H(n[ResidPre], resid);
             _ic?.OnBlockInput(l, residPre);
             // A parallel block's MLP reads the block input, so its (possibly patched) input is fixed before the
             // heads run; asking for it first keeps the engine's sources in layer order.
@@ -301,13 +286,13 @@ public sealed class HookedTransformer : nn.Module
             else
             {
                 var residMid = residPre + attnOut;
-                residMid = H(n.ResidMid, _ic?.ResidMid(l, residMid) ?? residMid);
+                residMid = H(n[ResidMid], _ic?.ResidMid(l, residMid) ?? residMid);
                 _ic?.OnResidMid(l, residMid);
                 var mlpOut = Mlp(l, n, w, _ic?.MlpInput(l, residMid) ?? residMid);
                 residPost = residMid + mlpOut;
             }
             residPost = _ic?.ResidPost(l, residPost) ?? residPost;
-            return H(n.ResidPost, residPost);
+            return H(n[ResidPost], residPost);
         }
 
         Tensor Attention(int l, BlockHookNames n, BlockWeights w, Tensor residPre, (Tensor Cos, Tensor Sin) rotary)
@@ -317,11 +302,11 @@ public sealed class HookedTransformer : nn.Module
             int Hh = _c.NHeads, dh = _c.DHead, D = _c.DModel;
 
             // Per-head inputs exist only when patched or hooked: [k, H, B, T, D] with k = 1 or 3.
-            bool hookQkv = Wants(n.QInput) || Wants(n.KInput) || Wants(n.VInput);
-            bool hookPerHead = hookQkv || Wants(n.AttnIn) || Wants(n.Ln1Scale) || Wants(n.Ln1Normalized);
+            bool hookQkv = Wants(n[QInput]) || Wants(n[KInput]) || Wants(n[VInput]);
+            bool hookPerHead = hookQkv || Wants(n[AttnIn]) || Wants(n[Ln1Scale]) || Wants(n[Ln1Normalized]);
             var sparse = _ic?.SparseAttentionInputs(l, residPre);
             Tensor? perHead = sparse is null ? _ic?.AttentionInputs(l, residPre) : hookPerHead || sparse.IsDense(Hh) ? Densify(sparse, B, T) : null;
-            if (perHead is null && sparse is null && (hookQkv || Wants(n.AttnIn)))
+            if (perHead is null && sparse is null && (hookQkv || Wants(n[AttnIn])))
                 perHead = residPre.unsqueeze(0).unsqueeze(0).expand(1, Hh, B, T, D);
 
             Tensor q, k, v; // [B, T, H, dh]
@@ -331,7 +316,7 @@ public sealed class HookedTransformer : nn.Module
             }
             else if (perHead is null)
             {
-                var x = LayerNorm(residPre, w.ln1, n.Ln1Scale, n.Ln1Normalized);
+                var x = LayerNorm(residPre, w.ln1, n[Ln1Scale], n[Ln1Normalized]);
                 q = ProjectShared(x, a.W_Q, a.b_Q);
                 k = ProjectShared(x, a.W_K, a.b_K);
                 v = ProjectShared(x, a.W_V, a.b_V);
@@ -342,21 +327,21 @@ public sealed class HookedTransformer : nn.Module
                     throw new InvalidOperationException($"Per-head attention inputs must be [1 or 3, heads, batch, seq, d_model]; got [{string.Join(", ", perHead.shape)}].");
                 // Engine layout [k, H, B, T, D]; hooks see TransformerLens layout [B, T, H, D].
                 int kinds = (int)perHead.shape[0];
-                if (kinds == 1 && Wants(n.AttnIn))
-                    perHead = FromHookLayout(H(n.AttnIn, perHead[0].permute(1, 2, 0, 3))).unsqueeze(0);
+                if (kinds == 1 && Wants(n[AttnIn]))
+                    perHead = FromHookLayout(H(n[AttnIn], perHead[0].permute(1, 2, 0, 3))).unsqueeze(0);
                 if (hookQkv)
                 {
-                    var inputs = new[] { n.QInput, n.KInput, n.VInput }.Select((name, i) =>
+                    var inputs = new[] { n[QInput], n[KInput], n[VInput] }.Select((name, i) =>
                         FromHookLayout(H(name, perHead[kinds == 3 ? i : 0].permute(1, 2, 0, 3)))).ToArray();
                     perHead = stack(inputs);
                     kinds = 3;
                 }
                 // One LayerNorm over every head copy, then one batched product per head input. When the LayerNorm's
                 // hooks are wanted they fire per input in TransformerLens layout, as TransformerLens does.
-                var normed = Wants(n.Ln1Scale) || Wants(n.Ln1Normalized)
-                    ? stack(Enumerable.Range(0, kinds).Select(i => FromHookLayout(LayerNorm(perHead[i].permute(1, 2, 0, 3), w.ln1, n.Ln1Scale, n.Ln1Normalized))).ToArray())
+                var normed = Wants(n[Ln1Scale]) || Wants(n[Ln1Normalized])
+                    ? stack(Enumerable.Range(0, kinds).Select(i => FromHookLayout(LayerNorm(perHead[i].permute(1, 2, 0, 3), w.ln1, n[Ln1Scale], n[Ln1Normalized]))).ToArray())
                         .reshape(kinds * Hh, B * T, D)
-                    : LayerNorm(perHead.reshape(kinds * Hh, B * T, D), w.ln1, n.Ln1Scale, n.Ln1Normalized);
+                    : LayerNorm(perHead.reshape(kinds * Hh, B * T, D), w.ln1, n[Ln1Scale], n[Ln1Normalized]);
                 Tensor Project(Tensor xs, Tensor W, Tensor bias) => // [H, B*T, D] x [H, D, dh] -> [B, T, H, dh]
                     (bmm(xs, W) + bias.unsqueeze(1)).view(Hh, B, T, dh).permute(1, 2, 0, 3);
                 var xq = normed.narrow(0, 0, Hh);
@@ -364,28 +349,28 @@ public sealed class HookedTransformer : nn.Module
                 k = Project(kinds == 3 ? normed.narrow(0, Hh, Hh) : xq, a.W_K, a.b_K);
                 v = Project(kinds == 3 ? normed.narrow(0, 2 * Hh, Hh) : xq, a.W_V, a.b_V);
             }
-            q = H(n.Q, q);
-            k = H(n.K, k);
-            v = H(n.V, v);
+            q = H(n[Q], q);
+            k = H(n[K], k);
+            v = H(n[V], v);
             if (_c.Positional == PositionalEmbedding.Rotary)
             {
-                q = H(n.RotQ, ApplyRotary(q, rotary));
-                k = H(n.RotK, ApplyRotary(k, rotary));
+                q = H(n[RotQ], ApplyRotary(q, rotary));
+                k = H(n[RotK], ApplyRotary(k, rotary));
             }
 
             var scores = q.permute(0, 2, 1, 3).matmul(k.permute(0, 2, 3, 1)) / Math.Sqrt(dh); // [B, H, Tq, Tk]
             if (_c.Causal)
                 scores = scores.masked_fill(CausalMask(T, scores.device), float.NegativeInfinity);
-            scores = H(n.AttnScores, scores);
-            var pattern = H(n.Pattern, scores.softmax(-1));
-            var z = H(n.Z, pattern.matmul(v.permute(0, 2, 1, 3)).permute(0, 2, 1, 3)); // [B, T, H, dh]
+            scores = H(n[AttnScores], scores);
+            var pattern = H(n[Pattern], scores.softmax(-1));
+            var z = H(n[Z], pattern.matmul(v.permute(0, 2, 1, 3)).permute(0, 2, 1, 3)); // [B, T, H, dh]
 
             Tensor attnOut;
-            bool needResults = (_ic?.NeedsHeadResults(l) ?? false) || Wants(n.Result);
+            bool needResults = (_ic?.NeedsHeadResults(l) ?? false) || Wants(n[Result]);
             if (needResults)
             {
                 var results = einsum("bthd,hdD->hbtD", z, a.W_O); // [H, B, T, D]
-                if (Wants(n.Result)) results = H(n.Result, results.permute(1, 2, 0, 3)).permute(2, 0, 1, 3);
+                if (Wants(n[Result])) results = H(n[Result], results.permute(1, 2, 0, 3)).permute(2, 0, 1, 3);
                 _ic?.OnHeadResults(l, results);
                 attnOut = results.sum(dim: 0) + a.b_O;
             }
@@ -393,16 +378,16 @@ public sealed class HookedTransformer : nn.Module
             {
                 attnOut = z.reshape(B, T, Hh * dh).matmul(a.W_O.reshape(Hh * dh, D)) + a.b_O;
             }
-            return H(n.AttnOut, attnOut);
+            return H(n[AttnOut], attnOut);
         }
 
         Tensor Mlp(int l, BlockHookNames n, BlockWeights w, Tensor input)
         {
             var m = w.mlp!;
-            var x = LayerNorm(H(n.MlpIn, input), w.ln2, n.Ln2Scale, n.Ln2Normalized);
-            var pre = H(n.MlpPre, x.matmul(m.W_in) + m.b_in);
-            var post = H(n.MlpPost, Activate(pre));
-            var output = H(n.MlpOut, post.matmul(m.W_out) + m.b_out);
+            var x = LayerNorm(H(n[MlpIn], input), w.ln2, n[Ln2Scale], n[Ln2Normalized]);
+            var pre = H(n[MlpPre], x.matmul(m.W_in) + m.b_in);
+            var post = H(n[MlpPost], Activate(pre));
+            var output = H(n[MlpOut], post.matmul(m.W_out) + m.b_out);
             _ic?.OnMlpOut(l, output);
             return output;
         }

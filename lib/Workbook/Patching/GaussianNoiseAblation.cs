@@ -38,7 +38,7 @@ public sealed partial record GaussianNoiseAblation : AblationValue
     {
         var generator = new Generator((ulong)Seed, device: CPU);
         int prefix = context.NeverPatchedPrefix;
-        var hooks = new HookSet().Replace(HookNames.Embed, embed =>
+        var hooks = new HookSet().Replace(HookNames.Embed.Name, embed =>
         {
             var std = embed.to(ScalarType.Float64).std().item<double>();
             var noise = randn(embed.shape, dtype: ScalarType.Float32, generator: generator).to(embed.dtype).to(embed.device) * (Scale * std);
