@@ -239,7 +239,7 @@ public sealed class HookedTransformer : nn.Module
                 var pos = H(HookNames.PosEmbed.Name, _m.pos_embed.W_pos.narrow(0, 0, T).unsqueeze(0).expand(B, T, _c.DModel));
                 resid = embedded + pos;
             }
-            _ic?.OnEmbedding(resid);
+            _ic?.OnSource(SourceSite.Embedding, 0, resid);
             var rotary = _c.Positional == PositionalEmbedding.Rotary ? RotaryTables(T) : default;
 
             // Without hooks, a cache or an interceptor that holds block tensors, nothing outlives a block but its
@@ -257,7 +257,7 @@ public sealed class HookedTransformer : nn.Module
                 resid = Block(l, resid, rotary).MoveToOuterDisposeScope();
             }
 
-            var final = _ic?.FinalResidual(resid) ?? resid;
+            var final = _ic?.Destination(DestinationSite.FinalResidual, _c.NLayers, resid) ?? resid;
             var x = LayerNorm(final, _m.ln_final, HookNames.FinalLnScale.Name, HookNames.FinalLnNormalized.Name);
             return x.matmul(_m.W_U) + _m.unembed.b_U;
         }
@@ -267,10 +267,10 @@ public sealed class HookedTransformer : nn.Module
             var n = HookNames.Block(l);
             var w = _m.blocks[l];
             var residPre = H(n[ResidPre], resid);
-            _ic?.OnBlockInput(l, residPre);
+            _ic?.OnSource(SourceSite.BlockInput, l, residPre);
             // A parallel block's MLP reads the block input, so its (possibly patched) input is fixed before the
             // heads run; asking for it first keeps the engine's sources in layer order.
-            var mlpInput = _c.HasMlp && _c.ParallelAttnMlp ? _ic?.MlpInput(l, residPre) ?? residPre : null;
+            var mlpInput = _c.HasMlp && _c.ParallelAttnMlp ? _ic?.Destination(DestinationSite.MlpInput, l, residPre) ?? residPre : null;
             var attnOut = Attention(l, n, w, residPre, rotary);
 
             Tensor residPost;
@@ -286,12 +286,12 @@ public sealed class HookedTransformer : nn.Module
             else
             {
                 var residMid = residPre + attnOut;
-                residMid = H(n[ResidMid], _ic?.ResidMid(l, residMid) ?? residMid);
-                _ic?.OnResidMid(l, residMid);
-                var mlpOut = Mlp(l, n, w, _ic?.MlpInput(l, residMid) ?? residMid);
+                residMid = H(n[ResidMid], _ic?.Destination(DestinationSite.ResidMid, l, residMid) ?? residMid);
+                _ic?.OnSource(SourceSite.ResidMid, l, residMid);
+                var mlpOut = Mlp(l, n, w, _ic?.Destination(DestinationSite.MlpInput, l, residMid) ?? residMid);
                 residPost = residMid + mlpOut;
             }
-            residPost = _ic?.ResidPost(l, residPost) ?? residPost;
+            residPost = _ic?.Destination(DestinationSite.ResidPost, l, residPost) ?? residPost;
             return H(n[ResidPost], residPost);
         }
 
@@ -301,25 +301,28 @@ public sealed class HookedTransformer : nn.Module
             long B = residPre.shape[0], T = residPre.shape[1];
             int Hh = _c.NHeads, dh = _c.DHead, D = _c.DModel;
 
-            // Per-head inputs exist only when patched or hooked: [k, H, B, T, D] with k = 1 or 3.
+            // Per-head inputs exist only when patched or hooked: [k, H, B, T, D] with k = 1 or 3. The engine may compute
+            // its heads' Q, K and V itself (most heads sharing one input); hooks on the inputs always see them dense.
             bool hookQkv = Wants(n[QInput]) || Wants(n[KInput]) || Wants(n[VInput]);
             bool hookPerHead = hookQkv || Wants(n[AttnIn]) || Wants(n[Ln1Scale]) || Wants(n[Ln1Normalized]);
-            var sparse = _ic?.SparseAttentionInputs(l, residPre);
-            Tensor? perHead = sparse is null ? _ic?.AttentionInputs(l, residPre) : hookPerHead || sparse.IsDense(Hh) ? Densify(sparse, B, T) : null;
-            if (perHead is null && sparse is null && (hookQkv || Wants(n[AttnIn])))
+            var projection = new AttentionProjection(_c, w);
+            var inputs = _ic?.AttentionInputs(l, residPre);
+            var direct = inputs is not null && !hookPerHead ? inputs.Project(projection) : null;
+            var perHead = direct is null ? inputs?.Dense(Hh) : null;
+            if (perHead is null && direct is null && (hookQkv || Wants(n[AttnIn])))
                 perHead = residPre.unsqueeze(0).unsqueeze(0).expand(1, Hh, B, T, D);
 
             Tensor q, k, v; // [B, T, H, dh]
-            if (perHead is null && sparse is not null)
+            if (direct is not null)
             {
-                (q, k, v) = SparseProjections(w, sparse, B, T);
+                (q, k, v) = (direct.Q, direct.K, direct.V);
             }
             else if (perHead is null)
             {
                 var x = LayerNorm(residPre, w.ln1, n[Ln1Scale], n[Ln1Normalized]);
-                q = ProjectShared(x, a.W_Q, a.b_Q);
-                k = ProjectShared(x, a.W_K, a.b_K);
-                v = ProjectShared(x, a.W_V, a.b_V);
+                q = projection.ProjectShared(x, 0);
+                k = projection.ProjectShared(x, 1);
+                v = projection.ProjectShared(x, 2);
             }
             else
             {
@@ -331,9 +334,9 @@ public sealed class HookedTransformer : nn.Module
                     perHead = FromHookLayout(H(n[AttnIn], perHead[0].permute(1, 2, 0, 3))).unsqueeze(0);
                 if (hookQkv)
                 {
-                    var inputs = new[] { n[QInput], n[KInput], n[VInput] }.Select((name, i) =>
+                    var split = new[] { n[QInput], n[KInput], n[VInput] }.Select((name, i) =>
                         FromHookLayout(H(name, perHead[kinds == 3 ? i : 0].permute(1, 2, 0, 3)))).ToArray();
-                    perHead = stack(inputs);
+                    perHead = stack(split);
                     kinds = 3;
                 }
                 // One LayerNorm over every head copy, then one batched product per head input. When the LayerNorm's
@@ -371,7 +374,7 @@ public sealed class HookedTransformer : nn.Module
             {
                 var results = einsum("bthd,hdD->hbtD", z, a.W_O); // [H, B, T, D]
                 if (Wants(n[Result])) results = H(n[Result], results.permute(1, 2, 0, 3)).permute(2, 0, 1, 3);
-                _ic?.OnHeadResults(l, results);
+                _ic?.OnSource(SourceSite.HeadResults, l, results);
                 attnOut = results.sum(dim: 0) + a.b_O;
             }
             else
@@ -388,7 +391,7 @@ public sealed class HookedTransformer : nn.Module
             var pre = H(n[MlpPre], x.matmul(m.W_in) + m.b_in);
             var post = H(n[MlpPost], Activate(pre));
             var output = H(n[MlpOut], post.matmul(m.W_out) + m.b_out);
-            _ic?.OnMlpOut(l, output);
+            _ic?.OnSource(SourceSite.MlpOut, l, output);
             return output;
         }
 
@@ -411,50 +414,7 @@ public sealed class HookedTransformer : nn.Module
             return H(normalizedHook, centred / scale * ln.w + ln.b);
         }
 
-        Tensor Densify(SparseHeadInputs sparse, long B, long T)
-        {
-            int Hh = _c.NHeads, D = _c.DModel;
-            if (sparse.IsDense(Hh)) return sparse.RowInputs!.view(sparse.Kinds, Hh, B, T, D);
-            var dense = sparse.Shared.unsqueeze(0).expand(sparse.Kinds * Hh, B, T, D).contiguous();
-            if (sparse.Rows.Length > 0) dense.index_copy_(0, tensor(sparse.Rows, device: dense.device), sparse.RowInputs!);
-            return dense.view(sparse.Kinds, Hh, B, T, D);
-        }
-
-        /// <summary>Q, K, V when most heads share one input: one fused projection, then the listed rows on their own.</summary>
-        (Tensor Q, Tensor K, Tensor V) SparseProjections(BlockWeights w, SparseHeadInputs sparse, long B, long T)
-        {
-            var a = w.attn;
-            int Hh = _c.NHeads, D = _c.DModel, dh = _c.DHead;
-            var x = LayerNorm(sparse.Shared, w.ln1, "", "");
-            var q = ProjectShared(x, a.W_Q, a.b_Q);
-            var k = ProjectShared(x, a.W_K, a.b_K);
-            var v = ProjectShared(x, a.W_V, a.b_V);
-            if (sparse.Rows.Length == 0) return (q, k, v);
-            int n = sparse.Rows.Length;
-            var normed = LayerNorm(sparse.RowInputs!.reshape(n, B * T, D), w.ln1, "", "");
-            var outputs = new[] { q, k, v };
-            var weights = new[] { (a.W_Q, a.b_Q), (a.W_K, a.b_K), (a.W_V, a.b_V) };
-            var index = sparse.Index ?? SparseHeadIndex.For(sparse.Rows, sparse.Kinds, Hh, x.device);
-            for (int kind = 0; kind < 3; kind++)
-            {
-                if (index.ForKind(kind) is not { } rows) continue;
-                var rowsOfKind = rows.Selection is null ? normed : normed.index_select(0, rows.Selection);
-                var (W, bias) = weights[kind];
-                var projected = bmm(rowsOfKind, W.index_select(0, rows.Heads)) + bias.index_select(0, rows.Heads).unsqueeze(1); // [m, B*T, dh]
-                outputs[kind] = outputs[kind].index_copy(2, rows.Heads, projected.view(rows.Count, B, T, dh).permute(1, 2, 0, 3));
-            }
-            return (outputs[0], outputs[1], outputs[2]);
-        }
-
         Tensor FromHookLayout(Tensor bthd) => bthd.permute(2, 0, 1, 3).contiguous(); // [B, T, H, D] -> [H, B, T, D]
-
-        Tensor ProjectShared(Tensor x, Tensor W, Tensor b)
-        {
-            // [B, T, D] @ [D, H*dh] -> [B, T, H, dh]. The rearranged copy of W is freed at once: held until the pass
-            // ended, the copies of every layer's W_Q/W_K/W_V added 2.5 GB to a Pythia-2.8B forward.
-            using var flat = W.permute(1, 0, 2).reshape(_c.DModel, _c.NHeads * _c.DHead);
-            return x.matmul(flat).view(x.shape[0], x.shape[1], _c.NHeads, _c.DHead) + b;
-        }
 
         (Tensor Cos, Tensor Sin) RotaryTables(long T)
         {

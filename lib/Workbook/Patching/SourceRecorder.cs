@@ -35,25 +35,21 @@ internal sealed class SourceRecorder : IForwardInterceptor
         Buffer(value)[index].copy_(value);
     }
 
-    public void OnEmbedding(Tensor residStart) => Put(_index.ResidStart, residStart);
-
-    public void OnBlockInput(int layer, Tensor residPre)
-    {
-        if (layer > 0) Put(_index.BlockInput[layer], residPre);
-    }
-
     public bool NeedsHeadResults(int layer) => true;
 
-    public void OnHeadResults(int layer, Tensor results)
+    public void OnSource(SourceSite site, int layer, Tensor value)
     {
-        int first = _index.FirstHead[layer];
-        using var _ = no_grad();
-        Buffer(results[0]).narrow(0, first, results.shape[0]).copy_(results);
+        switch (site)
+        {
+            case SourceSite.Embedding: Put(_index.ResidStart, value); break;
+            case SourceSite.BlockInput when layer > 0: Put(_index.BlockInput[layer], value); break;
+            case SourceSite.ResidMid: Put(_index.ResidMid[layer], value); break;
+            case SourceSite.MlpOut: Put(_index.Mlp[layer], value); break;
+            case SourceSite.HeadResults:
+                using (no_grad()) Buffer(value[0]).narrow(0, _index.FirstHead[layer], value.shape[0]).copy_(value);
+                break;
+        }
     }
-
-    public void OnResidMid(int layer, Tensor residMid) => Put(_index.ResidMid[layer], residMid);
-
-    public void OnMlpOut(int layer, Tensor mlpOut) => Put(_index.Mlp[layer], mlpOut);
 
     /// <summary>Runs <paramref name="tokens"/> unpatched; returns source outputs [S, B, T, D] and logits, both in the caller's dispose scope.</summary>
     public static (Tensor Sources, Tensor Logits) Record(HookedTransformer model, ComputationGraph graph, Tensor tokens, HookSet? hooks = null)
