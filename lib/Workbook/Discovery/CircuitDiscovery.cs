@@ -95,15 +95,13 @@ public static class CircuitDiscovery
         var direction = request.Algorithm == DiscoveryAlgorithm.SubnetworkProbing ? PatchDirection.RestoreCorrupt : PatchDirection.AblateClean;
 
         // Dataset means are taken over each part's prompts (prompts of different parts may differ in length), as in evaluation.
-        var means = new Dictionary<int, MeanReference>();
+        using var means = new DatasetMeans(model);
         var values = new List<PatchValues>();
         try
         {
             foreach (var b in data.Batches)
             {
-                MeanReference? reference = null;
-                if (ablation.Needs.HasFlag(AblationNeeds.DatasetMeans) && !means.TryGetValue(b.Part, out reference))
-                    means[b.Part] = reference = MeanReference.Compute(model, searched, data.Batches.Where(x => x.Part == b.Part).Select(x => x.Pair));
+                var reference = means.For(ablation, searched, b.Part.ToString(CultureInfo.InvariantCulture), () => data.Batches.Where(x => x.Part == b.Part).Select(x => x.Pair));
                 using var scope = TorchSharp.torch.NewDisposeScope();
                 var v = PatchValues.Compute(model, searched, ablation, direction, b.Pair, reference, b.Prefix);
                 // Dataset means are shared by every batch and owned by the MeanReference; anything else is this batch's own.
@@ -147,7 +145,6 @@ public static class CircuitDiscovery
         finally
         {
             foreach (var v in values) v.Values?.Dispose();
-            foreach (var m in means.Values) m.Dispose();
         }
     }
 

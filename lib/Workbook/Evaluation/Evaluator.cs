@@ -74,7 +74,7 @@ public static class Evaluator
                 PatchingGuards.EnsureFinite(reference[b], () => $"The unpatched model on '{part.Name}', batch {batchIndex + 1} of {batches.Count}", batches[b].Start);
             }
             double? meanModelLogitDiff = request.Metrics.Any(m => m.Needs.HasFlag(MetricNeeds.ModelMeanLogitDiff)) ? MeanLogitDiff(reference, part, batches) : null;
-            var means = new Dictionary<GraphView, MeanReference>();
+            using var means = new DatasetMeans(model);
             try
             {
                 for (int b = 0; b < batches.Count; b++)
@@ -93,12 +93,7 @@ public static class Evaluator
                     var symbolic = request.Circuit.For(methodology.Component);
                     symbolic.CheckGraph(graph);
                     var circuit = symbolic.Resolve(graph, part.Positions, methodology.Positions);
-                    MeanReference? meanReference = null;
-                    if (methodology.Value.Needs.HasFlag(AblationNeeds.DatasetMeans))
-                    {
-                        if (!means.TryGetValue(graph.View, out meanReference))
-                            means[graph.View] = meanReference = MeanReference.Compute(model, graph, batches.Select(b => b.Pair));
-                    }
+                    var meanReference = means.For(methodology.Value, graph, part.Name, () => batches.Select(b => b.Pair));
                     for (int b = 0; b < batches.Count; b++)
                     {
                         request.Progress?.Report(new EvaluationProgress(step, totalSteps, part.Name, methodology.Label, b + 1, batches.Count));
@@ -119,7 +114,6 @@ public static class Evaluator
             }
             finally
             {
-                foreach (var m in means.Values) m.Dispose();
                 foreach (var r in reference) r.Dispose();
                 foreach (var b in batches) b.Dispose();
             }

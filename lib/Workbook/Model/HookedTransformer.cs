@@ -55,12 +55,6 @@ public sealed class HookedTransformer : nn.Module
     /// <summary>The unembedding matrix [d_model, d_vocab_out] (W_E transposed when tied).</summary>
     public Tensor W_U => unembed.W_U ?? (Tensor)embed.W_E.t();
 
-    /// <summary>Makes every parameter trainable (or frozen, the default after construction).</summary>
-    public void SetTrainable(bool trainable)
-    {
-        foreach (var p in parameters()) p.requires_grad = trainable;
-    }
-
     /// <summary>
     /// Runs the model on token ids [batch, seq] and returns logits [batch, seq, d_vocab_out].
     /// <paramref name="hooks"/> apply to this call only; <paramref name="interceptor"/> is the patching engine's entry.

@@ -68,6 +68,33 @@ public sealed class MeanReference : IDisposable
 }
 
 /// <summary>
+/// The dataset means of a run (an evaluation, a discovery): computed the first time an ablation value needs them for a
+/// dataset part and graph view, then shared by every batch and methodology of that part, and disposed together.
+/// </summary>
+public sealed class DatasetMeans(HookedTransformer model) : IDisposable
+{
+    readonly Dictionary<(string Part, GraphView View), MeanReference> _means = new();
+
+    /// <summary>
+    /// The means <paramref name="value"/> reads for dataset part <paramref name="part"/> on <paramref name="graph"/>
+    /// (averaged over all of <paramref name="batches"/>), or null when it reads none.
+    /// </summary>
+    public MeanReference? For(AblationValue value, ComputationGraph graph, string part, Func<IEnumerable<PromptPair>> batches)
+    {
+        if (!value.Needs.HasFlag(AblationNeeds.DatasetMeans)) return null;
+        if (!_means.TryGetValue((part, graph.View), out var means))
+            _means[(part, graph.View)] = means = MeanReference.Compute(model, graph, batches());
+        return means;
+    }
+
+    public void Dispose()
+    {
+        foreach (var m in _means.Values) m.Dispose();
+        _means.Clear();
+    }
+}
+
+/// <summary>
 /// The value each source takes when ablated, for one batch: [n_sources, batch or 1, seq or 1, d_model]
 /// (broadcast over the axes of size 1), or null for zero ablation.
 /// </summary>

@@ -1,25 +1,95 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Workbook.Util;
 
-/// <summary>Parses user-supplied JSON, turning syntax errors into a <see cref="FormatException"/> that names the source.</summary>
+/// <summary>
+/// Reads JSON that comes from outside (files, the hub, embedded resources) the same way everywhere: the bytes must be
+/// UTF-8 and the text JSON of bounded nesting, and every failure is one error that names the source:
+/// <c>{source}: not valid UTF-8 text.</c>, <c>{source}: not valid JSON: ...</c>, <c>{source}: expected a JSON object, got ...</c>.
+/// Each reader chooses the exception type its callers expect (<see cref="FormatException"/> by default).
+/// </summary>
 public static class JsonInput
 {
+    /// <summary>Makes the exception a reader throws for a message (and the exception that caused it, if any).</summary>
+    public delegate Exception ErrorFactory(string message, Exception? inner);
+
+    static Exception Format(string message, Exception? inner) => new FormatException(message, inner);
+
+    /// <summary>The nesting JsonDocument accepts by default; the workbook's formats need far less.</summary>
+    public const int DefaultMaxDepth = 64;
+
     /// <summary>
     /// Whether <paramref name="bytes"/> are valid UTF-8. JsonDocument accepts invalid UTF-8 inside strings and fails
     /// only later, with an InvalidOperationException, when a property name or string is read: check bytes first.
     /// </summary>
     public static bool IsUtf8(ReadOnlySpan<byte> bytes) => System.Text.Unicode.Utf8.IsValid(bytes);
 
-    public static JsonDocument Parse(string json, string source)
+    /// <summary>Parses UTF-8 bytes read from <paramref name="source"/>.</summary>
+    public static JsonDocument Parse(ReadOnlyMemory<byte> bytes, string source, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth)
     {
+        error ??= Format;
+        if (!IsUtf8(bytes.Span)) throw error($"{source}: not valid UTF-8 text.", null);
         try
         {
-            return JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
+            return JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = maxDepth });
         }
         catch (JsonException e)
         {
-            throw new FormatException($"{source}: not valid JSON: {e.Message}", e);
+            throw error($"{source}: not valid JSON: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Parses text read from <paramref name="source"/>.</summary>
+    public static JsonDocument Parse(string json, string source, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth)
+    {
+        try
+        {
+            return JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = maxDepth });
+        }
+        catch (JsonException e)
+        {
+            throw (error ?? Format)($"{source}: not valid JSON: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Reads and parses the file at <paramref name="path"/>, which names it in errors.</summary>
+    public static JsonDocument ReadFile(string path, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth) =>
+        Parse(File.ReadAllBytes(path), path, error, maxDepth);
+
+    /// <summary>Parses text into a mutable <see cref="JsonNode"/> tree; the root must be an object.</summary>
+    public static JsonObject ParseObjectNode(string json, string source, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth)
+    {
+        error ??= Format;
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { MaxDepth = maxDepth });
+        }
+        catch (JsonException e)
+        {
+            throw error($"{source}: not valid JSON: {e.Message}", e);
+        }
+        return root as JsonObject ?? throw error($"{source}: expected a JSON object, got {(root is null ? "null" : root.GetValueKind().ToString())}.", null);
+    }
+
+    /// <summary>The document's root, which must be an object.</summary>
+    public static JsonElement RootObject(JsonDocument doc, string source, ErrorFactory? error = null) =>
+        doc.RootElement.ValueKind == JsonValueKind.Object
+            ? doc.RootElement
+            : throw (error ?? Format)($"{source}: expected a JSON object, got {doc.RootElement.ValueKind}.", null);
+
+    /// <summary>Deserializes text read from <paramref name="source"/> into <typeparamref name="T"/>; null or malformed JSON is an error naming it.</summary>
+    public static T Deserialize<T>(string json, string source, JsonSerializerOptions options, ErrorFactory? error = null)
+    {
+        error ??= Format;
+        try
+        {
+            return JsonSerializer.Deserialize<T>(json, options) ?? throw error($"{source}: the JSON is null.", null);
+        }
+        catch (JsonException e)
+        {
+            throw error($"{source}: not valid JSON for {typeof(T).Name}: {e.Message}", e);
         }
     }
 }
