@@ -52,7 +52,7 @@ public static class SymbolicCircuitJson
 
     public static SymbolicCircuit Read(string json, string defaultName, string source = "circuit")
     {
-        using (var doc = JsonInput.Parse(json, source))
+        using (var doc = JsonInput.Parse(json, source, maxDepth: 16))
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("edges", out var edgesEl) || edgesEl.ValueKind != JsonValueKind.Array)

@@ -54,8 +54,7 @@ public static class ToyIoi
         IoiSentences.Generate(Tokenizer, count, seed, template, order);
 
     static T ReadJson<T>(string file) =>
-        JsonSerializer.Deserialize<T>(File.ReadAllText(Path.Combine(Folder.Value, file)), ToyIoiBuild.Json)
-        ?? throw new InvalidOperationException($"{Alias}: {file} is empty.");
+        Util.JsonInput.Deserialize<T>(File.ReadAllText(Path.Combine(Folder.Value, file)), $"{Alias}: {file}", ToyIoiBuild.Json);
 
     static string ExtractResources()
     {

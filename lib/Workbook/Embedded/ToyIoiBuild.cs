@@ -69,8 +69,8 @@ public static class ToyIoiBuild
     /// </summary>
     public static ToyIoiReport Reanalyse(string folder, IProgress<string>? log = null)
     {
-        var previous = JsonSerializer.Deserialize<ToyIoiReport>(File.ReadAllText(Path.Combine(folder, "evaluation.json")), Json)
-            ?? throw new InvalidOperationException($"{folder}/evaluation.json is empty.");
+        string evaluation = Path.Combine(folder, "evaluation.json");
+        var previous = Util.JsonInput.Deserialize<ToyIoiReport>(File.ReadAllText(evaluation), evaluation, Json);
         var tokenizer = WordLevelTokenizer.Load(Path.Combine(folder, "tokenizer.json"));
         using var model = ModelLoader.Load(folder);
         var report = Analyse(model, tokenizer, previous.Options, previous.TrainingSeconds, log);

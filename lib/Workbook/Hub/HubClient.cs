@@ -102,26 +102,19 @@ public sealed class HubClient : IDisposable
         using var _ = resp;
         if (!resp.IsSuccessStatusCode) throw StatusError(resp, repo, null);
         var json = await resp.Content.ReadAsByteArrayAsync(cancel).ConfigureAwait(false);
-        try
-        {
-            using var doc = JsonDocument.Parse(json);
-            var root = doc.RootElement;
-            if (!root.TryGetProperty("sha", out var sha) || sha.ValueKind != JsonValueKind.String || !HubCache.CommitPattern().IsMatch(sha.GetString()!))
-                throw new HubException($"{uri}: the answer has no commit hash 'sha'.");
-            var files = new List<RepoFile>();
-            if (root.TryGetProperty("siblings", out var siblings) && siblings.ValueKind == JsonValueKind.Array)
-                foreach (var s in siblings.EnumerateArray())
-                {
-                    if (!s.TryGetProperty("rfilename", out var name) || name.ValueKind != JsonValueKind.String) continue;
-                    long? size = s.TryGetProperty("size", out var sz) && sz.ValueKind == JsonValueKind.Number ? sz.GetInt64() : null;
-                    files.Add(new RepoFile(name.GetString()!, size));
-                }
-            return new RepoRevision(repo, sha.GetString()!, files);
-        }
-        catch (JsonException e)
-        {
-            throw new HubException($"{uri}: the answer is not valid JSON ({e.Message}).", e);
-        }
+        using var doc = Util.JsonInput.Parse(json, $"{uri}: the answer", (m, e) => new HubException(m, e));
+        var root = Util.JsonInput.RootObject(doc, $"{uri}: the answer", (m, e) => new HubException(m, e));
+        if (!root.TryGetProperty("sha", out var sha) || sha.ValueKind != JsonValueKind.String || !HubCache.CommitPattern().IsMatch(sha.GetString()!))
+            throw new HubException($"{uri}: the answer has no commit hash 'sha'.");
+        var files = new List<RepoFile>();
+        if (root.TryGetProperty("siblings", out var siblings) && siblings.ValueKind == JsonValueKind.Array)
+            foreach (var s in siblings.EnumerateArray())
+            {
+                if (s.ValueKind != JsonValueKind.Object || !s.TryGetProperty("rfilename", out var name) || name.ValueKind != JsonValueKind.String) continue;
+                long? size = s.TryGetProperty("size", out var sz) && sz.ValueKind == JsonValueKind.Number && sz.TryGetInt64(out long bytes) ? bytes : null;
+                files.Add(new RepoFile(name.GetString()!, size));
+            }
+        return new RepoRevision(repo, sha.GetString()!, files);
     }
 
     /// <summary>HEAD on the resolve address: commit, ETag, size and download location of one file.</summary>

@@ -37,27 +37,18 @@ public static class ModelFiles
     /// <summary>The shard files an index lists (<c>weight_map</c> values), validated as plain file names.</summary>
     public static IReadOnlyList<string> ShardsOf(string indexPath)
     {
-        try
+        using var doc = Util.JsonInput.ReadFile(indexPath, (m, e) => new HubException(m, e));
+        if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            throw new HubException($"{indexPath}: missing object 'weight_map'.");
+        var shards = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var p in map.EnumerateObject())
         {
-            var bytes = File.ReadAllBytes(indexPath);
-            if (!Util.JsonInput.IsUtf8(bytes)) throw new HubException($"{indexPath}: not valid UTF-8 text.");
-            using var doc = JsonDocument.Parse(bytes);
-            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-                throw new HubException($"{indexPath}: missing object 'weight_map'.");
-            var shards = new SortedSet<string>(StringComparer.Ordinal);
-            foreach (var p in map.EnumerateObject())
-            {
-                string? file = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString() : null;
-                if (string.IsNullOrEmpty(file) || file.Contains('/') || file.Contains('\\') || file.Contains(".."))
-                    throw new HubException($"{indexPath}: weight_map entry '{p.Name}' must name a shard file in the same folder.");
-                shards.Add(file);
-            }
-            return shards.ToList();
+            string? file = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString() : null;
+            if (string.IsNullOrEmpty(file) || file.Contains('/') || file.Contains('\\') || file.Contains(".."))
+                throw new HubException($"{indexPath}: weight_map entry '{p.Name}' must name a shard file in the same folder.");
+            shards.Add(file);
         }
-        catch (JsonException e)
-        {
-            throw new HubException($"{indexPath}: not valid JSON: {e.Message}", e);
-        }
+        return shards.ToList();
     }
 
     /// <summary>The TransformerLens <c>tokenizer_name</c> in a <c>config.json</c>, when it names another hub repository.</summary>
@@ -65,14 +56,12 @@ public static class ModelFiles
     {
         try
         {
-            var bytes = File.ReadAllBytes(configPath);
-            if (!Util.JsonInput.IsUtf8(bytes)) return null; // the loader reports it
-            using var doc = JsonDocument.Parse(bytes);
+            using var doc = Util.JsonInput.ReadFile(configPath);
             if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("tokenizer_name", out var t)
                 && t.ValueKind == JsonValueKind.String && RepoId.TryParse(t.GetString()!, out var id))
                 return id;
         }
-        catch (JsonException)
+        catch (FormatException)
         {
             // The loader reports a broken config.json with its own message.
         }

@@ -76,20 +76,9 @@ public sealed class ScenarioFile
             json.CopyTo(buffer);
             bytes = buffer.ToArray();
         }
-        if (!Util.JsonInput.IsUtf8(bytes)) throw new FormatException($"{source}: not valid UTF-8 text.");
-        JsonDocument doc;
-        try
+        using (var doc = Util.JsonInput.Parse(bytes, source))
         {
-            doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64 });
-        }
-        catch (JsonException e)
-        {
-            throw new FormatException($"{source}: not valid JSON: {e.Message}", e);
-        }
-        using (doc)
-        {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new FormatException($"{source}: expected a JSON object.");
+            var root = Util.JsonInput.RootObject(doc, source);
             var clean = Tokens(root, "clean_tokens", source);
             var corrupt = Tokens(root, "corrupt_tokens", source);
             if (clean.GetLength(0) != corrupt.GetLength(0) || clean.GetLength(1) != corrupt.GetLength(1))

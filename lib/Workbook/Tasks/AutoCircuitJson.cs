@@ -20,7 +20,7 @@ public static class AutoCircuitJson
 
     public static PromptDataset Read(string json, string name, string source = "dataset")
     {
-        using (var doc = JsonInput.Parse(json, source))
+        using (var doc = JsonInput.Parse(json, source, maxDepth: 16))
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new FormatException($"{source}: expected a JSON object with a \"prompts\" array.");

@@ -143,9 +143,9 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     {
         try
         {
-            return JsonNode.Parse(File.ReadAllText(path))?["model"]?["type"]?.GetValue<string>() == "WordLevel";
+            return Util.JsonInput.ParseObjectNode(File.ReadAllText(path), path)["model"]?["type"]?.GetValue<string>() == "WordLevel";
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or IOException)
+        catch (Exception e) when (e is FormatException or InvalidOperationException or IOException)
         {
             return false;
         }
@@ -184,13 +184,13 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     static string? BosFromConfig(string configPath)
     {
         if (!File.Exists(configPath)) return null;
+        var config = Util.JsonInput.ParseObjectNode(File.ReadAllText(configPath), configPath);
         try
         {
-            var config = JsonNode.Parse(File.ReadAllText(configPath));
-            var bos = config is JsonObject ? config["bos_token"] : null;
+            var bos = config["bos_token"];
             return bos is JsonValue ? bos.GetValue<string>() : bos is JsonObject ? bos["content"]?.GetValue<string>() : null;
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
             throw new FormatException($"{configPath}: malformed tokenizer config: {e.Message}", e);
         }
@@ -198,16 +198,7 @@ public sealed partial class WordLevelTokenizer : ITokenizer
 
     static WordLevelTokenizer Parse(string json, string path, string? bosToken, string? name)
     {
-        JsonNode root;
-        try
-        {
-            root = JsonNode.Parse(json) ?? throw new FormatException($"{path}: empty JSON.");
-        }
-        catch (JsonException e)
-        {
-            throw new FormatException($"{path}: invalid JSON ({e.Message}).");
-        }
-        if (root is not JsonObject) throw new FormatException($"{path}: expected a JSON object.");
+        var root = Util.JsonInput.ParseObjectNode(json, path);
         var model = root["model"] as JsonObject ?? throw new FormatException($"{path}: no \"model\" object.");
         string? type = model["type"]?.GetValue<string>();
         if (type != "WordLevel") throw new FormatException($"{path}: model type is '{type ?? "(none)"}'; this reader handles WordLevel tokenizers only.");
