@@ -3,31 +3,24 @@ using static TorchSharp.torch;
 namespace Workbook.Metrics;
 
 /// <summary>The answer's logit (mean over answers and read positions).</summary>
-public sealed record AnswerLogitMetric : MetricKind
+public sealed record AnswerLogitMetric() : MetricKind("answer-logit", "logit of the answer", MetricNeeds.TokenAnswers)
 {
-    public override string Label => "answer-logit";
-    public override string Description => "logit of the answer";
-    public override MetricNeeds Needs => MetricNeeds.TokenAnswers;
     public override Tensor Compute(MetricInputs inputs) =>
         FaithfulnessMetrics.Gathered(inputs.Circuit, inputs.Targets.AnswerTensor(inputs.Circuit.device)).mean(new long[] { 1 });
 }
 
 /// <summary>The answer's softmax probability over the whole vocabulary.</summary>
-public sealed record AnswerProbMetric : MetricKind
+public sealed record AnswerProbMetric()
+    : MetricKind("answer-prob", "probability of the answer (softmax over the vocabulary)", MetricNeeds.TokenAnswers)
 {
-    public override string Label => "answer-prob";
-    public override string Description => "probability of the answer (softmax over the vocabulary)";
-    public override MetricNeeds Needs => MetricNeeds.TokenAnswers;
     public override Tensor Compute(MetricInputs inputs) =>
         FaithfulnessMetrics.Gathered(inputs.Circuit.softmax(-1), inputs.Targets.AnswerTensor(inputs.Circuit.device)).mean(new long[] { 1 });
 }
 
 /// <summary>100 when the answer is the argmax over the whole vocabulary, else 0; its mean is the percentage of prompts.</summary>
-public sealed record CorrectPercentMetric : MetricKind
+public sealed record CorrectPercentMetric()
+    : MetricKind("correct-percent", "% of prompts whose answer is the argmax over the vocabulary", MetricNeeds.TokenAnswers)
 {
-    public override string Label => "correct-percent";
-    public override string Description => "% of prompts whose answer is the argmax over the vocabulary";
-    public override MetricNeeds Needs => MetricNeeds.TokenAnswers;
     public override string Unit => "%";
 
     public override Tensor Compute(MetricInputs inputs)
@@ -41,11 +34,9 @@ public sealed record CorrectPercentMetric : MetricKind
 }
 
 /// <summary>100 when the answer's logit is the largest among the answer and the wrong answers (ties count as correct).</summary>
-public sealed record CorrectVsCandidatesMetric : MetricKind
+public sealed record CorrectVsCandidatesMetric()
+    : MetricKind("correct-vs-candidates-percent", "% of prompts whose answer beats every wrong answer", MetricNeeds.TokenAnswers | MetricNeeds.WrongAnswers)
 {
-    public override string Label => "correct-vs-candidates-percent";
-    public override string Description => "% of prompts whose answer beats every wrong answer";
-    public override MetricNeeds Needs => MetricNeeds.TokenAnswers | MetricNeeds.WrongAnswers;
     public override string Unit => "%";
 
     // Ties resolve to the correct answer: the answer is compared with the largest other candidate by >=.

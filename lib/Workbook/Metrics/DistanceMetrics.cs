@@ -3,12 +3,9 @@ using static TorchSharp.torch;
 namespace Workbook.Metrics;
 
 /// <summary>KL(model ‖ circuit) of the output distributions, per prompt, averaged over read positions.</summary>
-public sealed record KlMetric : MetricKind
+public sealed record KlMetric()
+    : MetricKind("kl", "KL divergence from the unpatched model's output distribution", MetricNeeds.None)
 {
-    public override string Label => "kl";
-    public override string Description => "KL divergence from the unpatched model's output distribution";
-    public override MetricNeeds Needs => MetricNeeds.None;
-
     public override Tensor Compute(MetricInputs inputs)
     {
         var target = inputs.Model.log_softmax(-1);
@@ -19,10 +16,8 @@ public sealed record KlMetric : MetricKind
 }
 
 /// <summary>Mean squared difference between the circuit's and the unpatched model's outputs.</summary>
-public sealed record MseMetric : MetricKind
+public sealed record MseMetric()
+    : MetricKind("mse", "mean squared error against the unpatched model's output", MetricNeeds.None)
 {
-    public override string Label => "mse";
-    public override string Description => "mean squared error against the unpatched model's output";
-    public override MetricNeeds Needs => MetricNeeds.None;
     public override Tensor Compute(MetricInputs inputs) => (inputs.Circuit - inputs.Model).pow(2).mean(new long[] { 1, 2 });
 }

@@ -28,12 +28,11 @@ public sealed record MetricInputs(Tensor Circuit, Tensor Model, MetricTargets Ta
 /// lists them all; the command line, exports, figures and reports read it. Add one by deriving from this record and
 /// registering it (see docs/architecture.md).
 /// </summary>
-public abstract record MetricKind
+/// <param name="Label">The one spelling used everywhere (command line, exports, reports), e.g. <c>logit-diff-recovered</c>.</param>
+/// <param name="Description">One line for help texts and reports.</param>
+/// <param name="Needs">What it reads besides the outputs.</param>
+public abstract record MetricKind(string Label, string Description, MetricNeeds Needs)
 {
-    /// <summary>The one spelling used everywhere (command line, exports, reports), e.g. <c>logit-diff-recovered</c>.</summary>
-    public abstract string Label { get; }
-    public abstract string Description { get; }
-    public abstract MetricNeeds Needs { get; }
     /// <summary>The unit of its values in texts ("%" for percentages).</summary>
     public virtual string Unit => "";
     /// <summary>A percentage of the full model's logit difference: 100 is perfect faithfulness.</summary>

@@ -43,15 +43,12 @@ public sealed record AblationContext
 /// <see cref="Vocabulary"/> lists them all; the command line, exports, figures and reports read it. Add one by
 /// deriving from this record and registering an entry (see docs/architecture.md).
 /// </summary>
-public abstract record AblationValue
+/// <param name="Label">The one spelling used everywhere (command line, exports, methodology labels), e.g. <c>mean-corrupt</c>.</param>
+/// <param name="Legend">How figure legends name it, e.g. "Mean (ABC)".</param>
+/// <param name="Description">One line for help texts.</param>
+/// <param name="Needs">What it reads besides the batch's input prompts.</param>
+public abstract record AblationValue(string Label, string Legend, string Description, AblationNeeds Needs)
 {
-    /// <summary>The one spelling used everywhere (command line, exports, methodology labels), e.g. <c>mean-corrupt</c>.</summary>
-    public abstract string Label { get; }
-    /// <summary>How figure legends name it, e.g. "Mean (ABC)".</summary>
-    public abstract string Legend { get; }
-    public abstract string Description { get; }
-    public abstract AblationNeeds Needs { get; }
-
     /// <summary>
     /// The patch values of one batch: [n_sources, batch or 1, seq or 1, d_model] (broadcast over axes of size 1), or
     /// <see cref="PatchValues.Zero"/>. Values come from unpatched runs (spec 0.5).

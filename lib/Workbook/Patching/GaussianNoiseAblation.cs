@@ -17,7 +17,10 @@ public sealed partial record GaussianNoiseAblation : AblationValue
     /// <summary>Causal tracing's 3 standard deviations.</summary>
     public const double DefaultScale = 3.0;
 
-    public GaussianNoiseAblation(double scale = DefaultScale, int seed = 0)
+    public GaussianNoiseAblation(double scale = DefaultScale, int seed = 0) : base(
+        $"noise-{scale.ToString("R", CultureInfo.InvariantCulture)}-seed{seed}", $"Gaussian noise ({scale.ToString("G3", CultureInfo.InvariantCulture)}σ)",
+        $"the input's own run with Gaussian noise of {scale.ToString("G3", CultureInfo.InvariantCulture)} × the embeddings' std on its embeddings (seed {seed})",
+        AblationNeeds.None)
     {
         if (!double.IsFinite(scale) || scale < 0) throw new ArgumentException($"Noise scale must be a non-negative number, got {scale}.");
         if (seed < 0) throw new ArgumentException($"Noise seed must not be negative, got {seed}.");
@@ -28,11 +31,6 @@ public sealed partial record GaussianNoiseAblation : AblationValue
     /// <summary>The noise's standard deviation as a multiple of the embeddings' standard deviation.</summary>
     public double Scale { get; }
     public int Seed { get; }
-
-    public override string Label => $"noise-{Scale.ToString("R", CultureInfo.InvariantCulture)}-seed{Seed}";
-    public override string Legend => $"Gaussian noise ({Scale.ToString("G3", CultureInfo.InvariantCulture)}σ)";
-    public override string Description => $"the input's own run with Gaussian noise of {Scale.ToString("G3", CultureInfo.InvariantCulture)} × the embeddings' std on its embeddings (seed {Seed})";
-    public override AblationNeeds Needs => AblationNeeds.None;
 
     public override PatchValues Compute(AblationContext context)
     {

@@ -22,22 +22,11 @@ public enum MeanOver
 /// average a whole dataset part and ignore the direction; the batch mean (<c>mean-batch</c>) averages the current
 /// batch's paired prompts, which is what the reference scenario files call <c>mean_corrupt</c>.
 /// </summary>
-public sealed record MeanAblation(MeanOver Over, bool Tokenwise = true) : AblationValue
+public sealed record MeanAblation(MeanOver Over, bool Tokenwise = true) : AblationValue(
+    $"mean-{Word(Over)}{(Tokenwise ? "" : AllTokensSuffix)}", LegendOf(Over, Tokenwise),
+    $"{(Tokenwise ? "per-position" : "all-position")} mean of the source's output over {Prompts(Over)}",
+    Over == MeanOver.Batch ? AblationNeeds.PairedPrompts : AblationNeeds.DatasetMeans)
 {
-    public override string Label => $"mean-{Word(Over)}{(Tokenwise ? "" : AllTokensSuffix)}";
-
-    public override string Legend => Over switch
-    {
-        MeanOver.Corrupt => "Mean (ABC)",
-        MeanOver.Clean => "Mean (clean)",
-        MeanOver.CleanAndCorrupt => "Mean (clean+corrupt)",
-        _ => "Mean (batch)",
-    } + (Tokenwise ? "" : ", all tokens");
-
-    public override string Description => $"{(Tokenwise ? "per-position" : "all-position")} mean of the source's output over {Prompts(Over)}";
-
-    public override AblationNeeds Needs => Over == MeanOver.Batch ? AblationNeeds.PairedPrompts : AblationNeeds.DatasetMeans;
-
     public override PatchValues Compute(AblationContext context)
     {
         if (Over == MeanOver.Batch)
@@ -79,6 +68,14 @@ public sealed record MeanAblation(MeanOver Over, bool Tokenwise = true) : Ablati
     }
 
     const string AllTokensSuffix = "-alltok";
+
+    static string LegendOf(MeanOver over, bool tokenwise) => over switch
+    {
+        MeanOver.Corrupt => "Mean (ABC)",
+        MeanOver.Clean => "Mean (clean)",
+        MeanOver.CleanAndCorrupt => "Mean (clean+corrupt)",
+        _ => "Mean (batch)",
+    } + (tokenwise ? "" : ", all tokens");
 
     static string Word(MeanOver over) => over switch
     {

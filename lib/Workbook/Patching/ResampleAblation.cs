@@ -3,13 +3,9 @@ using Workbook.Util;
 namespace Workbook.Patching;
 
 /// <summary>Resample (interchange) ablation: each source takes its output on the paired prompt of the same batch element.</summary>
-public sealed record ResampleAblation : AblationValue
+public sealed record ResampleAblation() : AblationValue("resample", "Resample",
+    "the source's output on the paired prompt (the corrupt prompt when a clean input is ablated)", AblationNeeds.PairedPrompts)
 {
-    public override string Label => "resample";
-    public override string Legend => "Resample";
-    public override string Description => "the source's output on the paired prompt (the corrupt prompt when a clean input is ablated)";
-    public override AblationNeeds Needs => AblationNeeds.PairedPrompts;
-
     public override PatchValues Compute(AblationContext context) => new(context.RecordSources(context.PairedPrompts));
 
     internal static VocabularyEntry<AblationValue> Entry => SingleSpelling(new ResampleAblation());

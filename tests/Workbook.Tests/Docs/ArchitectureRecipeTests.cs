@@ -17,26 +17,20 @@ namespace Workbook.Tests.Docs;
 /// </summary>
 public class ArchitectureRecipeTests
 {
-    // ---- "How to add an ablation value": a record with its label, legend, description, needs and Compute.
+    // ---- "How to add an ablation value": a record with its label, legend, description and needs, and its Compute.
 
     /// <summary>Each source keeps its own output on the input prompt: patching with it must change nothing.</summary>
-    sealed record OwnOutputAblation : AblationValue
+    sealed record OwnOutputAblation() : AblationValue("own-output", "Own output",
+        "the source's own unpatched output on the input prompt (an identity, for tests)", AblationNeeds.None)
     {
-        public override string Label => "own-output";
-        public override string Legend => "Own output";
-        public override string Description => "the source's own unpatched output on the input prompt (an identity, for tests)";
-        public override AblationNeeds Needs => AblationNeeds.None;
         public override PatchValues Compute(AblationContext context) => new(context.RecordSources(context.InputPrompts));
     }
 
-    // ---- "How to add a metric": a record with its label, description, needs and Compute over read outputs [B, P, V].
+    // ---- "How to add a metric": a record with its label, description and needs, and its Compute over read outputs [B, P, V].
 
     /// <summary>How many vocabulary entries score above the answer (0: the answer is the top prediction).</summary>
-    sealed record AnswerRankMetric : MetricKind
+    sealed record AnswerRankMetric() : MetricKind("answer-rank", "number of tokens with a larger logit than the answer (0 = top-1)", MetricNeeds.TokenAnswers)
     {
-        public override string Label => "answer-rank";
-        public override string Description => "number of tokens with a larger logit than the answer (0 = top-1)";
-        public override MetricNeeds Needs => MetricNeeds.TokenAnswers;
         public override Tensor Compute(MetricInputs inputs)
         {
             var answer = inputs.Circuit.gather(-1, inputs.Targets.AnswerTensor(inputs.Circuit.device)[.., .., ..1]); // [B, P, 1]
