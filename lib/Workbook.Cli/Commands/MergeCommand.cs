@@ -30,6 +30,8 @@ public static class MergeCommand
             string? outPath = parse.GetValue(output), csvPath = parse.GetValue(csv);
             if (outPath is not null && csvPath is not null && Path.GetFullPath(outPath) == Path.GetFullPath(csvPath))
                 throw new ArgumentException($"--out and --csv both name '{outPath}'.");
+            if (outPath is not null) ShardOptions.CheckOutputPath("--out", outPath);
+            if (csvPath is not null) ShardOptions.CheckOutputPath("--csv", csvPath);
             var inputs = parse.GetValue(parts)!.Select(f => new ShardPartInput(f, ShardPartFile.ReadFile(f))).ToList();
             var ordered = ShardSet.Check(inputs);
             string command = ordered[0].Part.Command;

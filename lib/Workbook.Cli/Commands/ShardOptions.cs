@@ -44,7 +44,7 @@ public sealed class ShardOptions
         foreach (var option in wholeRunOutputs)
             if (parse.GetResult(option) is { Implicit: false })
                 throw new ArgumentException($"{option.Name} cannot be combined with --shard: a shard writes only its part file, and `workbook merge` writes the whole run's output (merge --out/--csv).");
-        if (parse.GetValue(Part) is string part && Directory.Exists(part)) throw new ArgumentException($"--part '{part}' is a folder; name the part file.");
+        if (parse.GetValue(Part) is string part) CheckOutputPath("--part", part);
         return shard;
     }
 
@@ -104,6 +104,14 @@ public sealed class ShardOptions
         identity["prompts (sha256)"] = RunChecksums.Prompts(prompts);
         foreach (var (key, value) in resolved) identity[key] = value;
         return identity;
+    }
+
+    /// <summary>Refuses, before any work, an output path that is a folder or whose folder does not exist.</summary>
+    public static void CheckOutputPath(string option, string path)
+    {
+        if (Directory.Exists(path)) throw new ArgumentException($"{option} '{path}' is a folder; name a file.");
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (folder is not null && !Directory.Exists(folder)) throw new ArgumentException($"{option} '{path}': the folder '{folder}' does not exist.");
     }
 
     /// <summary>"ABBA-3: 0..49" for each dataset part and prompt range a shard covered.</summary>

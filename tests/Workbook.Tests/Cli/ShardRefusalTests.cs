@@ -67,6 +67,7 @@ public sealed class ShardRefusalTests : IDisposable
             OneLineError(CliRunner.Run("discover", "--model", "tracr-reverse", "--task", "tracr-reverse", "--algorithm", "eap", "--shard", "1/2", "--out", File("x.json"))));
         Assert.Contains("--part names the part file of a --shard run", OneLineError(CliRunner.Run(Eval().Concat(new[] { "--part", File("x.json") }).ToArray())));
         Assert.Contains("nothing to split", OneLineError(CliRunner.Run("roc", "--scores", File("none.json"), "--shard", "1/2")));
+        Assert.Contains("does not exist", OneLineError(CliRunner.Run(Eval().Concat(new[] { "--shard", "1/2", "--part", File("no/such/folder/p.json") }).ToArray())));
         Assert.Empty(Directory.GetFiles(_dir));
     }
 
