@@ -100,6 +100,7 @@ public sealed class ShardOptions
                     if (File.Exists(item)) identity[$"file {item} (sha256)"] = RunChecksums.File(item);
         }
         identity["model"] = loaded.Model.Config.Name;
+        identity["model config (sha256)"] = RunChecksums.Config(loaded.Model.Config);
         identity["model parameters (sha256)"] = RunChecksums.Parameters(loaded.Model);
         identity["prompts (sha256)"] = RunChecksums.Prompts(prompts);
         foreach (var (key, value) in resolved) identity[key] = value;

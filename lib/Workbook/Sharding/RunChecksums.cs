@@ -32,6 +32,10 @@ public static class RunChecksums
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
+    /// <summary>SHA-256 of the model's configuration as JSON (every field: shapes, activation, LayerNorm, positions, ...).</summary>
+    public static string Config(TransformerConfig config) =>
+        Convert.ToHexStringLower(SHA256.HashData(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(config, ShardPartFile.JsonOptions)));
+
     /// <summary>SHA-256 over every part's name, prompts, answers, word positions and never-patched prefix: what the model is fed and scored on.</summary>
     public static string Prompts(IReadOnlyList<TokenizedDataset> parts)
     {

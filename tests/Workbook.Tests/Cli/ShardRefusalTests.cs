@@ -101,7 +101,9 @@ public sealed class ShardRefusalTests : IDisposable
         Assert.Contains($"'{truncated}' is not a usable workbook part file", Refusal(a1, truncated, a3));
         Assert.Equal($"error: File not found: {File("a3-never-written.json")}", Refusal(a1, a2, File("a3-never-written.json")));
 
-        // The same three parts merge, in any order, into the same bytes.
+        // A shard run again writes the same bytes (nothing time- or process-dependent in a part) ...
+        Assert.True(System.IO.File.ReadAllBytes(a1).SequenceEqual(System.IO.File.ReadAllBytes(Shard("a1-again.json", "1/3", Eval()))), "a shard's part changed between runs");
+        // ... and the same three parts merge, in any order, into the same bytes.
         Assert.Equal(0, CliRunner.Run("merge", a3, a1, a2, "--out", output).ExitCode);
         string first = System.IO.File.ReadAllText(output);
         Assert.Equal(0, CliRunner.Run("merge", a2, a3, a1, "--out", output).ExitCode);
