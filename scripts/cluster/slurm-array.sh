@@ -124,11 +124,11 @@ shard_cmd=(sbatch --parsable "--array=$array" "--job-name=wb-$verb" "--output=$d
 [[ -n "$partition" ]] && shard_cmd+=("--partition=$partition")
 [[ "$gpus" -gt 0 ]] && shard_cmd+=("--gres=gpu:$gpus")
 [[ -n "$time_limit" ]] && shard_cmd+=("--time=$time_limit")
-shard_cmd+=("${extra[@]}" "$dir/shard.sbatch")
+shard_cmd+=(${extra[@]+"${extra[@]}"} "$dir/shard.sbatch")
 merge_cmd=(sbatch --parsable "--job-name=wb-$verb-merge" "--output=$dir/logs/merge.log")
 merge_partition="${merge_partition:-$partition}"
 [[ -n "$merge_partition" ]] && merge_cmd+=("--partition=$merge_partition")
-merge_cmd+=("${extra[@]}")
+merge_cmd+=(${extra[@]+"${extra[@]}"})
 
 if [[ "$dry_run" -eq 1 ]]; then
     echo "# $dir/shard.sbatch"; cat "$dir/shard.sbatch"
