@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Workbook.Checkpoints;
+using Workbook.Model;
 using static TorchSharp.torch;
 
 namespace Workbook.Benchmarks;

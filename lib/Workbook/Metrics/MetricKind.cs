@@ -31,6 +31,7 @@ public sealed record MetricInputs(Tensor Circuit, Tensor Model, MetricTargets Ta
 /// <param name="Label">The one spelling used everywhere (command line, exports, reports), e.g. <c>logit-diff-recovered</c>.</param>
 /// <param name="Description">One line for help texts and reports.</param>
 /// <param name="Needs">What it reads besides the outputs.</param>
+[System.Text.Json.Serialization.JsonConverter(typeof(MetricKindJson))]
 public abstract record MetricKind(string Label, string Description, MetricNeeds Needs)
 {
     /// <summary>The unit of its values in texts ("%" for percentages).</summary>
@@ -80,3 +81,6 @@ public abstract record MetricKind(string Label, string Description, MetricNeeds 
     public static VocabularyEntry<MetricKind> SingleSpelling(MetricKind metric) =>
         new(metric.Label, metric.Description, text => text == metric.Label ? metric : null, new[] { metric });
 }
+
+/// <summary>A metric in JSON: its label.</summary>
+public sealed class MetricKindJson() : LabelJsonConverter<MetricKind>(m => m.Label, MetricKind.Parse);

@@ -47,6 +47,7 @@ public sealed record AblationContext
 /// <param name="Legend">How figure legends name it, e.g. "Mean (ABC)".</param>
 /// <param name="Description">One line for help texts.</param>
 /// <param name="Needs">What it reads besides the batch's input prompts.</param>
+[System.Text.Json.Serialization.JsonConverter(typeof(AblationValueJson))]
 public abstract record AblationValue(string Label, string Legend, string Description, AblationNeeds Needs)
 {
     /// <summary>
@@ -82,3 +83,6 @@ public abstract record AblationValue(string Label, string Legend, string Descrip
     public static VocabularyEntry<AblationValue> SingleSpelling(AblationValue value) =>
         new(value.Label, value.Description, text => text == value.Label ? value : null, new[] { value });
 }
+
+/// <summary>An ablation value in JSON: its label.</summary>
+public sealed class AblationValueJson() : LabelJsonConverter<AblationValue>(v => v.Label, AblationValue.Parse);

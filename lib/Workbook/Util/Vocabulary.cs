@@ -97,3 +97,25 @@ public sealed class Vocabulary<T> where T : class
         return string.Join("\n", entries.Select(e => $"{indent}{e.Syntax.PadRight(width)}  {e.Description}"));
     }
 }
+
+/// <summary>
+/// Writes a vocabulary term as its label and reads it back through the vocabulary, so that JSON spells ablation values
+/// and metrics the way the command line and the exports do (and an abstract record type can be read at all).
+/// </summary>
+public abstract class LabelJsonConverter<T>(Func<T, string> label, Func<string, T> parse) : System.Text.Json.Serialization.JsonConverter<T> where T : class
+{
+    public override T Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options)
+    {
+        if (reader.TokenType != System.Text.Json.JsonTokenType.String) throw new System.Text.Json.JsonException($"Expected a {typeof(T).Name} label (a string).");
+        try
+        {
+            return parse(reader.GetString()!);
+        }
+        catch (ArgumentException e)
+        {
+            throw new System.Text.Json.JsonException(e.Message, e);
+        }
+    }
+
+    public override void Write(System.Text.Json.Utf8JsonWriter writer, T value, System.Text.Json.JsonSerializerOptions options) => writer.WriteStringValue(label(value));
+}

@@ -78,7 +78,7 @@ public class GaussianNoiseTests
         {
             string circuit = Path.Combine(dir, "c.json");
             File.WriteAllText(circuit, "{\"edges\":[{\"src\":\"Resid Start\",\"dest\":\"A1.0.V\",\"position\":null}]}");
-            string[] common = { "eval", "--model", SharedFiles.Fixture("tiny-gpt2"), "--task", "tracr-reverse", "--circuit", circuit, "--metric", "kl", "--prompts", "6", "--json" };
+            string[] common = { "eval", "--model", TestFiles.Fixture("tiny-gpt2"), "--task", "tracr-reverse", "--circuit", circuit, "--metric", "kl", "--prompts", "6", "--json" };
             JsonElement Summary(params string[] more)
             {
                 var r = CliRunner.Run(common.Concat(more).ToArray());

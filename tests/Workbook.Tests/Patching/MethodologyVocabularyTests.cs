@@ -113,10 +113,10 @@ public class MethodologyVocabularyTests
     {
         // In a scenario file the dataset is the file's one batch, so the dataset mean over its corrupt prompts (mean-corrupt)
         // and the batch mean (mean-batch, the fixtures' mean_corrupt) must give the same logits.
-        var text = File.ReadAllText(SharedFiles.Fixture("tiny-gpt2-scenarios.json"));
+        var text = File.ReadAllText(TestFiles.Fixture("tiny-gpt2-scenarios.json"));
         var original = ScenarioFile.Parse(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(text)));
         var legacy = original.Scenarios.First(s => s.Patch == ScenarioPatch.FixtureSpellings["mean_corrupt"] && s.InputIsClean);
-        using var model = ModelLoader.Load(SharedFiles.Fixture("tiny-gpt2"));
+        using var model = ModelLoader.Load(TestFiles.Fixture("tiny-gpt2"));
         using var scope = NewDisposeScope();
         var expected = original.Run(model, legacy);
         foreach (var label in new[] { "mean-corrupt", "mean-batch" })
@@ -131,7 +131,7 @@ public class MethodologyVocabularyTests
     {
         // mean-corrupt averages the part's corrupt prompts, mean-batch each batch's: with 2 batches of 4 they differ,
         // with one batch of 8 they agree. This is why the labels keep the two apart.
-        using var model = ModelLoader.Load(SharedFiles.Fixture("tiny-gpt2"));
+        using var model = ModelLoader.Load(TestFiles.Fixture("tiny-gpt2"));
         var part = Workbook.Tasks.TokenizedDataset.Create(EvaluationTests.TokenDataset(8, 8), null, false, false);
         var graph = ComputationGraph.Factorized(model.Config);
         var circuit = CircuitChoice.Of(SymbolicCircuit.FromCircuit("half", Circuit.From(graph, graph.Edges.Where(e => e.Index % 2 == 0).Select(e => new CircuitEdge(e, null)))));
