@@ -32,7 +32,7 @@ public static class NotebookReport
                 continue;
             }
             body.Append($"<section class=\"cell cell-code\" id=\"cell-{cell.Number}\">\n");
-            body.Append($"<div class=\"meta\">[{cell.Number}] {Seconds(cell.Elapsed)}{(cell.ReplacedSetup ? " — setup cell: the headless runner used its own, in-process references instead" : "")}</div>\n");
+            body.Append($"<div class=\"meta\">[{cell.Number}] {Seconds(cell.Elapsed)}{Note(cell)}</div>\n");
             body.Append($"<pre><code class=\"language-csharp\">{Encode(cell.Source.TrimEnd())}</code></pre>\n");
             foreach (var output in cell.Outputs)
             {
@@ -54,6 +54,11 @@ public static class NotebookReport
         if (plotly == PlotlySource.Beside) PlotlyJs.WriteInto(folder);
         Util.AtomicFile.WriteAllText(path, Html(run, plotly, backLink));
     }
+
+    static string Note(CellRun cell) =>
+        cell.ReplacedSetup ? " — setup cell: the headless runner used its own, in-process references instead"
+        : cell.Solved ? $" — exercise {Encode(cell.Exercise!)}: the solution (from solutions/) ran in place of the stub"
+        : cell.Exercise is not null ? $" — exercise {Encode(cell.Exercise)}" : "";
 
     static string Encode(string text) => WebUtility.HtmlEncode(text);
 

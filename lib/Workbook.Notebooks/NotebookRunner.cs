@@ -19,6 +19,11 @@ public sealed record CellOutput(string MimeType, string Value, bool IsStandardEr
 /// <summary>A cell as it ran: its source, outputs, time, and the error when it failed.</summary>
 public sealed record CellRun(int Number, CellKind Kind, string Source, IReadOnlyList<CellOutput> Outputs, TimeSpan Elapsed, string? Error = null, bool ReplacedSetup = false)
 {
+    /// <summary>The exercise this cell is the stub of (its first line is <c>// workbook: exercise ID</c>), else null.</summary>
+    public string? Exercise { get; init; }
+    /// <summary>The runner ran the exercise's solution instead of the stub (<see cref="NotebookRunOptions.Solutions"/>).</summary>
+    public bool Solved { get; init; }
+
     public bool Failed => Error is not null;
 }
 
@@ -36,6 +41,11 @@ public sealed record NotebookRunOptions
     public bool EmbeddedOnly { get; init; }
     /// <summary>One line per cell: "[3/12] code ..." (null: silent).</summary>
     public IProgress<string>? Progress { get; init; }
+    /// <summary>
+    /// A solutions notebook (<see cref="Solutions.For"/>): each cell whose first line is <c>// workbook: exercise ID</c>
+    /// runs the solution cell with the same first line instead of the stub (null: the stubs run as written).
+    /// </summary>
+    public string? Solutions { get; init; }
 }
 
 /// <summary>
@@ -55,11 +65,8 @@ public static class NotebookRunner
         if (!File.Exists(path)) throw new FileNotFoundException($"Notebook '{path}' does not exist.", path);
         if (!path.EndsWith(".dib", StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"'{path}' is not a .dib notebook; the runner reads Polyglot Notebooks' .dib format.");
-        var document = CodeSubmission.Parse(await File.ReadAllTextAsync(path, cancel), KnownKernels());
-        var elements = document.Elements.Where(e => !string.IsNullOrWhiteSpace(e.Contents)).ToList();
-        foreach (var e in elements)
-            if (e.KernelName is not ("csharp" or "markdown" or "C#"))
-                throw new ArgumentException($"Notebook '{path}' has a '{e.KernelName}' cell; the headless runner runs C# and markdown cells only.");
+        var elements = ReadCells(path, await File.ReadAllTextAsync(path, cancel));
+        var solutions = options.Solutions is null ? null : Notebooks.Solutions.Read(options.Solutions, elements.Where(e => e.KernelName != "markdown").Select(e => e.Contents), ReadCells);
 
         // Process-wide state (working directory, formatter, embedded-only switch): one notebook at a time.
         await OneAtATime.WaitAsync(cancel);
@@ -85,10 +92,12 @@ public static class NotebookRunner
                     continue;
                 }
                 bool setup = IsSetupCell(element.Contents);
+                string? exercise = Notebooks.Solutions.ExerciseOf(element.Contents);
+                string? solution = exercise is null ? null : solutions?[exercise];
                 var clock = Stopwatch.StartNew();
-                var result = await kernel.SendAsync(new SubmitCode(setup ? InProcessSetup() : element.Contents, "csharp"), cancel);
+                var result = await kernel.SendAsync(new SubmitCode(setup ? InProcessSetup() : solution ?? element.Contents, "csharp"), cancel);
                 var (outputs, error) = Collect(result.Events);
-                cells.Add(new CellRun(i + 1, CellKind.Code, element.Contents, outputs, clock.Elapsed, error, setup));
+                cells.Add(new CellRun(i + 1, CellKind.Code, solution ?? element.Contents, outputs, clock.Elapsed, error, setup) { Exercise = exercise, Solved = solution is not null });
                 if (error is not null) break;
             }
             return new NotebookRun(path, TitleOf(elements) ?? System.IO.Path.GetFileNameWithoutExtension(path), cells, total.Elapsed, elements.Count);
@@ -99,6 +108,16 @@ public static class NotebookRunner
             FigureSetup.EmbeddedOnly = previousEmbedded;
             OneAtATime.Release();
         }
+    }
+
+    /// <summary>The non-empty cells of a .dib file; a cell of a kernel other than C# or markdown is refused.</summary>
+    internal static List<InteractiveDocumentElement> ReadCells(string path, string text)
+    {
+        var elements = CodeSubmission.Parse(text, KnownKernels()).Elements.Where(e => !string.IsNullOrWhiteSpace(e.Contents)).ToList();
+        foreach (var e in elements)
+            if (e.KernelName is not ("csharp" or "markdown" or "C#"))
+                throw new ArgumentException($"Notebook '{path}' has a '{e.KernelName}' cell; the headless runner runs C# and markdown cells only.");
+        return elements;
     }
 
     /// <summary>
@@ -127,6 +146,7 @@ public static class NotebookRunner
         kernel.DefaultKernelName = csharp.Name;
         // The report page loads plotly.js once, so figures render as bare fragments here.
         Formatter.Register<Figure>((figure, writer) => writer.Write(FigureHtml.Fragment(figure)), HtmlFormatter.MimeType);
+        Formatter.Register<Workshop.CheckResult>((check, writer) => writer.Write(check.Html()), HtmlFormatter.MimeType);
         return kernel;
     }
 

@@ -6,7 +6,11 @@ using Workbook.Figures;
 namespace Workbook.Notebooks;
 
 /// <summary>One notebook of a reproduction: where its report is and how it went.</summary>
-public sealed record ReproducedNotebook(string Notebook, string Title, string Report, bool Succeeded, string? Error, TimeSpan Elapsed);
+public sealed record ReproducedNotebook(string Notebook, string Title, string Report, bool Succeeded, string? Error, TimeSpan Elapsed)
+{
+    /// <summary>A workshop notebook, run with its exercises' solutions.</summary>
+    public bool Workshop { get; init; }
+}
 
 public sealed record ReproductionResult(string OutputFolder, string Index, IReadOnlyList<ReproducedNotebook> Notebooks)
 {
@@ -32,33 +36,47 @@ public static class Reproduction
         throw new DirectoryNotFoundException("No notebooks/ folder with .dib files was found above the working directory; run from the repository or pass --notebooks DIR.");
     }
 
+    /// <summary>The workshop notebooks' folder inside the notebooks folder.</summary>
+    public const string WorkshopFolder = "workshop";
+
+    /// <param name="workshop">Also run <c>workshop/*.dib</c> with their solutions, into <c>OUT/workshop/</c>.</param>
     public static async Task<ReproductionResult> RunAsync(string notebooksFolder, string outputFolder, NotebookRunOptions? options = null, IProgress<string>? progress = null,
-        CancellationToken cancel = default)
+        bool workshop = false, CancellationToken cancel = default)
     {
-        var notebooks = Directory.EnumerateFiles(notebooksFolder, "*.dib").OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal).ToList();
+        var notebooks = Notebooks(notebooksFolder);
         if (notebooks.Count == 0) throw new ArgumentException($"'{notebooksFolder}' holds no .dib notebooks.");
+        var workshopNotebooks = workshop ? Notebooks(Path.Combine(notebooksFolder, WorkshopFolder)) : new List<string>();
+        if (workshop && workshopNotebooks.Count == 0) throw new ArgumentException($"--workshop: '{Path.Combine(notebooksFolder, WorkshopFolder)}' holds no .dib notebooks.");
+        foreach (var w in workshopNotebooks) Solutions.For(w); // every workshop notebook has its solutions, before anything runs
         Directory.CreateDirectory(outputFolder);
         PlotlyJs.WriteInto(outputFolder);
         var results = new List<ReproducedNotebook>();
-        for (int i = 0; i < notebooks.Count; i++)
+        var all = notebooks.Select(n => (Path: n, Workshop: false)).Concat(workshopNotebooks.Select(n => (Path: n, Workshop: true))).ToList();
+        for (int i = 0; i < all.Count; i++)
         {
-            string name = Path.GetFileNameWithoutExtension(notebooks[i]);
-            progress?.Report($"[{i + 1}/{notebooks.Count}] {name}");
+            var (notebook, isWorkshop) = all[i];
+            string name = Path.GetFileNameWithoutExtension(notebook);
+            progress?.Report($"[{i + 1}/{all.Count}] {(isWorkshop ? WorkshopFolder + "/" : "")}{name}");
             var clock = Stopwatch.StartNew();
-            var run = await NotebookRunner.RunAsync(notebooks[i], (options ?? new NotebookRunOptions()) with
+            var run = await NotebookRunner.RunAsync(notebook, (options ?? new NotebookRunOptions()) with
             {
                 Progress = progress is null ? null : new Indented(progress),
+                Solutions = isWorkshop ? Solutions.For(notebook) : null,
             }, cancel);
-            string report = Path.Combine(outputFolder, name + ".html");
-            NotebookReport.Write(run, report, PlotlySource.Beside, backLink: "index.html");
+            string report = isWorkshop ? Path.Combine(outputFolder, WorkshopFolder, name + ".html") : Path.Combine(outputFolder, name + ".html");
+            NotebookReport.Write(run, report, PlotlySource.Beside, backLink: isWorkshop ? "../index.html" : "index.html");
             var failure = run.Failure;
             progress?.Report($"    {(run.Succeeded ? "ok" : $"FAILED at cell {failure?.Number}: {failure?.Error}")} ({NotebookReport.Seconds(clock.Elapsed)}) -> {report}");
-            results.Add(new ReproducedNotebook(notebooks[i], run.Title, report, run.Succeeded, failure?.Error, clock.Elapsed));
+            results.Add(new ReproducedNotebook(notebook, run.Title, report, run.Succeeded, failure?.Error, clock.Elapsed) { Workshop = isWorkshop });
         }
         string index = Path.Combine(outputFolder, "index.html");
         Util.AtomicFile.WriteAllText(index, IndexHtml(results));
         return new ReproductionResult(outputFolder, index, results);
     }
+
+    static List<string> Notebooks(string folder) => Directory.Exists(folder)
+        ? Directory.EnumerateFiles(folder, "*.dib").OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal).ToList()
+        : new List<string>();
 
     /// <summary>Reports synchronously (unlike <see cref="Progress{T}"/>, which posts to the thread pool and can reorder lines).</summary>
     sealed class Indented(IProgress<string> inner) : IProgress<string>
@@ -73,14 +91,25 @@ public static class Reproduction
         body.Append("<p>Each page below is one notebook of <code>notebooks/</code>, run headless by <code>workbook reproduce</code>: its explanations, " +
                     "code, outputs and figures. Where the paper's model is not on this machine, the notebook runs on a model built into the workbook " +
                     "and says so at the top; the figures then show the same analysis, not the paper's numbers.</p>\n");
+        Table(body, results.Where(r => !r.Workshop));
+        if (results.Any(r => r.Workshop))
+        {
+            body.Append("<h2>Workshop</h2>\n<p>The teaching notebooks of <code>notebooks/workshop/</code>, run with their exercises' solutions " +
+                        "(<code>notebooks/workshop/solutions/</code>): each check cell shows whether the solved exercise passes.</p>\n");
+            Table(body, results.Where(r => r.Workshop));
+        }
+        return FigureHtml.Page("Circuit faithfulness workbook: figures", body.ToString(), PlotlySource.Beside);
+    }
+
+    static void Table(StringBuilder body, IEnumerable<ReproducedNotebook> results)
+    {
         body.Append("<table><tr><th>notebook</th><th>status</th><th>time</th></tr>\n");
         foreach (var r in results)
         {
-            string link = Path.GetFileName(r.Report);
+            string link = (r.Workshop ? WorkshopFolder + "/" : "") + Path.GetFileName(r.Report);
             body.Append($"<tr><td><a href=\"{WebUtility.HtmlEncode(link)}\">{WebUtility.HtmlEncode(r.Title)}</a></td>" +
                         $"<td>{(r.Succeeded ? "ok" : "failed: " + WebUtility.HtmlEncode(r.Error ?? "stopped"))}</td><td>{NotebookReport.Seconds(r.Elapsed)}</td></tr>\n");
         }
         body.Append("</table>\n");
-        return FigureHtml.Page("Circuit faithfulness workbook: figures", body.ToString(), PlotlySource.Beside);
     }
 }

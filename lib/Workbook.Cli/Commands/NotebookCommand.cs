@@ -14,9 +14,13 @@ public static class NotebookCommand
         var png = new Option<string?>("--png") { Description = "Also render the report to this PNG with headless Chromium." };
         var plotly = new Option<string>("--plotly") { Description = "inline (one self-contained file, default) or beside (plotly.min.js next to the report).", DefaultValueFactory = _ => "inline" };
         var embedded = NotebookCommand.EmbeddedOnlyOption();
+        var solved = new Option<bool>("--solved")
+        {
+            Description = "Run each exercise's solution (solutions/NAME.dib beside the notebook) instead of its stub, as CI does for the workshop notebooks.",
+        };
         var run = new Command("run", "Run a notebook cell by cell (in-process C# kernel); stop at the first failing cell with its message and a non-zero exit code.")
         {
-            file, output, png, plotly, embedded,
+            file, output, png, plotly, embedded, solved,
         };
         run.SetAction(async (parse, cancel) =>
         {
@@ -33,6 +37,7 @@ public static class NotebookCommand
             var result = await NotebookRunner.RunAsync(parse.GetValue(file)!, new NotebookRunOptions
             {
                 EmbeddedOnly = parse.GetValue(embedded), Progress = new LineProgress(error),
+                Solutions = parse.GetValue(solved) ? Solutions.For(parse.GetValue(file)!) : null,
             }, cancel);
             if (report is not null)
             {

@@ -11,16 +11,20 @@ public static class ReproduceCommand
         var output = new Option<string>("--out", "-o") { Description = "Folder for the reports (index.html, one page per notebook, plotly.min.js).", Required = true };
         var notebooks = new Option<string?>("--notebooks") { Description = "Folder of .dib notebooks (default: the repository's notebooks/)." };
         var embedded = NotebookCommand.EmbeddedOnlyOption();
+        var workshop = new Option<bool>("--workshop")
+        {
+            Description = "Also run the workshop notebooks (notebooks/workshop/, with their solutions) into OUT/workshop/ and list them in the index.",
+        };
         var cmd = new Command("reproduce", "Reproduce the paper's figures: run every notebook headless and write an HTML report per notebook plus an index.")
         {
-            output, notebooks, embedded,
+            output, notebooks, embedded, workshop,
         };
         cmd.SetAction(async (parse, cancel) =>
         {
             var error = parse.InvocationConfiguration.Error;
             string folder = parse.GetValue(notebooks) ?? Reproduction.FindNotebooks();
             var result = await Reproduction.RunAsync(folder, parse.GetValue(output)!, new NotebookRunOptions { EmbeddedOnly = parse.GetValue(embedded) },
-                new NotebookCommand.LineProgress(error), cancel);
+                new NotebookCommand.LineProgress(error), parse.GetValue(workshop), cancel);
             parse.InvocationConfiguration.Output.WriteLine($"{result.Notebooks.Count(n => n.Succeeded)} of {result.Notebooks.Count} notebooks ran; open {result.Index}");
             foreach (var failed in result.Notebooks.Where(n => !n.Succeeded))
                 error.WriteLine($"error: {Path.GetFileName(failed.Notebook)}: {failed.Error}");
