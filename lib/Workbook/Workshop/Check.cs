@@ -39,10 +39,10 @@ public static class Check
         var a = answer.detach().to(expected.device).to_type(expected.dtype);
         if (a.isnan().any().item<bool>()) return CheckResult.Fail(exercise, $"{what} contains NaN.");
         if (MaxDifference(a, expected) <= tolerance * Math.Max(1.0, expected.abs().max().item<float>()))
-            return CheckResult.Pass(exercise, $"{what} matches (largest difference {Format(MaxDifference(a, expected))}).");
+            return CheckResult.Pass(exercise, $"{what}: equal within tolerance (largest difference {Format(MaxDifference(a, expected))}).");
         foreach (var m in mistakes)
             if (m.Value.shape.SequenceEqual(expected.shape) && MaxDifference(a, m.Value.to(expected.device)) <= tolerance * Math.Max(1.0, m.Value.abs().max().item<float>()))
-                return CheckResult.Fail(exercise, $"{what} is not right yet. {m.Hint}");
+                return CheckResult.Fail(exercise, $"{what}: not right yet. {m.Hint}");
         return CheckResult.Fail(exercise, $"{what} differs from the expected values by up to {Format(MaxDifference(a, expected))}. {otherwise}");
     }
 

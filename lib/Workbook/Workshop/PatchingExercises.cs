@@ -51,9 +51,9 @@ public static class PatchingExercises
         Tensor Run(Tensor r) => LogitsWith(lab, resid, r);
         var headClean = clean[result][.., .., head];
         var headCorrupt = corrupt[result][.., .., head];
-        return Check.Tensor("2.1", Run(answer), engine, "The logits with your patched residual", 1e-3,
+        return Check.Tensor("2.1", Run(answer), engine, "patchedResidEnd, fed through the model (its logits vs the engine's)", 1e-3,
             "Start from the clean run's residual at Resid End, remove what the head sent on the clean prompt and add what it sends on the corrupt one.",
-            new(Run(clean[resid]), "They are the clean run's logits: the residual is unchanged. Subtract the head's clean output and add its corrupt output."),
+            new(Run(clean[resid]), "Its logits are the clean run's: the residual is unchanged. Subtract the head's clean output and add its corrupt output."),
             new(Run(corrupt[resid]), "You used the corrupt run's whole residual stream: that patches every edge into Resid End, not one."),
             new(Run(clean[resid] + headClean - headCorrupt), "The signs are reversed: the patched input is clean − head(clean) + head(corrupt)."),
             new(Run(clean[resid] - headClean), "You removed the head's clean output but did not add its corrupt output: that is zero ablation of the edge, not resample ablation."),
@@ -81,9 +81,9 @@ public static class PatchingExercises
         var allHeads = clean[vInput] + delta.unsqueeze(2);
         var reversed = clean[vInput].clone();
         reversed[.., .., toHead] = reversed[.., .., toHead] - delta;
-        return Check.Tensor("2.2", Run(answer), engine, "The logits with your patched V input", 1e-3,
+        return Check.Tensor("2.2", Run(answer), engine, "patchedVInput, fed through the model (its logits vs the engine's)", 1e-3,
             $"Copy the clean V input, and in head {toHead}'s slice (dimension 2) remove A{layer}.{head}'s clean output and add its corrupt output.",
-            new(Run(clean[vInput]), "They are the clean run's logits: the V input is unchanged. Did you modify a copy and return the original?"),
+            new(Run(clean[vInput]), "Its logits are the clean run's: the V input is unchanged. Did you modify a copy and return the original?"),
             new(Run(allHeads), $"You changed the V input of every head of layer {toLayer}: that patches {lab.Model.Config.NHeads} edges. Change only head {toHead}'s slice."),
             new(Run(reversed), "The signs are reversed: the patched input is clean − source(clean) + source(corrupt)."));
     }
