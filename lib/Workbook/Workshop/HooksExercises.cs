@@ -29,7 +29,8 @@ public static class HooksExercises
         return Check.Number("1.2", answer, expected, "zeroedLogitDiff", 1e-3,
             "Zero one slice of blocks.{layer}.attn.hook_result ([batch, pos, head, d_model]) in a HookSet.Replace hook and run the clean prompt.",
             new(lab.LogitDiff(lab.Clean, null), "That is the clean logit difference: the hook changed nothing. Is the hook name right (HookNames.Result[layer]) and does the function return the changed tensor?"),
-            new(lab.LogitDiff(lab.Clean, new HookSet().Replace(HookNames.AttnOut[layer], t => zeros_like(t))), "You zeroed the whole attention layer (every head). Zero only the head's slice: dimension 2 of hook_result."),
+            new(lab.LogitDiff(lab.Clean, new HookSet().Replace(HookNames.AttnOut[layer], t => zeros_like(t))), "You zeroed the whole attention layer (every head and the output bias). Zero only the head's slice: dimension 2 of hook_result."),
+            new(lab.LogitDiff(lab.Clean, new HookSet().Replace(HookNames.Result[layer], t => zeros_like(t))), "You zeroed every head of the layer (the whole attention layer but its bias). Zero only the head's slice: dimension 2 of hook_result."),
             new(lab.LogitDiff(lab.Clean, ZeroHead(layer, head, lastOnly: true)), "You zeroed the head only at the last position; the exercise zeroes it at every position."),
             new(lab.LogitDiff(lab.Corrupt, ZeroHead(layer, head, lastOnly: false)), "You ran the corrupt prompt; run lab.Clean."));
     }
