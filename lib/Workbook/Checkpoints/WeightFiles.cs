@@ -118,6 +118,9 @@ public sealed class WeightFiles : IDisposable
 
     public bool Contains(string name) => _byTensor.ContainsKey(name);
 
+    /// <summary>Values the checkpoint's bytes hold (see <see cref="ITensorFile.StoredValues"/>), over every file.</summary>
+    public double StoredValues => _files.Sum(f => f.StoredValues);
+
     public StoredTensor Describe(string name) => _byTensor.TryGetValue(name, out var f)
         ? f.Entries[name]
         : throw new CheckpointException($"{Folder}: checkpoint has no tensor '{name}'.");

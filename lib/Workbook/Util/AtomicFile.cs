@@ -1,22 +1,76 @@
+using System.Security.Cryptography;
+
 namespace Workbook.Util;
 
-/// <summary>Writes files so that a reader never sees half a file: write a temporary file beside it, then rename.</summary>
+/// <summary>
+/// Every file the workbook writes goes through here, so that a reader never sees half a file and a planted link
+/// cannot redirect a write: the content goes to a temporary file created exclusively (<c>O_CREAT|O_EXCL</c>, which
+/// fails on any existing entry, a symbolic link included) under an unpredictable name in the target's folder, and is
+/// then renamed over the target. A rename replaces a link at the target instead of writing through it.
+/// </summary>
 public static class AtomicFile
 {
-    public static void WriteAllText(string path, string text)
+    /// <summary><c>.{name}.{16 random hex digits}.tmp</c> beside <paramref name="path"/>: hidden, and not guessable in advance.</summary>
+    public static string TempName(string path)
     {
         string full = Path.GetFullPath(path);
-        string? dir = Path.GetDirectoryName(full);
-        if (dir is not null && !Directory.Exists(dir)) throw new DirectoryNotFoundException($"The folder '{dir}' does not exist.");
-        string temp = full + $".{Environment.ProcessId}.tmp";
+        return Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.tmp");
+    }
+
+    public static void WriteAllText(string path, string text) =>
+        Write(path, s =>
+        {
+            using var w = new StreamWriter(s, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), leaveOpen: true);
+            w.Write(text);
+        });
+
+    public static void WriteAllBytes(string path, byte[] bytes) => Write(path, s => s.Write(bytes));
+
+    /// <summary>Writes <paramref name="path"/> with <paramref name="write"/>; the file appears complete or not at all.</summary>
+    public static void Write(string path, Action<Stream> write)
+    {
+        string full = Path.GetFullPath(path);
+        string dir = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"The folder '{dir}' does not exist.");
+        if (FileSystemEntries.KindOf(full) == EntryKind.Directory) throw new IOException($"'{full}' is a folder; cannot write a file there.");
+        string temp = TempName(full);
         try
         {
-            File.WriteAllText(temp, text, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
+            using (var stream = CreateExclusive(temp))
+            {
+                write(stream);
+                stream.Flush();
+            }
             File.Move(temp, full, overwrite: true);
         }
         finally
         {
-            if (File.Exists(temp)) File.Delete(temp);
+            if (FileSystemEntries.KindOf(temp) != EntryKind.Missing) File.Delete(temp);
         }
     }
+
+    /// <summary>A new file that did not exist in any form before (fails on an existing file or link instead of following it).</summary>
+    public static FileStream CreateExclusive(string path, bool useAsync = false) =>
+        new(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16, useAsync);
+
+    /// <summary>
+    /// Opens an existing regular file to append to it; a link, folder or device there is refused (and a missing file is
+    /// an error, never silently created: use <see cref="CreateExclusive"/> for a new one).
+    /// </summary>
+    public static FileStream OpenForAppend(string path, bool useAsync = false)
+    {
+        var kind = FileSystemEntries.KindOf(path);
+        if (kind != EntryKind.RegularFile)
+            throw new IOException($"'{path}' is {Describe(kind)}, not a regular file; refusing to append to it.");
+        return new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, 1 << 16, useAsync);
+    }
+
+    internal static string Describe(EntryKind kind) => kind switch
+    {
+        EntryKind.Missing => "missing",
+        EntryKind.Directory => "a folder",
+        EntryKind.SymbolicLink => "a symbolic link",
+        EntryKind.Other => "a FIFO, socket or device",
+        _ => "a regular file",
+    };
 }

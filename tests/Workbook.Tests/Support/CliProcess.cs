@@ -11,9 +11,14 @@ public static class CliProcess
 {
     public sealed record Result(int ExitCode, string Out, string Err);
 
+    /// <summary>A run with the child's peak resident memory (VmHWM, sampled from /proc while it ran; 0 where /proc is missing).</summary>
+    public sealed record MeasuredResult(int ExitCode, string Out, string Err, long PeakRssBytes);
+
     static string CliDll => Path.Combine(AppContext.BaseDirectory, "Workbook.Cli.dll");
 
-    public static Process Start(IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static Process Start(IReadOnlyDictionary<string, string> environment, params string[] args) => Start(environment, null, args);
+
+    public static Process Start(IReadOnlyDictionary<string, string> environment, string? workingDirectory, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -21,6 +26,7 @@ public static class CliProcess
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (workingDirectory != null) info.WorkingDirectory = workingDirectory;
         info.ArgumentList.Add(CliDll);
         foreach (var a in args) info.ArgumentList.Add(a);
         foreach (var (k, v) in environment) info.Environment[k] = v;
@@ -39,5 +45,44 @@ public static class CliProcess
         }
         p.WaitForExit();
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>
+    /// Runs the command under a managed-heap cap (<c>DOTNET_GCHeapHardLimit</c>, so a runaway managed allocation ends in
+    /// an OutOfMemoryException instead of filling the machine) and samples its peak resident memory (VmHWM, which only
+    /// grows) every 20 ms until it exits.
+    /// </summary>
+    public static MeasuredResult RunMeasured(IReadOnlyDictionary<string, string> environment, TimeSpan timeout, long managedHeapCapBytes, params string[] args)
+    {
+        var env = new Dictionary<string, string>(environment) { ["DOTNET_GCHeapHardLimit"] = "0x" + managedHeapCapBytes.ToString("x") };
+        using var p = Start(env, args);
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        long peak = 0;
+        var deadline = DateTime.UtcNow + timeout;
+        while (!p.HasExited)
+        {
+            peak = Math.Max(peak, PeakRss(p.Id));
+            if (DateTime.UtcNow > deadline)
+            {
+                p.Kill(entireProcessTree: true);
+                throw new TimeoutException($"workbook {string.Join(' ', args)} did not finish in {timeout}.");
+            }
+            Thread.Sleep(20);
+        }
+        p.WaitForExit();
+        return new MeasuredResult(p.ExitCode, stdout.Result, stderr.Result, peak);
+    }
+
+    static long PeakRss(int pid)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0]) * 1024;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { }
+        return 0;
     }
 }
