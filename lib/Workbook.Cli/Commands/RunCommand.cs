@@ -44,7 +44,8 @@ public static class RunCommand
             {
                 using var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(model)!, options);
                 var tokenizer = loaded.RequireTokenizer();
-                var ids = tokenizer.EncodePrompt(promptText, parse.GetValue(bos)).Select(i => (long)i).ToArray();
+                // The model's context bounds the prompt: a longer one is refused before it is encoded (where the tokenizer can tell).
+                var ids = tokenizer.EncodePrompt(promptText, parse.GetValue(bos), loaded.Model.Config.NCtx).Select(i => (long)i).ToArray();
                 if (ids.Length == 0) throw new ArgumentException("--prompt is empty after tokenization.");
                 result = Predict(loaded.Model, ids, k, tokenizer, loaded.Source.Embedded?.OutputLabels);
             }
