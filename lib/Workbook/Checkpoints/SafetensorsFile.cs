@@ -55,6 +55,7 @@ public sealed class SafetensorsFile : ITensorFile
     public static SafetensorsFile Open(string path)
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors reading needs a little-endian machine.");
+        WeightFiles.EnsureRegularFile(path);
         SafeFileHandle handle;
         try
         {

@@ -41,6 +41,7 @@ public sealed class TorchCheckpointFile : ITensorFile
     public static TorchCheckpointFile Open(string path)
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("torch checkpoint reading needs a little-endian machine.");
+        WeightFiles.EnsureRegularFile(path);
         FileStream stream;
         try
         {

@@ -27,8 +27,7 @@ public sealed record ReferenceRun(PromptPair Prompts, bool InputIsClean, float[]
         var file = ScenarioFile.Read(path);
         var unpatched = file.Scenarios.FirstOrDefault(s => s.Patch == ScenarioPatch.None)
             ?? throw new FormatException($"{path}: no scenario with patch \"none\" to compare the unpatched logits with.");
-        using var stream = File.OpenRead(path);
-        using var doc = JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 64 });
+        using var doc = JsonDocument.Parse(Util.JsonInput.ReadFile(path, m => new FormatException(m)), new JsonDocumentOptions { MaxDepth = 64 });
         var scenario = doc.RootElement.GetProperty("scenarios").EnumerateArray()
             .First(s => s.GetProperty("name").GetString() == unpatched.Name);
         if (!scenario.TryGetProperty("logits", out var logits) || logits.ValueKind != JsonValueKind.Array)

@@ -149,9 +149,10 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         if (!File.Exists(file)) throw new TokenizerException($"{file}: tokenizer file not found.");
         string folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file))!;
         string? bos = SpecialToken(folder, "bos_token") ?? SpecialToken(folder, "eos_token");
-        var tokenizer = FromJson(File.ReadAllText(file), file, bos);
+        string json = Util.JsonInput.ReadText(file, m => new TokenizerException(m));
+        var tokenizer = FromJson(json, file, bos);
         // Like TransformerLens: without a configured BOS, <|endoftext|> (GPT-2 / GPT-NeoX's EOS) serves as one.
-        if (bos == null && tokenizer.TokenId("<|endoftext|>") != null) tokenizer = FromJson(File.ReadAllText(file), file, "<|endoftext|>");
+        if (bos == null && tokenizer.TokenId("<|endoftext|>") != null) tokenizer = FromJson(json, file, "<|endoftext|>");
         return tokenizer;
     }
 
@@ -181,7 +182,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
             if (!File.Exists(path)) continue;
             try
             {
-                using var doc = JsonDocument.Parse(File.ReadAllText(path));
+                using var doc = JsonDocument.Parse(Util.JsonInput.ReadText(path, m => new TokenizerException(m), Util.JsonInput.MaxSmallFileBytes));
                 if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(key, out var v))
                 {
                     if (v.ValueKind == JsonValueKind.String) return v.GetString();

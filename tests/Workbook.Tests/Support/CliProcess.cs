@@ -16,9 +16,10 @@ public static class CliProcess
 
     static string CliDll => Path.Combine(AppContext.BaseDirectory, "Workbook.Cli.dll");
 
-    public static Process Start(IReadOnlyDictionary<string, string> environment, params string[] args) => Start(environment, null, args);
+    public static Process Start(IReadOnlyDictionary<string, string> environment, params string[] args) => StartIn(environment, null, args);
 
-    public static Process Start(IReadOnlyDictionary<string, string> environment, string? workingDirectory, params string[] args)
+    /// <summary>As <see cref="Start(IReadOnlyDictionary{string, string}, string[])"/>, in <paramref name="workingDirectory"/> when given.</summary>
+    public static Process StartIn(IReadOnlyDictionary<string, string> environment, string? workingDirectory, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
