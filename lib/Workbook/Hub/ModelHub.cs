@@ -48,9 +48,15 @@ public sealed class ModelHub : IDisposable
     HubClient Client => _client ?? throw new InvalidOperationException("The hub client is not available in offline mode.");
 
     /// <summary>Resolves an alias or hub id; throws naming the known aliases when it is neither.</summary>
-    public static HubModel Resolve(string spec) => HubModels.TryResolve(spec) ?? throw new ArgumentException(
+    public static HubModel Resolve(string spec) => HubModels.TryResolve(CheckName(spec)) ?? throw new ArgumentException(
         $"'{spec}' is neither a model alias ({string.Join(", ", HubModels.Aliases.Keys)}) nor a hub id of the form owner/name." +
         Util.NearestNames.DidYouMean(spec, HubModels.Aliases.Keys));
+
+    static string CheckName(string spec)
+    {
+        ControlCharacters.EnsureNone(spec, "The model name");
+        return spec;
+    }
 
     /// <summary>
     /// The model from the cache when it is complete there; otherwise downloaded, unless offline, in which case the

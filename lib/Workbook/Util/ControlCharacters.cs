@@ -37,6 +37,17 @@ public static class ControlCharacters
         return sb.ToString();
     }
 
+    /// <summary>
+    /// Throws an <see cref="ArgumentException"/> naming <paramref name="what"/> when <paramref name="text"/> holds a control
+    /// character (a NUL, an escape): no name or path of the workbook's has one, and it would end up in messages and paths.
+    /// </summary>
+    public static void EnsureNone(string text, string what)
+    {
+        for (int i = 0; i < text.Length; i++)
+            if (NeedsEscape(text[i]))
+                throw new ArgumentException($"{what} '{Quote(text, 80)}' contains a control character ({Escape(text[i].ToString())} at position {i}); names and paths cannot.");
+    }
+
     /// <summary>At most <paramref name="max"/> characters of <paramref name="text"/>, escaped, with "…" when cut (for quoting input in messages).</summary>
     public static string Quote(string? text, int max = 80)
     {
