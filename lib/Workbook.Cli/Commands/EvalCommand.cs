@@ -48,7 +48,7 @@ public static class EvalCommand
                 output.WriteLine(EvaluationExport.Json(summaries, rows));
                 return 0;
             }
-            output.WriteLine($"{task.Name}, circuit {choice.Name}, {methodology.Label}, {parts.Sum(p => p.Count)} prompts in {parts.Count} part(s)");
+            output.WriteLine($"{task.Name}, circuit {Util.ControlCharacters.Escape(choice.Name)}, {methodology.Label}, {parts.Sum(p => p.Count)} prompts in {parts.Count} part(s)");
             foreach (var s in summaries)
             {
                 var v = s.Values;

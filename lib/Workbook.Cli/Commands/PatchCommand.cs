@@ -30,7 +30,7 @@ public static class PatchCommand
                 using var scope = NewDisposeScope();
                 var logits = file.Run(m, s, graph).cpu().contiguous();
                 results.Add((s.Name, logits.data<float>().ToArray(), logits.shape));
-                parse.InvocationConfiguration.Error.WriteLine($"patched {s.Name} ({s.Edges.Count} edge entries)");
+                parse.InvocationConfiguration.Error.WriteLine($"patched {Util.ControlCharacters.Escape(s.Name)} ({s.Edges.Count} edge entries)");
             }
             WriteResults(parse.GetValue(outFile)!, results);
             return 0;

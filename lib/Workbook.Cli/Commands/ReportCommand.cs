@@ -63,7 +63,7 @@ public static class ReportCommand
                 output.WriteLine(JsonSerializer.Serialize(new ReportJson(report.Task, report.Circuit, report.Model, report.Metric.Name(), report.Prompts, report.FullModelMedian,
                     report.Faithfulness.Select(EntryJson.Of).ToArray(), report.CircuitAblated.Select(EntryJson.Of).ToArray(), report.Sensitivity, report.HighestVsLowest),
                     EvaluationExport.JsonOptions));
-            else output.Write(report.ToText());
+            else output.Write(string.Join('\n', report.ToText().Split('\n').Select(Util.ControlCharacters.Escape))); // names from circuit files may hold anything
             return 0;
         });
         return cmd;

@@ -25,7 +25,7 @@ public static class RunCommand
         var tokens = new Option<string>("--tokens") { Description = "Comma-separated token ids, e.g. 1,2,3." };
         var prompt = new Option<string>("--prompt") { Description = "Text, tokenized with the model's tokenizer (instead of --tokens)." };
         var bos = new Option<bool>("--bos") { Description = "Prepend the tokenizer's BOS token to --prompt (a tokenizer never adds one by itself)." };
-        var top = new Option<int>("--top") { Description = "How many predictions to show.", DefaultValueFactory = _ => 10 };
+        var top = new Option<int>("--top") { Description = "How many predictions to show.", DefaultValueFactory = _ => 10 }.Within(1, OptionLimits.MaxTop);
         var cmd = new Command("run", "Run a model on token ids or a prompt and print the top next-token predictions at the last position.")
         {
             model, tokens, prompt, bos, top, device, dtype, offline, tf32, json,

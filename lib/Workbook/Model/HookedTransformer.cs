@@ -149,7 +149,11 @@ public sealed class HookedTransformer : nn.Module
         return names;
     }
 
-    /// <summary>Lists every hook point with the shape of its activation for input tokens of [batch, seq].</summary>
+    /// <summary>
+    /// Lists every hook point with the shape of its activation for input tokens of [batch, seq]. Every activation is
+    /// batch-first, so the pass runs on one prompt and the batch is written into the shapes: a listing for a batch of
+    /// a million costs what one for a single prompt does.
+    /// </summary>
     public IReadOnlyList<HookInfo> ListHooks(int batch = 1, int seq = 4)
     {
         if (batch < 1 || seq < 1 || seq > Config.NCtx)
@@ -157,9 +161,16 @@ public sealed class HookedTransformer : nn.Module
         var shapes = new Dictionary<string, long[]>();
         var recorder = new HookSet();
         foreach (var name in HookPointNames())
-            recorder.Add(name, (t, n) => { shapes.TryAdd(n, t.shape); return null; });
+            recorder.Add(name, (t, n) =>
+            {
+                var shape = t.shape;
+                if (shape.Length == 0 || shape[0] != 1) throw new InvalidOperationException($"Hook point '{n}' is not batch-first: [{string.Join(", ", shape)}].");
+                shape[0] = batch;
+                shapes.TryAdd(n, shape);
+                return null;
+            });
         using (no_grad())
-        using (var tokens = zeros(batch, seq, dtype: ScalarType.Int64, device: Device))
+        using (var tokens = zeros(1, seq, dtype: ScalarType.Int64, device: Device))
         {
             var pass = new ForwardPass(this, recorder, null, null, null);
             using var scope = NewDisposeScope();
