@@ -49,12 +49,6 @@ public sealed class HostileCliTests : IDisposable
         string cwd = Path.Combine(_dir, "work", "deeper");
         Directory.CreateDirectory(cwd);
 
-        var listed = CliProcessIn(cwd, TimeSpan.FromSeconds(60), "reproduce", "--out", Path.Combine(_dir, "listed"), "--list");
-        Assert.True(listed.ExitCode == 0, listed.Err);
-        var notebooks = listed.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(Directory.GetFiles(Path.Combine(SharedFiles.RepoRoot, "notebooks"), "*.dib").Order(StringComparer.Ordinal), notebooks);
-        Assert.DoesNotContain(notebooks, n => n.Contains("evil"));
-
         // The real command: it starts on the workbook's first notebook (stopped there: a full run takes minutes).
         using var p = CliProcess.StartIn(NoEnvironment, cwd, "reproduce", "--out", Path.Combine(_dir, "report"), "--embedded-only");
         string? first = null;
@@ -71,6 +65,12 @@ public sealed class HostileCliTests : IDisposable
         Assert.NotNull(first);
         Assert.Contains("00-quickstart", first);
         Assert.False(File.Exists(marker), "the planted notebook ran");
+
+        var listed = CliProcessIn(cwd, TimeSpan.FromSeconds(60), "reproduce", "--out", Path.Combine(_dir, "listed"), "--list");
+        Assert.True(listed.ExitCode == 0, listed.Err);
+        var notebooks = listed.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(Directory.GetFiles(Path.Combine(SharedFiles.RepoRoot, "notebooks"), "*.dib").Order(StringComparer.Ordinal), notebooks);
+        Assert.DoesNotContain(notebooks, n => n.Contains("evil"));
     }
 
     static CliProcess.Result CliProcessIn(string cwd, TimeSpan timeout, params string[] args)

@@ -14,7 +14,8 @@ public static class CliProcess
     /// <summary>A run with the child's peak resident memory (VmHWM, sampled from /proc while it ran; 0 where /proc is missing).</summary>
     public sealed record MeasuredResult(int ExitCode, string Out, string Err, long PeakRssBytes);
 
-    static string CliDll => Path.Combine(AppContext.BaseDirectory, "Workbook.Cli.dll");
+    /// <summary>The CLI under test; WORKBOOK_TEST_CLI names another build's Workbook.Cli.dll (to see a regression test fail on older code).</summary>
+    static string CliDll => Environment.GetEnvironmentVariable("WORKBOOK_TEST_CLI") is { Length: > 0 } other ? other : Path.Combine(AppContext.BaseDirectory, "Workbook.Cli.dll");
 
     public static Process Start(IReadOnlyDictionary<string, string> environment, params string[] args) => StartIn(environment, null, args);
 
