@@ -188,10 +188,13 @@ public sealed class TorchCheckpointFile : ITensorFile
             throw new CheckpointException($"{path}: tensor '{name}' has a negative size, stride or offset.");
         if (t.Offset > t.Storage.ElementCount)
             throw new CheckpointException($"{path}: tensor '{name}' starts at element {t.Offset} of a storage of {t.Storage.ElementCount}.");
-        if (t.Shape.Contains(0)) return; // no elements: nothing is read, whatever the other sizes and strides
         long count = 1, last = t.Offset;
         try
         {
+            // Even an empty tensor's other sizes must multiply without overflow: libtorch computes its strides from them.
+            foreach (var d in t.Shape) count = checked(count * Math.Max(1, d));
+            if (t.Shape.Contains(0)) return; // no elements: nothing is read, whatever the strides
+            count = 1;
             for (int i = 0; i < t.Shape.Length; i++)
             {
                 count = checked(count * t.Shape[i]);

@@ -107,6 +107,7 @@ public sealed class HostileCheckpointTests : IDisposable
     [InlineData(0, new long[] { 4, 2 }, new long[] { 1, 1 }, "repeats stored values")]                      // overlapping rows: 8 elements from 6
     [InlineData(7, new long[] { 1 }, new long[] { 1 }, "starts at element 7")]
     [InlineData(0, new long[] { 4611686018427387904, 4 }, new long[] { 4611686018427387904, 1 }, "absurd sizes or strides")]
+    [InlineData(0, new long[] { 0, 1099511627776, 2147483647 }, new long[] { 5, 5, 0 }, "absurd sizes or strides")]   // empty, but libtorch's strides overflow (found by the fuzzer)
     public void ViewsThatLeaveOrRepeatTheirStorageAreRefused(long offset, long[] shape, long[] strides, string message)
     {
         var e = Assert.Throws<CheckpointException>(() => TorchCheckpointFile.Open(WriteView(offset, shape, strides)));
