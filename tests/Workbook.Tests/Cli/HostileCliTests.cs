@@ -122,6 +122,24 @@ public sealed class HostileCliTests : IDisposable
         Assert.Contains("[100000, 4, 4, 4]", r.Out);
     }
 
+    // ---------------------------------------------------------------- item 9: datasets read whole
+
+    [Fact]
+    public void EndlessAndHugeDatasetFilesAreRefusedUnderAMemoryCap()
+    {
+        // A 3 GB sparse file (no disk used) and /dev/zero: both were read whole into memory.
+        string huge = Path.Combine(_dir, "huge.json");
+        using (var f = new FileStream(huge, FileMode.CreateNew)) f.SetLength(3L << 30);
+        foreach (var (dataset, message) in new[] { (huge, "more than the 268,435,456 accepted"), ("/dev/zero", "not a regular file") })
+        {
+            var r = CliProcess.RunMeasured(NoEnvironment, TimeSpan.FromSeconds(120), 512L << 20, "eval", "--model", "toy-ioi", "--task", "ioi", "--dataset", dataset);
+            Assert.Equal(1, r.ExitCode);
+            Assert.Contains(message, r.Err);
+            Assert.Single(r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.True(r.PeakRssBytes < 1L << 30, $"peak {r.PeakRssBytes >> 20} MiB");
+        }
+    }
+
     // ---------------------------------------------------------------- item 10: option lists that repeat themselves
 
     [Theory]
