@@ -21,16 +21,16 @@ public sealed record ReproductionResult(string OutputFolder, string Index, IRead
 public static class Reproduction
 {
     /// <summary>
-    /// The workbook's own notebooks, never a folder found by searching: those of the checkout this program was built
-    /// from (its root, recorded at build time, holding Workbook.sln and notebooks/), else those shipped beside the
-    /// program (the .NET tool's package carries them in notebooks/). Notebooks are C# that runs with the user's rights:
-    /// a <c>notebooks/</c> folder in the working directory or one of its parents is never taken (pass --notebooks for those).
+    /// The workbook's own notebooks, never a folder found by searching: those shipped beside the program (a published
+    /// or packed tool carries them in notebooks/), else those of the checkout this program was built from (its root,
+    /// recorded at build time, holding Workbook.sln and notebooks/; a build in a checkout copies none). Notebooks are C#
+    /// that runs with the user's rights: a <c>notebooks/</c> folder in the working directory or one of its parents is
+    /// never taken (pass --notebooks for those).
     /// </summary>
     public static string WorkbookNotebooks()
     {
-        var candidates = new List<string>();
+        var candidates = new List<string> { Path.Combine(AppContext.BaseDirectory, "notebooks") };
         if (BuiltFromCheckout() is { } root && File.Exists(Path.Combine(root, "Workbook.sln"))) candidates.Add(Path.Combine(root, "notebooks"));
-        candidates.Add(Path.Combine(AppContext.BaseDirectory, "notebooks"));
         foreach (var candidate in candidates)
             if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, "*.dib").Any()) return candidate;
         throw new DirectoryNotFoundException($"The workbook's notebooks were not found (looked in {string.Join(" and ", candidates)}); pass --notebooks DIR.");
