@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text;
 
 namespace Workbook.Util;
 
@@ -17,35 +18,45 @@ public static class AtomicFile
         return Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.tmp");
     }
 
-    public static void WriteAllText(string path, string text) =>
-        Write(path, s =>
-        {
-            using var w = new StreamWriter(s, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), leaveOpen: true);
-            w.Write(text);
-        });
+    static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
+
+    public static void WriteAllText(string path, string text) => Write(path, s => s.Write(Utf8.GetBytes(text)));
 
     public static void WriteAllBytes(string path, byte[] bytes) => Write(path, s => s.Write(bytes));
 
     /// <summary>Writes <paramref name="path"/> with <paramref name="write"/>; the file appears complete or not at all.</summary>
-    public static void Write(string path, Action<Stream> write)
+    public static void Write(string path, Action<Stream> write) => WriteAll(new[] { (path, write) });
+
+    /// <summary>
+    /// Writes several text files: every temporary file is written first, and only when all of them are complete are
+    /// they renamed into place; an error before that leaves none of the targets changed.
+    /// </summary>
+    public static void WriteAllTexts(IReadOnlyList<(string Path, string Text)> files) =>
+        WriteAll(files.Select(f => (f.Path, (Action<Stream>)(s => s.Write(Utf8.GetBytes(f.Text))))).ToList());
+
+    static void WriteAll(IReadOnlyList<(string Path, Action<Stream> Write)> files)
     {
-        string full = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(full)!;
-        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"The folder '{dir}' does not exist.");
-        if (FileSystemEntries.KindOf(full) == EntryKind.Directory) throw new IOException($"'{full}' is a folder; cannot write a file there.");
-        string temp = TempName(full);
+        var temps = new List<(string Temp, string Target)>();
         try
         {
-            using (var stream = CreateExclusive(temp))
+            foreach (var (path, write) in files)
             {
+                string full = Path.GetFullPath(path);
+                string dir = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' names no file.");
+                if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"The folder '{dir}' does not exist.");
+                if (FileSystemEntries.KindOf(full) == EntryKind.Directory) throw new IOException($"'{path}' is a folder, not a file.");
+                string temp = TempName(full);
+                using var stream = CreateExclusive(temp);
+                temps.Add((temp, full));
                 write(stream);
-                stream.Flush();
+                stream.Flush(flushToDisk: true);
             }
-            File.Move(temp, full, overwrite: true);
+            foreach (var (temp, target) in temps) File.Move(temp, target, overwrite: true);
         }
         finally
         {
-            if (FileSystemEntries.KindOf(temp) != EntryKind.Missing) File.Delete(temp);
+            foreach (var (temp, _) in temps)
+                if (FileSystemEntries.KindOf(temp) != EntryKind.Missing) File.Delete(temp);
         }
     }
 

@@ -69,7 +69,7 @@ public sealed class HostileCliTests : IDisposable
         var listed = CliProcessIn(cwd, TimeSpan.FromSeconds(60), "reproduce", "--out", Path.Combine(_dir, "listed"), "--list");
         Assert.True(listed.ExitCode == 0, listed.Err);
         var notebooks = listed.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(Directory.GetFiles(Path.Combine(SharedFiles.RepoRoot, "notebooks"), "*.dib").Order(StringComparer.Ordinal), notebooks);
+        Assert.Equal(Directory.GetFiles(Path.Combine(TestFiles.RepoRoot, "notebooks"), "*.dib").Order(StringComparer.Ordinal), notebooks);
         Assert.DoesNotContain(notebooks, n => n.Contains("evil"));
     }
 

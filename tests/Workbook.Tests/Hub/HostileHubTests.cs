@@ -64,7 +64,7 @@ public sealed class HostileHubTests : IDisposable
         return task.GetAwaiter().GetResult();
     }
 
-    FakeRepo Tiny(string id = "test-org/tiny-gpt2") => _hub.AddFolder(id, SharedFiles.Fixture("tiny-gpt2"));
+    FakeRepo Tiny(string id = "test-org/tiny-gpt2") => _hub.AddFolder(id, TestFiles.Fixture("tiny-gpt2"));
 
     // ---------------------------------------------------------------- item 6: ETags that are not checksums
 
@@ -161,8 +161,8 @@ public sealed class HostileHubTests : IDisposable
         // A complete-looking snapshot elsewhere, reached through a link planted in the cache, with refs/main naming it.
         string elsewhere = Path.Combine(Outside, "snapshot");
         Directory.CreateDirectory(elsewhere);
-        File.Copy(SharedFiles.Fixture("tiny-gpt2/config.json"), Path.Combine(elsewhere, "config.json"));
-        File.Copy(SharedFiles.Fixture("tiny-gpt2/model.safetensors"), Path.Combine(elsewhere, "model.safetensors"));
+        File.Copy(TestFiles.Fixture("tiny-gpt2/config.json"), Path.Combine(elsewhere, "config.json"));
+        File.Copy(TestFiles.Fixture("tiny-gpt2/model.safetensors"), Path.Combine(elsewhere, "model.safetensors"));
         string dir = RepoDir("test-org/tiny-gpt2");
         Directory.CreateDirectory(Path.Combine(dir, "snapshots"));
         Directory.CreateDirectory(Path.Combine(dir, "refs"));

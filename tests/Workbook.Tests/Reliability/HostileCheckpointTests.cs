@@ -144,10 +144,10 @@ public sealed class HostileCheckpointTests : IDisposable
     {
         // tiny-gpt2's names and shapes, every tensor a plain (non-repeating) view of one storage of V·D values: each view
         // is legal, but together they claim ~6 times the values the file holds, so the config cannot be these weights.
-        using var fixture = SafetensorsFile.Open(SharedFiles.Fixture("tiny-gpt2/model.safetensors"));
+        using var fixture = SafetensorsFile.Open(TestFiles.Fixture("tiny-gpt2/model.safetensors"));
         string folder = Path.Combine(_dir, "shared-storage");
         Directory.CreateDirectory(folder);
-        File.Copy(SharedFiles.Fixture("tiny-gpt2/config.json"), Path.Combine(folder, "config.json"));
+        File.Copy(TestFiles.Fixture("tiny-gpt2/config.json"), Path.Combine(folder, "config.json"));
         var names = fixture.Tensors.Keys.Where(n => n != "transformer.wte.weight").ToList();
         var writer = new TorchSaveWriter().Add("transformer.wte.weight", fixture.Read("transformer.wte.weight"));
         foreach (var n in names)
@@ -177,7 +177,7 @@ public sealed class HostileCheckpointTests : IDisposable
         return folder;
     }
 
-    static string TinyConfig => File.ReadAllText(SharedFiles.Fixture("tiny-gpt2/config.json"));
+    static string TinyConfig => File.ReadAllText(TestFiles.Fixture("tiny-gpt2/config.json"));
 
     /// <summary>Runs <c>workbook hooks</c> on the folder under the cap; returns stderr after checking the bound and the one-line error.</summary>
     static string LoadCapped(string folder, string mustMention)

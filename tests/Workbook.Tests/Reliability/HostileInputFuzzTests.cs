@@ -144,9 +144,9 @@ public sealed class HostileInputFuzzTests : IDisposable
         string blobs = Path.Combine(repo, "blobs"), snapshot = Path.Combine(repo, "snapshots", Commit), refs = Path.Combine(repo, "refs");
         Directory.CreateDirectory(blobs);
         Directory.CreateDirectory(refs);
-        var config = File.ReadAllBytes(SharedFiles.Fixture("tiny-gpt2/config.json"));
+        var config = File.ReadAllBytes(TestFiles.Fixture("tiny-gpt2/config.json"));
         File.WriteAllBytes(Path.Combine(blobs, "a"), config);
-        File.WriteAllBytes(Path.Combine(blobs, "b"), File.ReadAllBytes(SharedFiles.Fixture("tiny-gpt2/model.safetensors")));
+        File.WriteAllBytes(Path.Combine(blobs, "b"), File.ReadAllBytes(TestFiles.Fixture("tiny-gpt2/model.safetensors")));
         string HostileTarget() => r.Next(9) switch
         {
             0 => "/dev/zero",

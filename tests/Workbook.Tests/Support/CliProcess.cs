@@ -15,7 +15,7 @@ public static class CliProcess
     public sealed record MeasuredResult(int ExitCode, string Out, string Err, long PeakRssBytes);
 
     /// <summary>The CLI under test; WORKBOOK_TEST_CLI names another build's Workbook.Cli.dll (to see a regression test fail on older code).</summary>
-    static string CliDll => Environment.GetEnvironmentVariable("WORKBOOK_TEST_CLI") is { Length: > 0 } other ? other : Path.Combine(AppContext.BaseDirectory, "Workbook.Cli.dll");
+    public static string CliDll => Environment.GetEnvironmentVariable("WORKBOOK_TEST_CLI") is { Length: > 0 } other ? other : Path.Combine(AppContext.BaseDirectory, "Workbook.Cli.dll");
 
     public static Process Start(IReadOnlyDictionary<string, string> environment, params string[] args) => StartIn(environment, null, args);
 
@@ -86,5 +86,32 @@ public static class CliProcess
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { }
         return 0;
+    }
+
+    /// <summary>Runs several commands at once, each in its own process; returns their results in the order given.</summary>
+    public static Result[] RunAll(IReadOnlyDictionary<string, string> environment, TimeSpan timeout, IReadOnlyList<string[]> commands)
+    {
+        var started = commands.Select(args => Start(environment, args)).ToList();
+        try
+        {
+            var streams = started.Select(p => (Out: p.StandardOutput.ReadToEndAsync(), Err: p.StandardError.ReadToEndAsync())).ToList();
+            var deadline = DateTime.UtcNow + timeout;
+            for (int i = 0; i < started.Count; i++)
+            {
+                var left = deadline - DateTime.UtcNow;
+                if (left < TimeSpan.Zero || !started[i].WaitForExit(left))
+                    throw new TimeoutException($"workbook {string.Join(' ', commands[i])} did not finish in {timeout}.");
+                started[i].WaitForExit();
+            }
+            return started.Select((p, i) => new Result(p.ExitCode, streams[i].Out.Result, streams[i].Err.Result)).ToArray();
+        }
+        finally
+        {
+            foreach (var p in started)
+            {
+                if (!p.HasExited) p.Kill(entireProcessTree: true);
+                p.Dispose();
+            }
+        }
     }
 }

@@ -81,7 +81,7 @@ public sealed class BpeMergeTests : IDisposable
     public void QueueMergeMatchesTheReferenceOnRealText()
     {
         var (tokenizer, vocab, ranks) = Gpt2.Value;
-        string text = File.ReadAllText(Path.Combine(SharedFiles.RepoRoot, "README.md"));
+        string text = File.ReadAllText(Path.Combine(TestFiles.RepoRoot, "README.md"));
         foreach (var word in text.Split(' ', '\n').Where(w => w.Length > 0).Distinct().Take(3000).Select(w => Spell(" " + w)))
             Assert.Equal(ReferenceBpe(word, vocab, ranks), tokenizer.Bpe(word));
     }
@@ -134,7 +134,7 @@ public sealed class BpeMergeTests : IDisposable
         // tiny-gpt2 (context 64) with a byte-level BPE tokenizer.json beside it.
         string folder = Path.Combine(_dir, "tiny");
         Directory.CreateDirectory(folder);
-        foreach (var f in new[] { "config.json", "model.safetensors" }) File.Copy(SharedFiles.Fixture($"tiny-gpt2/{f}"), Path.Combine(folder, f));
+        foreach (var f in new[] { "config.json", "model.safetensors" }) File.Copy(TestFiles.Fixture($"tiny-gpt2/{f}"), Path.Combine(folder, f));
         var vocab = Enumerable.Range(0, 256).ToDictionary(HuggingFaceTokenizerTests.ByteCharOf, b => b);
         File.WriteAllText(Path.Combine(folder, "tokenizer.json"), JsonSerializer.Serialize(new
         {
