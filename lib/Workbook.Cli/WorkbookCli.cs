@@ -33,7 +33,7 @@ public static class WorkbookCli
     {
         var root = Build();
         for (int i = 0; i < args.Length; i++)
-            if (args[i].Contains('\0')) return CliErrors.Report(new ArgumentException($"Argument {i + 1} ('{Workbook.Util.ControlCharacters.Quote(args[i], 60)}') contains a NUL character."), error);
+            if (args[i].Contains('\0')) return CliErrors.Report(new ArgumentException($"Argument {i + 1} ('{Workbook.Util.ControlCharacters.Quote(args[i], 60)}') contains a NUL character (a control character no argument can hold)."), error);
         var parsed = root.Parse(args);
         // A bad option is one line naming it (and where to find the options), not the whole help text.
         if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)

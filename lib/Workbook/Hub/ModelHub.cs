@@ -395,33 +395,41 @@ public sealed class ModelHub : IDisposable
             windowStart = clock.Elapsed;
             windowBytes = 0;
         }
-        while (true)
+        // A read is never cancelled to look at the window (cancelling a read aborts the connection): it stays pending
+        // while the window is checked, and is abandoned only when the download is declared stalled.
+        Task<int>? pending = null;
+        try
         {
-            var left = Options.StallTimeout - (clock.Elapsed - windowStart);
-            var limit = left < Options.ReadTimeout ? left : Options.ReadTimeout;
-            int n;
-            try
+            while (true)
             {
-                n = await Client.ReadAsync(body, buffer, limit > TimeSpan.FromMilliseconds(1) ? limit : TimeSpan.FromMilliseconds(1), cancel).ConfigureAwait(false);
+                pending ??= Client.ReadAsync(body, buffer, cancel);
+                var left = Options.StallTimeout - (clock.Elapsed - windowStart);
+                if (left <= TimeSpan.Zero || await Task.WhenAny(pending, Task.Delay(left, cancel)).ConfigureAwait(false) != pending)
+                {
+                    CheckWindow(); // the window ended while waiting: stalled unless enough came before
+                    continue;
+                }
+                int n = await pending.ConfigureAwait(false);
+                pending = null;
+                if (n == 0) break;
+                if (have + written + n > remote.Size)
+                {
+                    await output.DisposeAsync().ConfigureAwait(false);
+                    File.Delete(incomplete);
+                    throw new VerificationException($"'{remote.File}': the server sent more than the {remote.Size} bytes the hub reported. Nothing was kept.");
+                }
+                await output.WriteAsync(buffer.AsMemory(0, n), cancel).ConfigureAwait(false);
+                written += n;
+                windowBytes += n;
+                received.Value += n;
+                Options.Progress?.Advanced(n);
+                CheckWindow();
             }
-            catch (ReadTimeoutException) when (limit < Options.ReadTimeout)
-            {
-                CheckWindow(); // the window ended while waiting: stalled unless enough came before
-                continue;
-            }
-            if (n == 0) break;
-            if (have + written + n > remote.Size)
-            {
-                await output.DisposeAsync().ConfigureAwait(false);
-                File.Delete(incomplete);
-                throw new VerificationException($"'{remote.File}': the server sent more than the {remote.Size} bytes the hub reported. Nothing was kept.");
-            }
-            await output.WriteAsync(buffer.AsMemory(0, n), cancel).ConfigureAwait(false);
-            written += n;
-            windowBytes += n;
-            received.Value += n;
-            Options.Progress?.Advanced(n);
-            CheckWindow();
+        }
+        finally
+        {
+            // An abandoned read fails once the response is disposed; observe it so that it is not reported as unobserved.
+            _ = pending?.ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
         }
         await output.FlushAsync(cancel).ConfigureAwait(false);
         if (have + written < remote.Size)

@@ -66,26 +66,13 @@ public sealed class HostileCliTests : IDisposable
         Assert.Contains("00-quickstart", first);
         Assert.False(File.Exists(marker), "the planted notebook ran");
 
-        var listed = CliProcessIn(cwd, TimeSpan.FromSeconds(60), "reproduce", "--out", Path.Combine(_dir, "listed"), "--list");
+        var listed = CliProcess.RunIn(NoEnvironment, cwd, TimeSpan.FromSeconds(60), "reproduce", "--out", Path.Combine(_dir, "listed"), "--list");
         Assert.True(listed.ExitCode == 0, listed.Err);
         var notebooks = listed.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(Directory.GetFiles(Path.Combine(TestFiles.RepoRoot, "notebooks"), "*.dib").Order(StringComparer.Ordinal), notebooks);
         Assert.DoesNotContain(notebooks, n => n.Contains("evil"));
     }
 
-    static CliProcess.Result CliProcessIn(string cwd, TimeSpan timeout, params string[] args)
-    {
-        using var p = CliProcess.StartIn(NoEnvironment, cwd, args);
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"workbook {string.Join(' ', args)} did not finish in {timeout}.");
-        }
-        p.WaitForExit();
-        return new CliProcess.Result(p.ExitCode, stdout.Result, stderr.Result);
-    }
 
     // ---------------------------------------------------------------- item 3: numeric flags checked up front
 

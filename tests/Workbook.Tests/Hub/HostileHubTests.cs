@@ -297,6 +297,7 @@ public sealed class HostileHubTests : IDisposable
         Assert.Contains("control character", result.Err);
         Assert.DoesNotContain('\0', result.Err);
         Assert.DoesNotContain('\u001b', result.Err);
+        Assert.Contains("control character", Assert.Throws<ArgumentException>(() => ModelHub.Resolve(name)).Message); // the library refuses it too
     }
 
     // ---------------------------------------------------------------- item 11: secrets

@@ -55,7 +55,7 @@ public sealed class FinalizerRaceTests
         using var model = ModelLoader.Load("tracr-reverse");
         var task = KnownTasks.TracrReverse;
         var parts = task.Tokenize(task.GenerateForEvaluation(null, 0, 40), null);
-        var errors = UnderGcPressure(TimeSpan.FromSeconds(20), () => CircuitDiscovery.Run(new DiscoveryRequest
+        var errors = UnderGcPressure(TimeSpan.FromSeconds(12), () => CircuitDiscovery.Run(new DiscoveryRequest
         {
             Model = model, Task = task, Parts = parts, Algorithm = DiscoveryAlgorithm.SubnetworkProbing, Search = SearchSpace.Edge,
             SubnetworkProbing = new SubnetworkProbingOptions { Epochs = 3 }, Threads = 1,
@@ -68,7 +68,7 @@ public sealed class FinalizerRaceTests
     {
         var (model, batch) = FixtureModels.WithPrompts("tiny-gpt2");
         var graph = Workbook.Graph.ComputationGraph.Factorized(model.Config, separateQkv: true);
-        var errors = UnderGcPressure(TimeSpan.FromSeconds(15), () =>
+        var errors = UnderGcPressure(TimeSpan.FromSeconds(8), () =>
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();

@@ -125,7 +125,7 @@ public sealed class HostileInputFuzzTests : IDisposable
                 // Whatever is accepted holds no more values than its file stores: no view repeats its storage.
                 if (t.NumberOfElements > file.StoredValues) throw new InvalidOperationException($"'{name}' read {t.NumberOfElements} values from {file.StoredValues} stored");
             }
-        }, new[] { typeof(CheckpointException) }, _output, share: 0.2);
+        }, new[] { typeof(CheckpointException) }, _output, share: 0.1);
         Assert.True(stats.Accepted > 0 && stats.Rejected.Values.Sum() > stats.Cases / 4, stats.ToString());
     }
 
@@ -218,7 +218,7 @@ public sealed class HostileInputFuzzTests : IDisposable
             foreach (var f in Directory.GetFiles(pulled.Folder))
                 if (!FileSystemEntries.IsInside(f, cache)) throw new InvalidOperationException($"{f} lies outside the cache");
             using var model = ModelLoader.LoadFolder(pulled.Folder);
-        }, new[] { typeof(HubException), typeof(CheckpointException) }, _output, share: 0.05);
+        }, new[] { typeof(HubException), typeof(CheckpointException) }, _output, share: 0.03);
         Assert.True(stats.Accepted > 0 && stats.Rejected.Values.Sum() > 0, stats.ToString());
     }
 
@@ -312,7 +312,7 @@ public sealed class HostileInputFuzzTests : IDisposable
         {
             var ids = tokenizer.Encode(c.Text, c.Max);
             if (tokenizer.Decode(ids) != c.Text) throw new InvalidOperationException("decode does not invert encode");
-        }, new[] { typeof(ArgumentException) }, _output, share: 0.05);
+        }, new[] { typeof(ArgumentException) }, _output, share: 0.03);
         Assert.True(stats.Accepted > 0, stats.ToString());
     }
 

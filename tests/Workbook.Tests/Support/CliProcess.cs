@@ -35,9 +35,12 @@ public static class CliProcess
         return Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start");
     }
 
-    public static Result Run(IReadOnlyDictionary<string, string> environment, TimeSpan timeout, params string[] args)
+    public static Result Run(IReadOnlyDictionary<string, string> environment, TimeSpan timeout, params string[] args) => RunIn(environment, null, timeout, args);
+
+    /// <summary>As <see cref="Run"/>, in <paramref name="workingDirectory"/> when given.</summary>
+    public static Result RunIn(IReadOnlyDictionary<string, string> environment, string? workingDirectory, TimeSpan timeout, params string[] args)
     {
-        using var p = Start(environment, args);
+        using var p = StartIn(environment, workingDirectory, args);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(timeout))
