@@ -65,7 +65,8 @@ public static class NotebookRunner
         if (!File.Exists(path)) throw new FileNotFoundException($"Notebook '{path}' does not exist.", path);
         if (!path.EndsWith(".dib", StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"'{path}' is not a .dib notebook; the runner reads Polyglot Notebooks' .dib format.");
-        var elements = ReadCells(path, await File.ReadAllTextAsync(path, cancel));
+        // A regular file of at most 64 MiB (a FIFO named *.dib would block the read forever).
+        var elements = ReadCells(path, Util.SafeRead.ReadAllText(path, 64L << 20, m => new ArgumentException(m)));
         var solutions = options.Solutions is null ? null : Notebooks.Solutions.Read(options.Solutions, elements.Where(e => e.KernelName != "markdown").Select(e => e.Contents), ReadCells);
 
         // Process-wide state (working directory, formatter, embedded-only switch): one notebook at a time.

@@ -24,16 +24,31 @@ public sealed record ReproductionResult(string OutputFolder, string Index, IRead
 /// </summary>
 public static class Reproduction
 {
-    /// <summary>The repository's <c>notebooks/</c> folder: searched upwards from the working directory, then from the program's folder.</summary>
-    public static string FindNotebooks()
+    /// <summary>
+    /// The workbook's own notebooks, never a folder found by searching: those shipped beside the program (a published
+    /// or packed tool carries them in notebooks/), else those of the checkout this program was built from (its root,
+    /// recorded at build time, holding Workbook.sln and notebooks/; a build in a checkout copies none). Notebooks are C#
+    /// that runs with the user's rights: a <c>notebooks/</c> folder in the working directory or one of its parents is
+    /// never taken (pass --notebooks for those).
+    /// </summary>
+    public static string WorkbookNotebooks()
     {
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                string candidate = Path.Combine(dir.FullName, "notebooks");
-                if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, "*.dib").Any()) return candidate;
-            }
-        throw new DirectoryNotFoundException("No notebooks/ folder with .dib files was found above the working directory; run from the repository or pass --notebooks DIR.");
+        var candidates = new List<string> { Path.Combine(AppContext.BaseDirectory, "notebooks") };
+        if (BuiltFromCheckout() is { } root && File.Exists(Path.Combine(root, "Workbook.sln"))) candidates.Add(Path.Combine(root, "notebooks"));
+        foreach (var candidate in candidates)
+            if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, "*.dib").Any()) return candidate;
+        throw new DirectoryNotFoundException($"The workbook's notebooks were not found (looked in {string.Join(" and ", candidates)}); pass --notebooks DIR.");
+    }
+
+    /// <summary>The repository root this assembly was built in (recorded by the build), or null.</summary>
+    static string? BuiltFromCheckout() => typeof(Reproduction).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+        .OfType<System.Reflection.AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "WorkbookRepositoryRoot")?.Value;
+
+    /// <summary>The notebooks <see cref="RunAsync"/> runs from a folder, in order.</summary>
+    public static IReadOnlyList<string> NotebooksIn(string notebooksFolder)
+    {
+        var notebooks = Directory.EnumerateFiles(notebooksFolder, "*.dib").OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal).ToList();
+        return notebooks.Count > 0 ? notebooks : throw new ArgumentException($"'{notebooksFolder}' holds no .dib notebooks.");
     }
 
     /// <summary>The workshop notebooks' folder inside the notebooks folder.</summary>
@@ -43,12 +58,12 @@ public static class Reproduction
     public static async Task<ReproductionResult> RunAsync(string notebooksFolder, string outputFolder, NotebookRunOptions? options = null, IProgress<string>? progress = null,
         bool workshop = false, CancellationToken cancel = default)
     {
-        var notebooks = Notebooks(notebooksFolder);
-        if (notebooks.Count == 0) throw new ArgumentException($"'{notebooksFolder}' holds no .dib notebooks.");
+        var notebooks = NotebooksIn(notebooksFolder);
         var workshopNotebooks = workshop ? Notebooks(Path.Combine(notebooksFolder, WorkshopFolder)) : new List<string>();
         if (workshop && workshopNotebooks.Count == 0) throw new ArgumentException($"--workshop: '{Path.Combine(notebooksFolder, WorkshopFolder)}' holds no .dib notebooks.");
         foreach (var w in workshopNotebooks) Solutions.For(w); // every workshop notebook has its solutions, before anything runs
-        Directory.CreateDirectory(outputFolder);
+        // Marked in progress, the earlier index removed: an interrupted run leaves no index vouching for a mix of old and new pages.
+        var folderRun = Util.OutputFolderRun.Begin(outputFolder, "index.html", $"workbook reproduce, notebooks from {notebooksFolder}");
         PlotlyJs.WriteInto(outputFolder);
         var results = new List<ReproducedNotebook>();
         var all = notebooks.Select(n => (Path: n, Workshop: false)).Concat(workshopNotebooks.Select(n => (Path: n, Workshop: true))).ToList();
@@ -69,9 +84,8 @@ public static class Reproduction
             progress?.Report($"    {(run.Succeeded ? "ok" : $"FAILED at cell {failure?.Number}: {failure?.Error}")} ({NotebookReport.Seconds(clock.Elapsed)}) -> {report}");
             results.Add(new ReproducedNotebook(notebook, run.Title, report, run.Succeeded, failure?.Error, clock.Elapsed) { Workshop = isWorkshop });
         }
-        string index = Path.Combine(outputFolder, "index.html");
-        Util.AtomicFile.WriteAllText(index, IndexHtml(results));
-        return new ReproductionResult(outputFolder, index, results);
+        folderRun.Complete(IndexHtml(results)); // last: the index describes exactly this run's pages
+        return new ReproductionResult(outputFolder, folderRun.IndexPath, results);
     }
 
     static List<string> Notebooks(string folder) => Directory.Exists(folder)

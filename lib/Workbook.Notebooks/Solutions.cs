@@ -37,7 +37,7 @@ public static class Solutions
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Solutions notebook '{path}' does not exist.", path);
         var solutions = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var cell in readCells(path, File.ReadAllText(path)).Where(e => e.KernelName != "markdown"))
+        foreach (var cell in readCells(path, Util.SafeRead.ReadAllText(path, 64L << 20, m => new ArgumentException(m))).Where(e => e.KernelName != "markdown"))
             if (ExerciseOf(cell.Contents) is { } id && !solutions.TryAdd(id, cell.Contents))
                 throw new ArgumentException($"Solutions notebook '{path}' has two solutions for exercise {id}.");
         var exercises = notebookCells.Select(ExerciseOf).OfType<string>().ToList();

@@ -17,7 +17,7 @@ public sealed class ConfigJson
     public static ConfigJson Load(string path)
     {
         if (!File.Exists(path)) throw new CheckpointException($"{path}: config file not found.");
-        using var doc = Util.JsonInput.ReadFile(path, Error, maxDepth: 32);
+        using var doc = Util.JsonInput.ReadFile(path, Error, maxDepth: 32, maxBytes: Util.JsonInput.MaxSmallFileBytes);
         return new ConfigJson(path, Util.JsonInput.RootObject(doc, path, Error).Clone());
     }
 

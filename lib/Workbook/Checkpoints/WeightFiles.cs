@@ -24,10 +24,17 @@ public sealed class WeightFiles : IDisposable
     public static string? EntryFile(string folder)
     {
         if (!Directory.Exists(folder)) return null;
-        var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-            .Select(f => System.IO.Path.GetRelativePath(folder, f).Replace(System.IO.Path.DirectorySeparatorChar, '/'))
-            .ToHashSet(StringComparer.Ordinal);
+        // A bounded walk that never enters a linked folder: a link loop in a checkpoint folder must not hang the loader.
+        var files = Util.SafeRead.FilesUnder(folder, Hub.HubCache.MaxWalkEntries, m => new CheckpointException(m)).ToHashSet(StringComparer.Ordinal);
         return Hub.ModelFiles.ChooseWeights(files);
+    }
+
+    /// <summary>A weight file must be a regular file (links followed): opening a FIFO would block, a device would never end.</summary>
+    internal static void EnsureRegularFile(string path)
+    {
+        var kind = Util.FileSystemEntries.TargetKindOf(path);
+        if (kind is Util.EntryKind.RegularFile or Util.EntryKind.Missing) return; // a missing file gets the opener's own message
+        throw new CheckpointException($"{path}: is {Util.AtomicFile.Describe(kind)}, not a regular file; only regular files are read.");
     }
 
     static ITensorFile OpenFile(string path) =>
@@ -75,7 +82,7 @@ public sealed class WeightFiles : IDisposable
 
     static IEnumerable<Shard> ReadIndex(string indexPath)
     {
-        using (var doc = Util.JsonInput.ReadFile(indexPath, (m, e) => new CheckpointException(m, e)))
+        using (var doc = Util.JsonInput.ReadFile(indexPath, (m, e) => new CheckpointException(m, e), maxBytes: Util.JsonInput.MaxSmallFileBytes))
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new CheckpointException($"{indexPath}: missing object 'weight_map'.");
@@ -106,6 +113,9 @@ public sealed class WeightFiles : IDisposable
     }
 
     public bool Contains(string name) => _byTensor.ContainsKey(name);
+
+    /// <summary>Values the checkpoint's bytes hold (see <see cref="ITensorFile.StoredValues"/>), over every file.</summary>
+    public double StoredValues => _files.Sum(f => f.StoredValues);
 
     public StoredTensor Describe(string name) => _byTensor.TryGetValue(name, out var f)
         ? f.Entries[name]

@@ -161,13 +161,13 @@ public static class SelfCheck
                 var pre = cache[HookNames.ResidPre[l]];
                 var attn = cache[HookNames.AttnOut[l]];
                 var post = cache[HookNames.ResidPost[l]];
-                if (!c.HasMlp) worst = Math.Max(worst, MaxDiff(post, pre + attn));
-                else if (c.ParallelAttnMlp) worst = Math.Max(worst, MaxDiff(post, pre + attn + cache[HookNames.MlpOut[l]]));
+                if (!c.HasMlp) worst = Math.Max(worst, MaxDiff(post, pre.Plus(attn)));
+                else if (c.ParallelAttnMlp) worst = Math.Max(worst, MaxDiff(post, pre.Plus(attn).Plus(cache[HookNames.MlpOut[l]])));
                 else
                 {
                     var mid = cache[HookNames.ResidMid[l]];
-                    worst = Math.Max(worst, MaxDiff(mid, pre + attn));
-                    worst = Math.Max(worst, MaxDiff(post, mid + cache[HookNames.MlpOut[l]]));
+                    worst = Math.Max(worst, MaxDiff(mid, pre.Plus(attn)));
+                    worst = Math.Max(worst, MaxDiff(post, mid.Plus(cache[HookNames.MlpOut[l]])));
                 }
                 if (l + 1 < c.NLayers) worst = Math.Max(worst, MaxDiff(cache[HookNames.ResidPre[l + 1]], post));
             }
@@ -191,7 +191,7 @@ public static class SelfCheck
             double worst = 0;
             for (int l = 0; l < c.NLayers; l++)
             {
-                var summed = results[HookNames.Result[l]].sum(dim: 2) + model.blocks[l].attn.b_O; // [B, T, H, D] -> [B, T, D]
+                var summed = results[HookNames.Result[l]].sum(dim: 2).Plus(model.blocks[l].attn.b_O); // [B, T, H, D] -> [B, T, D]
                 worst = Math.Max(worst, MaxDiff(outs[HookNames.AttnOut[l]], summed));
             }
             return Verdict("head-results-sum", worst, ReferenceTolerance, $"sum over heads of hook_result + b_O = hook_attn_out, {c.NLayers} layers x {c.NHeads} heads");

@@ -37,7 +37,7 @@ public static class ModelFiles
     /// <summary>The shard files an index lists (<c>weight_map</c> values), validated as plain file names.</summary>
     public static IReadOnlyList<string> ShardsOf(string indexPath)
     {
-        using var doc = Util.JsonInput.ReadFile(indexPath, (m, e) => new HubException(m, e));
+        using var doc = Util.JsonInput.ReadFile(indexPath, (m, e) => new HubException(m, e), maxBytes: Util.JsonInput.MaxSmallFileBytes);
         if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
             throw new HubException($"{indexPath}: missing object 'weight_map'.");
         var shards = new SortedSet<string>(StringComparer.Ordinal);
@@ -56,14 +56,14 @@ public static class ModelFiles
     {
         try
         {
-            using var doc = Util.JsonInput.ReadFile(configPath);
+            using var doc = Util.JsonInput.ReadFile(configPath, (m, e) => new HubException(m, e), maxBytes: Util.JsonInput.MaxSmallFileBytes);
             if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("tokenizer_name", out var t)
                 && t.ValueKind == JsonValueKind.String && RepoId.TryParse(t.GetString()!, out var id))
                 return id;
         }
-        catch (FormatException)
+        catch (HubException)
         {
-            // The loader reports a broken config.json with its own message.
+            // The loader reports a broken or unreadable config.json with its own message.
         }
         return null;
     }
@@ -74,10 +74,10 @@ public static class ModelFiles
     /// </summary>
     public static string? FirstMissing(string folder)
     {
-        if (!File.Exists(Path.Combine(folder, Config))) return Config;
-        var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-            .Where(File.Exists) // a dangling symlink is no file
-            .Select(f => Path.GetRelativePath(folder, f).Replace(Path.DirectorySeparatorChar, '/')).ToHashSet(StringComparer.Ordinal);
+        if (Util.FileSystemEntries.TargetKindOf(Path.Combine(folder, Config)) != Util.EntryKind.RegularFile) return Config;
+        var files = Util.SafeRead.FilesUnder(folder, HubCache.MaxWalkEntries, m => new HubException(m))
+            .Where(f => Util.FileSystemEntries.TargetKindOf(Path.Combine(folder, f)) == Util.EntryKind.RegularFile) // a dangling link, FIFO or loop is no file
+            .ToHashSet(StringComparer.Ordinal);
         string? weights = ChooseWeights(files);
         if (weights == null) return $"the weights ({WeightsDescription})";
         if (IsIndex(weights))

@@ -1,3 +1,4 @@
+using Workbook.Model;
 using static TorchSharp.torch;
 
 namespace Workbook.Metrics;
@@ -29,7 +30,7 @@ public sealed record CorrectPercentMetric()
         var answers = inputs.Targets.AnswerTensor(y.device);
         if (answers.shape[2] != 1) throw new ArgumentException("correct-percent needs exactly one answer per prompt (use correct-vs-candidates-percent).");
         var correct = y.argmax(-1).eq(answers.squeeze(-1)).to(ScalarType.Float64);
-        return correct.mean(new long[] { 1 }) * 100.0;
+        return correct.mean(new long[] { 1 }).Times(100.0);
     }
 }
 
@@ -47,6 +48,6 @@ public sealed record CorrectVsCandidatesMetric()
         var values = y.gather(-1, candidates);
         var others = values[.., .., 1..].amax(new long[] { -1 });
         var correct = values[.., .., 0].ge(others).to(ScalarType.Float64);
-        return correct.mean(new long[] { 1 }) * 100.0;
+        return correct.mean(new long[] { 1 }).Times(100.0);
     }
 }

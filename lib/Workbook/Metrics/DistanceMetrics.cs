@@ -1,3 +1,4 @@
+using Workbook.Model;
 using static TorchSharp.torch;
 
 namespace Workbook.Metrics;
@@ -11,7 +12,7 @@ public sealed record KlMetric()
         var target = inputs.Model.log_softmax(-1);
         var circuit = inputs.Circuit.log_softmax(-1);
         var kl = (target.exp() * (target - circuit)).sum(-1).mean(new long[] { 1 });
-        return kl.clamp_min(0.0);
+        return kl.AtLeast(0.0);
     }
 }
 
@@ -19,5 +20,5 @@ public sealed record KlMetric()
 public sealed record MseMetric()
     : MetricKind("mse", "mean squared error against the unpatched model's output", MetricNeeds.None)
 {
-    public override Tensor Compute(MetricInputs inputs) => (inputs.Circuit - inputs.Model).pow(2).mean(new long[] { 1, 2 });
+    public override Tensor Compute(MetricInputs inputs) => (inputs.Circuit - inputs.Model).Power(2).mean(new long[] { 1, 2 });
 }

@@ -1,3 +1,4 @@
+using Workbook.Model;
 using Workbook.Tasks;
 using static TorchSharp.torch;
 

@@ -1,3 +1,4 @@
+using Workbook.Model;
 using static TorchSharp.torch;
 
 namespace Workbook.Metrics;
@@ -16,7 +17,7 @@ public sealed record LogitDiffRecoveredMetric()
     public override string Unit => "%";
     public override bool IsRecoveredPercent => true;
     public override Tensor Compute(MetricInputs inputs) =>
-        FaithfulnessMetrics.LogitDiff(inputs.Circuit, inputs.Targets) / FaithfulnessMetrics.LogitDiff(inputs.Model, inputs.Targets) * 100.0;
+        (FaithfulnessMetrics.LogitDiff(inputs.Circuit, inputs.Targets) / FaithfulnessMetrics.LogitDiff(inputs.Model, inputs.Targets)).Times(100.0);
 }
 
 /// <summary>
@@ -29,6 +30,6 @@ public sealed record LogitDiffRecoveredOfMeansMetric()
     public override string Unit => "%";
     public override bool IsRecoveredPercent => true;
     public override Tensor Compute(MetricInputs inputs) =>
-        FaithfulnessMetrics.LogitDiff(inputs.Circuit, inputs.Targets) * (100.0 / (inputs.ModelMeanLogitDiff
+        FaithfulnessMetrics.LogitDiff(inputs.Circuit, inputs.Targets).Times(100.0 / (inputs.ModelMeanLogitDiff
             ?? throw new ArgumentException("The ratio of means needs the unpatched model's mean logit difference over the dataset.")));
 }

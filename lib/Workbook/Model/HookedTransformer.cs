@@ -121,7 +121,9 @@ public sealed class HookedTransformer : nn.Module
 
     /// <summary>
     /// Lists every hook point with the shape of its activation for input tokens of [batch, seq], as one forward pass
-    /// with every hook recording fires them; a shape that differs from its declaration is a bug and throws.
+    /// with every hook recording fires them; a shape that differs from its declaration is a bug and throws. Every
+    /// activation is batch-first, so the pass runs on one prompt and the batch is written into the shapes: a listing
+    /// for a batch of a million costs what one for a single prompt does.
     /// </summary>
     public IReadOnlyList<HookInfo> ListHooks(int batch = 1, int seq = 4)
     {
@@ -131,9 +133,16 @@ public sealed class HookedTransformer : nn.Module
         var shapes = new Dictionary<string, long[]>();
         var recorder = new HookSet();
         foreach (var h in hooks)
-            recorder.Add(h.Name, (t, n) => { shapes.TryAdd(n, t.shape); return null; });
+            recorder.Add(h.Name, (t, n) =>
+            {
+                var shape = t.shape;
+                if (shape.Length == 0 || shape[0] != 1) throw new InvalidOperationException($"Hook point '{n}' is not batch-first: [{string.Join(", ", shape)}].");
+                shape[0] = batch;
+                shapes.TryAdd(n, shape);
+                return null;
+            });
         using (no_grad())
-        using (var tokens = zeros(batch, seq, dtype: ScalarType.Int64, device: Device))
+        using (var tokens = zeros(1, seq, dtype: ScalarType.Int64, device: Device))
         {
             var pass = new ForwardPass(this, recorder, null, null, null);
             using var scope = NewDisposeScope();
@@ -231,7 +240,7 @@ public sealed class HookedTransformer : nn.Module
             if (_m.pos_embed != null)
             {
                 var pos = H(HookNames.PosEmbed.Name, _m.pos_embed.W_pos.narrow(0, 0, T).unsqueeze(0).expand(B, T, _c.DModel));
-                resid = embedded + pos;
+                resid = embedded.Plus(pos);
             }
             _ic?.OnSource(SourceSite.Embedding, 0, resid);
             var rotary = _c.Positional == PositionalEmbedding.Rotary ? RotaryTables(T) : default;
@@ -253,7 +262,7 @@ public sealed class HookedTransformer : nn.Module
 
             var final = _ic?.Destination(DestinationSite.FinalResidual, _c.NLayers, resid) ?? resid;
             var x = LayerNorm(final, _m.ln_final, HookNames.FinalLnScale.Name, HookNames.FinalLnNormalized.Name);
-            return x.matmul(_m.W_U) + _m.unembed.b_U;
+            return x.matmul(_m.W_U).Plus(_m.unembed.b_U);
         }
 
         Tensor Block(int l, Tensor resid, (Tensor Cos, Tensor Sin) rotary)
@@ -270,20 +279,20 @@ public sealed class HookedTransformer : nn.Module
             Tensor residPost;
             if (!_c.HasMlp)
             {
-                residPost = residPre + attnOut;
+                residPost = residPre.Plus(attnOut);
             }
             else if (_c.ParallelAttnMlp)
             {
                 var mlpOut = Mlp(l, n, w, mlpInput!);
-                residPost = residPre + attnOut + mlpOut;
+                residPost = residPre.Plus(attnOut).Plus(mlpOut);
             }
             else
             {
-                var residMid = residPre + attnOut;
+                var residMid = residPre.Plus(attnOut);
                 residMid = H(n[ResidMid], _ic?.Destination(DestinationSite.ResidMid, l, residMid) ?? residMid);
                 _ic?.OnSource(SourceSite.ResidMid, l, residMid);
                 var mlpOut = Mlp(l, n, w, _ic?.Destination(DestinationSite.MlpInput, l, residMid) ?? residMid);
-                residPost = residMid + mlpOut;
+                residPost = residMid.Plus(mlpOut);
             }
             residPost = _ic?.Destination(DestinationSite.ResidPost, l, residPost) ?? residPost;
             return H(n[ResidPost], residPost);
@@ -340,7 +349,7 @@ public sealed class HookedTransformer : nn.Module
                         .reshape(kinds * Hh, B * T, D)
                     : LayerNorm(perHead.reshape(kinds * Hh, B * T, D), w.ln1, n[Ln1Scale], n[Ln1Normalized]);
                 Tensor Project(Tensor xs, Tensor W, Tensor bias) => // [H, B*T, D] x [H, D, dh] -> [B, T, H, dh]
-                    (bmm(xs, W) + bias.unsqueeze(1)).view(Hh, B, T, dh).permute(1, 2, 0, 3);
+                    bmm(xs, W).Plus(bias.unsqueeze(1)).view(Hh, B, T, dh).permute(1, 2, 0, 3);
                 var xq = normed.narrow(0, 0, Hh);
                 q = Project(xq, a.W_Q, a.b_Q);
                 k = Project(kinds == 3 ? normed.narrow(0, Hh, Hh) : xq, a.W_K, a.b_K);
@@ -355,9 +364,9 @@ public sealed class HookedTransformer : nn.Module
                 k = H(n[RotK], ApplyRotary(k, rotary));
             }
 
-            var scores = q.permute(0, 2, 1, 3).matmul(k.permute(0, 2, 3, 1)) / Math.Sqrt(dh); // [B, H, Tq, Tk]
+            var scores = q.permute(0, 2, 1, 3).matmul(k.permute(0, 2, 3, 1)).DividedBy(Math.Sqrt(dh)); // [B, H, Tq, Tk]
             if (_c.Causal)
-                scores = scores.masked_fill(CausalMask(T, scores.device), float.NegativeInfinity);
+                scores = scores.FilledWhere(CausalMask(T, scores.device), float.NegativeInfinity);
             scores = H(n[AttnScores], scores);
             var pattern = H(n[Pattern], scores.softmax(-1));
             var z = H(n[Z], pattern.matmul(v.permute(0, 2, 1, 3)).permute(0, 2, 1, 3)); // [B, T, H, dh]
@@ -369,11 +378,11 @@ public sealed class HookedTransformer : nn.Module
                 var results = einsum("bthd,hdD->hbtD", z, a.W_O); // [H, B, T, D]
                 if (Wants(n[Result])) results = H(n[Result], results.permute(1, 2, 0, 3)).permute(2, 0, 1, 3);
                 _ic?.OnSource(SourceSite.HeadResults, l, results);
-                attnOut = results.sum(dim: 0) + a.b_O;
+                attnOut = results.sum(dim: 0).Plus(a.b_O);
             }
             else
             {
-                attnOut = z.reshape(B, T, Hh * dh).matmul(a.W_O.reshape(Hh * dh, D)) + a.b_O;
+                attnOut = z.reshape(B, T, Hh * dh).matmul(a.W_O.reshape(Hh * dh, D)).Plus(a.b_O);
             }
             return H(n[AttnOut], attnOut);
         }
@@ -382,9 +391,9 @@ public sealed class HookedTransformer : nn.Module
         {
             var m = w.mlp!;
             var x = LayerNorm(H(n[MlpIn], input), w.ln2, n[Ln2Scale], n[Ln2Normalized]);
-            var pre = H(n[MlpPre], x.matmul(m.W_in) + m.b_in);
+            var pre = H(n[MlpPre], x.matmul(m.W_in).Plus(m.b_in));
             var post = H(n[MlpPost], Activate(pre));
-            var output = H(n[MlpOut], post.matmul(m.W_out) + m.b_out);
+            var output = H(n[MlpOut], post.matmul(m.W_out).Plus(m.b_out));
             _ic?.OnSource(SourceSite.MlpOut, l, output);
             return output;
         }
@@ -393,7 +402,7 @@ public sealed class HookedTransformer : nn.Module
         {
             ActivationFunction.Relu => nn.functional.relu(x),
             ActivationFunction.Gelu => nn.functional.gelu(x),
-            ActivationFunction.GeluNew => 0.5 * x * (1.0 + tanh(Math.Sqrt(2.0 / Math.PI) * (x + 0.044715 * x.pow(3)))),
+            ActivationFunction.GeluNew => x.Times(0.5) * tanh(x.Plus(x.Power(3).Times(0.044715)).Times(Math.Sqrt(2.0 / Math.PI))).Plus(1.0),
             _ => throw new NotSupportedException(_c.Activation.ToString()),
         };
 
@@ -404,8 +413,8 @@ public sealed class HookedTransformer : nn.Module
                 return H(normalizedHook, nn.functional.layer_norm(x, new long[] { _c.DModel }, ln.w, ln.b, _c.LayerNormEps));
             // TransformerLens's explicit form, when the scale is hooked or cached.
             var centred = x - x.mean(new long[] { -1 }, keepdim: true);
-            var scale = H(scaleHook, (centred.pow(2).mean(new long[] { -1 }, keepdim: true) + _c.LayerNormEps).sqrt());
-            return H(normalizedHook, centred / scale * ln.w + ln.b);
+            var scale = H(scaleHook, centred.Power(2).mean(new long[] { -1 }, keepdim: true).Plus(_c.LayerNormEps).sqrt());
+            return H(normalizedHook, (centred / scale * ln.w).Plus(ln.b));
         }
 
         Tensor FromHookLayout(Tensor bthd) => bthd.permute(2, 0, 1, 3).contiguous(); // [B, T, H, D] -> [H, B, T, D]
@@ -415,7 +424,7 @@ public sealed class HookedTransformer : nn.Module
             int half = _c.RotaryDim / 2;
             var device = _m.Device;
             // Same float32 arithmetic as HuggingFace's GPT-NeoX: inv_freq = 1 / base^(2i / rotary_dim).
-            var invFreq = 1.0f / pow(_c.RotaryBase, arange(0, _c.RotaryDim, 2, dtype: ScalarType.Int64, device: device).to(ScalarType.Float32) / _c.RotaryDim);
+            var invFreq = TensorMath.PowerOf(_c.RotaryBase, arange(0, _c.RotaryDim, 2, dtype: ScalarType.Int64, device: device).to(ScalarType.Float32).DividedBy(_c.RotaryDim)).reciprocal();
             var positions = arange(T, dtype: ScalarType.Float32, device: device);
             var angles = outer(positions, invFreq.to(ScalarType.Float32)); // [T, half]
             _ = half;
@@ -428,7 +437,7 @@ public sealed class HookedTransformer : nn.Module
             int r = _c.RotaryDim, half = r / 2;
             var x1 = x.narrow(-1, 0, half);
             var x2 = x.narrow(-1, half, half);
-            var rotated = cat(new[] { x1 * t.Cos - x2 * t.Sin, x2 * t.Cos + x1 * t.Sin }, -1);
+            var rotated = cat(new[] { x1 * t.Cos - x2 * t.Sin, (x2 * t.Cos).Plus(x1 * t.Sin) }, -1);
             return r == _c.DHead ? rotated : cat(new[] { rotated, x.narrow(-1, r, _c.DHead - r) }, -1);
         }
 

@@ -39,9 +39,9 @@ public sealed partial record GaussianNoiseAblation : AblationValue
         var hooks = new HookSet().Replace(HookNames.Embed.Name, embed =>
         {
             var std = embed.to(ScalarType.Float64).std().item<double>();
-            var noise = randn(embed.shape, dtype: ScalarType.Float32, generator: generator).to(embed.dtype).to(embed.device) * (Scale * std);
+            var noise = randn(embed.shape, dtype: ScalarType.Float32, generator: generator).to(embed.dtype).to(embed.device).Times(Scale * std);
             if (prefix > 0) noise[.., ..prefix] = zeros_like(noise[.., ..prefix]);
-            return embed + noise;
+            return embed.Plus(noise);
         });
         return new PatchValues(context.RecordSources(context.InputPrompts, hooks));
     }

@@ -23,7 +23,7 @@ public sealed class MeanReference : IDisposable
         Graph = graph;
         Clean = clean.DetachFromDisposeScope();
         Corrupt = corrupt.DetachFromDisposeScope();
-        Both = ((clean + corrupt) / 2).DetachFromDisposeScope();
+        Both = clean.Plus(corrupt).DividedBy(2).DetachFromDisposeScope();
         PromptCount = count;
     }
 
@@ -43,12 +43,12 @@ public sealed class MeanReference : IDisposable
             var (corrupt, _) = SourceRecorder.Record(model, graph, batch.Corrupt);
             var c = clean.to(ScalarType.Float64).sum(dim: 1, keepdim: true);
             var k = corrupt.to(ScalarType.Float64).sum(dim: 1, keepdim: true);
-            cleanSum = cleanSum is null ? c.MoveToOuterDisposeScope() : (cleanSum + c).MoveToOuterDisposeScope();
-            corruptSum = corruptSum is null ? k.MoveToOuterDisposeScope() : (corruptSum + k).MoveToOuterDisposeScope();
+            cleanSum = cleanSum is null ? c.MoveToOuterDisposeScope() : cleanSum.Plus(c).MoveToOuterDisposeScope();
+            corruptSum = corruptSum is null ? k.MoveToOuterDisposeScope() : corruptSum.Plus(k).MoveToOuterDisposeScope();
             count += (int)batch.BatchSize;
         }
         if (count == 0) throw new ArgumentException("Mean ablation needs at least one prompt.");
-        return new MeanReference(graph, (cleanSum! / count).to(model.DType), (corruptSum! / count).to(model.DType), count);
+        return new MeanReference(graph, cleanSum!.DividedBy(count).to(model.DType), corruptSum!.DividedBy(count).to(model.DType), count);
     }
 
     public Tensor For(MeanOver over) => over switch

@@ -50,7 +50,7 @@ internal sealed class SparseHeadInputs(Tensor shared, int kinds, long[] rows, Te
         {
             if (heads.ForKind(kind) is not { } selected) continue;
             var rowsOfKind = selected.Selection is null ? normed : normed.index_select(0, selected.Selection);
-            var projected = bmm(rowsOfKind, p.Weight(kind).index_select(0, selected.Heads)) + p.Bias(kind).index_select(0, selected.Heads).unsqueeze(1); // [m, B*T, dh]
+            var projected = bmm(rowsOfKind, p.Weight(kind).index_select(0, selected.Heads)).Plus(p.Bias(kind).index_select(0, selected.Heads).unsqueeze(1)); // [m, B*T, dh]
             outputs[kind] = outputs[kind].index_copy(2, selected.Heads, projected.view(selected.Count, B, T, p.DHead).permute(1, 2, 0, 3));
         }
         return new QueryKeyValue(outputs[0], outputs[1], outputs[2]);

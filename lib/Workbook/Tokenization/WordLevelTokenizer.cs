@@ -143,7 +143,7 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     {
         try
         {
-            return Util.JsonInput.ParseObjectNode(File.ReadAllText(path), path)["model"]?["type"]?.GetValue<string>() == "WordLevel";
+            return Util.JsonInput.ReadObjectNode(path)["model"]?["type"]?.GetValue<string>() == "WordLevel";
         }
         catch (Exception e) when (e is FormatException or InvalidOperationException or IOException)
         {
@@ -160,7 +160,7 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Tokenizer file '{path}' does not exist.", path);
         bosToken ??= BosFromConfig(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "tokenizer_config.json"));
-        return FromJson(File.ReadAllText(path), path, bosToken, name);
+        return FromJson(Util.JsonInput.ReadText(path), path, bosToken, name);
     }
 
     /// <summary>
@@ -184,7 +184,7 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     static string? BosFromConfig(string configPath)
     {
         if (!File.Exists(configPath)) return null;
-        var config = Util.JsonInput.ParseObjectNode(File.ReadAllText(configPath), configPath);
+        var config = Util.JsonInput.ReadObjectNode(configPath, maxBytes: Util.JsonInput.MaxSmallFileBytes);
         try
         {
             var bos = config["bos_token"];

@@ -4,8 +4,9 @@ using System.Text.Json.Nodes;
 namespace Workbook.Util;
 
 /// <summary>
-/// Reads JSON that comes from outside (files, the hub, embedded resources) the same way everywhere: the bytes must be
-/// UTF-8 and the text JSON of bounded nesting, and every failure is one error that names the source:
+/// Reads JSON that comes from outside (files, the hub, embedded resources) the same way everywhere: files through
+/// <see cref="SafeRead"/> (regular files only, size bounded before anything is read), the bytes UTF-8 and the text JSON
+/// of bounded nesting, and every failure is one error that names the source:
 /// <c>{source}: not valid UTF-8 text.</c>, <c>{source}: not valid JSON: ...</c>, <c>{source}: expected a JSON object, got ...</c>.
 /// Each reader chooses the exception type its callers expect (<see cref="FormatException"/> by default).
 /// </summary>
@@ -20,10 +21,45 @@ public static class JsonInput
     public const int DefaultMaxDepth = 64;
 
     /// <summary>
+    /// Largest JSON file read (datasets, circuits, scores, scenario files, tokenizer.json): a file is parsed whole,
+    /// so an endless or multi-gigabyte input must be refused before it is read, not when memory runs out.
+    /// </summary>
+    public const long MaxFileBytes = 256L << 20;
+
+    /// <summary>Largest small JSON file (config.json, tokenizer_config.json, shard indexes): these are kilobytes in practice.</summary>
+    public const long MaxSmallFileBytes = 16L << 20;
+
+    /// <summary>
     /// Whether <paramref name="bytes"/> are valid UTF-8. JsonDocument accepts invalid UTF-8 inside strings and fails
     /// only later, with an InvalidOperationException, when a property name or string is read: check bytes first.
     /// </summary>
     public static bool IsUtf8(ReadOnlySpan<byte> bytes) => System.Text.Unicode.Utf8.IsValid(bytes);
+
+    /// <summary>
+    /// The bytes of a JSON file, read through <see cref="SafeRead"/> (a regular file of at most <paramref name="maxBytes"/>
+    /// bytes, refused before it is read when larger) and checked to be UTF-8.
+    /// </summary>
+    public static byte[] ReadBytes(string path, ErrorFactory? error = null, long maxBytes = MaxFileBytes)
+    {
+        error ??= Format;
+        var bytes = SafeRead.ReadAllBytes(path, maxBytes, Simple(error));
+        if (!IsUtf8(bytes)) throw error($"{path}: not valid UTF-8 text.", null);
+        return bytes;
+    }
+
+    /// <summary>The text of a JSON file (as <see cref="ReadBytes"/>), a leading byte-order mark dropped.</summary>
+    public static string ReadText(string path, ErrorFactory? error = null, long maxBytes = MaxFileBytes) =>
+        SafeRead.ReadAllText(path, maxBytes, Simple(error ?? Format));
+
+    /// <summary>Reads (as <see cref="ReadBytes"/>) and parses the file at <paramref name="path"/>, which names it in errors.</summary>
+    public static JsonDocument ReadFile(string path, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth, long maxBytes = MaxFileBytes) =>
+        Parse(ReadBytes(path, error, maxBytes), path, error, maxDepth);
+
+    /// <summary>Reads (as <see cref="ReadText"/>) and parses the file at <paramref name="path"/> into a mutable tree whose root must be an object.</summary>
+    public static JsonObject ReadObjectNode(string path, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth, long maxBytes = MaxFileBytes) =>
+        ParseObjectNode(ReadText(path, error, maxBytes), path, error, maxDepth);
+
+    static Func<string, Exception> Simple(ErrorFactory error) => message => error(message, null);
 
     /// <summary>Parses UTF-8 bytes read from <paramref name="source"/>.</summary>
     public static JsonDocument Parse(ReadOnlyMemory<byte> bytes, string source, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth)
@@ -52,10 +88,6 @@ public static class JsonInput
             throw (error ?? Format)($"{source}: not valid JSON: {e.Message}", e);
         }
     }
-
-    /// <summary>Reads and parses the file at <paramref name="path"/>, which names it in errors.</summary>
-    public static JsonDocument ReadFile(string path, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth) =>
-        Parse(File.ReadAllBytes(path), path, error, maxDepth);
 
     /// <summary>Parses text into a mutable <see cref="JsonNode"/> tree; the root must be an object.</summary>
     public static JsonObject ParseObjectNode(string json, string source, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth)
