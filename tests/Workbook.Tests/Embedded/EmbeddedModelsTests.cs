@@ -12,6 +12,10 @@ public class EmbeddedModelsTests
     [InlineData("tracr-xproportion", 14, 1, "tracr-xproportion")]
     [InlineData("tracr-reverse", 41, 3, "tracr-reverse")]
     [InlineData("toy-ioi", 64, 164, "ioi")]
+    // 2 specials + 12 layout pieces + 111 variable names + 687 nouns + the 628 nouns with a space that are not also names.
+    [InlineData("toy-docstring", 64, 1440, "docstring")]
+    // 2 specials + 10 template pieces + 3 sports + 24 + 8 + 24 name parts.
+    [InlineData("toy-sports", 64, 71, "toy-sports")]
     public void EveryAliasLoadsThroughTheModelLoader(string alias, int dModel, int outputs, string task)
     {
         using var loaded = ModelLoader.LoadWithTokenizer(alias);
