@@ -120,13 +120,12 @@ public static class ToyDocstringBuild
                 "Every Docstring prompt is 40 tokens (41 with BOS) with its arguments at the task's labelled positions (A_def 10, B_def 12,\n" +
                 "..., param_3 39), as under attn-only-4l's tokenizer. Id 0 is `<|endoftext|>` (BOS and padding, never added implicitly).",
             TrainingData =
-                "Fresh prompts every step in the task's layout (`DocstringGenerator`, spec D.3: a method's definition and a reST\n" +
-                "docstring documenting its arguments in order) but of varying shape, so that the answer has to be found by content\n" +
-                "rather than by position: 0–3 arguments before the documented ones, 2–4 arguments documented in order except the last\n" +
-                "(the answer), 0–2 after, 1–4 words of method description and 1–3 per argument, names and nouns drawn from the task's\n" +
-                "lists (`ToyDocstringTrainer.TrainingPrompt`, a seeded generator of its own; the task's prompts are one of these shapes).\n" +
-                "BOS prepended, the answer appended. Next-token loss on every token, with every argument name the rule determines\n" +
-                $"(after each `:param` but the first) weighted {o["answerWeight"]}×.",
+                "Fresh prompts every step in the task's own layout (`DocstringGenerator`, spec D.3: a method's definition with 2\n" +
+                "arguments before the documented ones, 3 documented in order except the last (the answer) and 1 after; 3 words of\n" +
+                "method description and 2 per argument), names and nouns drawn from the task's lists by a seeded generator of its own\n" +
+                "(`ToyDocstringTrainer.TrainingPrompt`), so the evaluation prompts are not training prompts. BOS prepended, the answer\n" +
+                $"appended. Next-token loss on every token, with every argument name the rule determines (after each `:param` but the\n" +
+                $"first) weighted {o["answerWeight"]}×. The layout is fixed, so the model may locate the answer by position as well as by content.",
             Evaluation =
                 $"The first {r.HeldOut.Prompts} prompts of dataset seed {r.EvaluationSeed}, read at the last position. The wrong candidates are the 13 other\n" +
                 "names of the prompt, so a model that picks one of the prompt's names at random beats them 1 time in 14 (7.1%).",
