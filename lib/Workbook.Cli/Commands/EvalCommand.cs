@@ -3,6 +3,7 @@ using System.Globalization;
 using Workbook.Evaluation;
 using Workbook.Metrics;
 using Workbook.Patching;
+using Workbook.Sharding;
 
 namespace Workbook.Cli.Commands;
 
@@ -25,6 +26,7 @@ public static class EvalCommand
         shared.AddTo(cmd);
         cmd.SetAction(parse =>
         {
+            var shard = shared.ParseShard(parse);
             var (task, choice) = shared.TaskAndCircuit(parse);
             var comp = parse.GetValue(component) is string c ? TaskInputs.ParseComponent(c)
                 : choice.Components.Contains(Component.Edge) ? Component.Edge : Component.Node;
@@ -39,16 +41,36 @@ public static class EvalCommand
             var (loaded, parts) = shared.Load(parse, task);
             using var _ = loaded;
             var model = loaded.Model;
-            var rows = Evaluator.Run(shared.Request(parse, model, task, parts, choice, new[] { methodology }, metrics));
-            var summaries = Summaries.ByMethodology(rows, parse.GetValue(shared.Seed));
-            shared.WriteCsv(parse, rows);
-            var output = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(shared.Json))
+            var request = shared.Request(parse, model, task, parts, choice, new[] { methodology }, metrics) with { Shard = shard };
+            var plan = EvaluationPlan.Of(request, choice.Name, model.Config.Name);
+            var result = Evaluator.RunWithBaseline(request);
+            var render = new Render(parse.GetValue(shared.Json), parse.GetValue(shared.Seed));
+            if (shard is not null)
             {
-                output.WriteLine(EvaluationExport.Json(summaries, rows));
+                shared.WritePart(parse, "eval", shard, request, plan, result, loaded, render);
                 return 0;
             }
-            output.WriteLine($"{task.Name}, circuit {choice.Name}, {methodology.Label}, {parts.Sum(p => p.Count)} prompts in {parts.Count} part(s)");
+            var outputs = Outputs(render, plan, result.Rows);
+            shared.WriteCsv(parse, outputs);
+            parse.InvocationConfiguration.Output.Write(outputs.Stdout);
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>How eval shows its result: JSON or text, and the bootstrap's seed.</summary>
+    public sealed record Render(bool Json, int Seed);
+
+    /// <summary>What eval prints and writes for its rows (from one run, or merged from the parts of a sharded one).</summary>
+    public static VerbOutputs Outputs(Render render, EvaluationPlan plan, IReadOnlyList<EvaluationRow> rows)
+    {
+        var summaries = Summaries.ByMethodology(rows, render.Seed);
+        string Json() => EvaluationExport.Json(summaries, rows);
+        var output = new StringWriter();
+        if (render.Json) output.WriteLine(Json());
+        else
+        {
+            output.WriteLine($"{plan.Task}, circuit {Util.ControlCharacters.Escape(plan.Circuit)}, {plan.Methodologies[0].Label}, {plan.Parts.Sum(p => p.Prompts)} prompts in {plan.Parts.Count} part(s)");
             foreach (var s in summaries)
             {
                 var v = s.Values;
@@ -58,8 +80,7 @@ public static class EvalCommand
                     (s.Metric.IsRecoveredPercent() ? $", within 80-120%: {(100 * v.ShareWithin80To120).ToString("F0", CultureInfo.InvariantCulture)}%" : "") +
                     (v.NonFinite > 0 ? $", {v.NonFinite} non-finite" : ""));
             }
-            return 0;
-        });
-        return cmd;
+        }
+        return new VerbOutputs(output.ToString(), Json, () => EvaluationExport.RowsCsv(rows));
     }
 }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Workbook.Evaluation;
 using Workbook.Metrics;
 using Workbook.Patching;
+using Workbook.Sharding;
 
 namespace Workbook.Cli.Commands;
 
@@ -38,6 +39,7 @@ public static class ReportCommand
         shared.AddTo(cmd);
         cmd.SetAction(parse =>
         {
+            var shard = shared.ParseShard(parse);
             var (task, choice) = shared.TaskAndCircuit(parse);
             var grid = new ReportGrid
             {
@@ -55,17 +57,35 @@ public static class ReportCommand
             var model = loaded.Model;
             var rankBy = requested ?? (parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricNames.Parse(task.PaperMetric));
             var metrics = rankBy == MetricKind.LogitDiffRecovered ? new[] { rankBy, MetricKind.LogitDiffRecoveredOfMeans } : new[] { rankBy };
-            var result = Evaluator.RunWithBaseline(shared.Request(parse, model, task, parts, choice, methodologies, metrics));
-            var report = RobustnessReport.Build(task.Name, choice.Name, model.Config.Name, rankBy, result, methodologies, parse.GetValue(shared.Seed));
-            shared.WriteCsv(parse, result.Rows);
-            var output = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(shared.Json))
-                output.WriteLine(JsonSerializer.Serialize(new ReportJson(report.Task, report.Circuit, report.Model, report.Metric.Name(), report.Prompts, report.FullModelMedian,
-                    report.Faithfulness.Select(EntryJson.Of).ToArray(), report.CircuitAblated.Select(EntryJson.Of).ToArray(), report.Sensitivity, report.HighestVsLowest),
-                    EvaluationExport.JsonOptions));
-            else output.Write(report.ToText());
+            var request = shared.Request(parse, model, task, parts, choice, methodologies, metrics) with { Shard = shard };
+            var plan = EvaluationPlan.Of(request, choice.Name, model.Config.Name);
+            var result = Evaluator.RunWithBaseline(request);
+            var render = new Render(parse.GetValue(shared.Json), parse.GetValue(shared.Seed), rankBy.Name());
+            if (shard is not null)
+            {
+                shared.WritePart(parse, "report", shard, request, plan, result, loaded, render);
+                return 0;
+            }
+            var outputs = Outputs(render, plan, result);
+            shared.WriteCsv(parse, outputs);
+            parse.InvocationConfiguration.Output.Write(outputs.Stdout);
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>How report shows its result: JSON or text, the bootstrap's seed, the metric it ranks by.</summary>
+    public sealed record Render(bool Json, int Seed, string RankBy);
+
+    /// <summary>What report prints and writes (from one run, or merged from the parts of a sharded one).</summary>
+    public static VerbOutputs Outputs(Render render, EvaluationPlan plan, EvaluationResult result)
+    {
+        var methodologies = plan.Methodologies.Select(m => m.Checked()).ToArray();
+        var report = RobustnessReport.Build(plan.Task, plan.Circuit, plan.Model, MetricNames.Parse(render.RankBy), result, methodologies, render.Seed);
+        string Json() => JsonSerializer.Serialize(new ReportJson(report.Task, report.Circuit, report.Model, report.Metric.Name(), report.Prompts, report.FullModelMedian,
+            report.Faithfulness.Select(EntryJson.Of).ToArray(), report.CircuitAblated.Select(EntryJson.Of).ToArray(), report.Sensitivity, report.HighestVsLowest),
+            EvaluationExport.JsonOptions);
+        // Names from circuit files may hold anything: each text line escaped.
+        return new VerbOutputs(render.Json ? Json() + Environment.NewLine : string.Join('\n', report.ToText().Split('\n').Select(Util.ControlCharacters.Escape)), Json, () => EvaluationExport.RowsCsv(result.Rows));
     }
 }

@@ -1,9 +1,11 @@
 using System.CommandLine;
+using System.Globalization;
 using Workbook.Checkpoints;
 using Workbook.Evaluation;
 using Workbook.Metrics;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Sharding;
 using Workbook.Tasks;
 
 namespace Workbook.Cli.Commands;
@@ -24,12 +26,36 @@ public sealed class EvaluationOptions
     public Option<int> Seed { get; } = TaskInputs.Seed();
     public Option<string?> Dataset { get; } = TaskInputs.Dataset();
     public Option<string?> Csv { get; } = TaskInputs.Csv();
+    public ShardOptions Sharding { get; } = new();
 
     /// <summary>Adds the shared options after the verb's own.</summary>
     public void AddTo(Command command)
     {
         foreach (Option o in new Option[] { Model, Task, Circuit, Prompts, BatchSize, Seed, Dataset, Csv, Device, DType, Offline, AllowTf32, Json })
             command.Options.Add(o);
+        Sharding.AddTo(command);
+    }
+
+    /// <summary>The --shard asked for (null: the whole run); checked before anything is loaded.</summary>
+    public Shard? ParseShard(ParseResult parse) => Sharding.Parse(parse, Csv);
+
+    /// <summary>Writes a shard's part: the plan, how to render the merged result, and the rows of the shard's units.</summary>
+    public void WritePart<TRender>(ParseResult parse, string command, Shard shard, EvaluationRequest request, EvaluationPlan plan, EvaluationResult result,
+        LoadedModel loaded, TRender render)
+    {
+        var units = EvaluationShards.Split(plan, result, shard.Units(plan.Units, EvaluationUnits.Description));
+        var resolved = new Dictionary<string, string>
+        {
+            ["task"] = plan.Task, ["circuit"] = plan.Circuit, ["batch size"] = plan.BatchSize.ToString(CultureInfo.InvariantCulture),
+            ["metrics"] = string.Join(",", plan.Metrics), ["methodologies"] = string.Join(",", plan.Methodologies.Select(m => m.Label)),
+            ["prompts"] = $"{plan.Parts.Sum(p => p.Prompts)} in {plan.Parts.Count} part(s)",
+        };
+        var covers = new ShardCoverage
+        {
+            Units = "", Methodologies = units.Select(u => u.Methodology).Distinct().ToArray(),
+            Prompts = ShardOptions.PromptRanges(units.Select(u => (u.Part, u.FirstPrompt, u.Prompts))), Seeds = new[] { parse.GetValue(Seed) },
+        };
+        Sharding.WritePart(parse, command, shard, plan.Units, loaded, request.Parts, resolved, covers, new EvaluationPart<TRender>(render, plan, units));
     }
 
     /// <summary>The task and circuit (checked before any model is loaded).</summary>
@@ -63,11 +89,14 @@ public sealed class EvaluationOptions
     };
 
     /// <summary>Writes the rows to the --csv file, when one was given.</summary>
-    public void WriteCsv(ParseResult parse, IEnumerable<EvaluationRow> rows)
+    public void WriteCsv(ParseResult parse, VerbOutputs outputs)
     {
-        if (parse.GetValue(Csv) is string path) EvaluationExport.WriteFile(path, EvaluationExport.RowsCsv(rows));
+        if (parse.GetValue(Csv) is string path) EvaluationExport.WriteFile(path, outputs.Csv!());
     }
 }
+
+/// <summary>A shard's part of an eval or report run: how the merged result is shown, the plan, and the shard's units.</summary>
+public sealed record EvaluationPart<TRender>(TRender Render, EvaluationPlan Plan, IReadOnlyList<EvaluationUnitResult> Units);
 
 /// <summary>Options and helpers shared by <c>eval</c> and <c>report</c>: model, task, prompts, circuit, progress.</summary>
 public static class TaskInputs
@@ -83,15 +112,15 @@ public static class TaskInputs
         Description = "An official circuit (see `workbook circuit`), a family with node and edge variants (ioi, docstring), or a circuit JSON file. Default: the task's circuit.",
     };
 
-    public static Option<int?> Prompts() => new("--prompts", "-n")
+    public static Option<int?> Prompts() => new Option<int?>("--prompts", "-n")
     {
         Description = "Prompts per dataset part (IOI: per template and order). Default: the paper's number.",
-    };
+    }.Within(1, OptionLimits.MaxPrompts, "prompts per dataset part");
 
-    public static Option<int?> BatchSize() => new("--batch-size")
+    public static Option<int?> BatchSize() => new Option<int?>("--batch-size")
     {
         Description = "Prompts per forward pass (also the batch of mean-batch ablation). Default: the task's (Sports 10, Tracr 200, others 50).",
-    };
+    }.Within(1, OptionLimits.MaxBatch, "prompts per forward pass");
 
     public static Option<int> Seed() => new("--seed")
     {
@@ -165,7 +194,13 @@ public static class TaskInputs
     public static IReadOnlyList<T>? ParseList<T>(string? text, Func<string, T> parse)
     {
         if (text is null) return null;
-        var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(parse).ToArray();
+        var names = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var items = names.Select(parse).ToArray();
+        // Two spellings of one choice ("node,nodes") are a duplicate too: compared after parsing.
+        for (int i = 0; i < items.Length; i++)
+            for (int j = 0; j < i; j++)
+                if (EqualityComparer<T>.Default.Equals(items[i], items[j]))
+                    throw new ArgumentException($"'{text}' lists {(names[i] == names[j] ? $"'{names[i]}' twice" : $"'{names[j]}' and '{names[i]}', the same choice")}; list each once.");
         return items.Length > 0 ? items : throw new ArgumentException($"'{text}' lists nothing.");
     }
 
@@ -179,12 +214,12 @@ public static class TaskInputs
         {
             if (_live)
             {
-                error.Write($"\r{p}".PadRight(100));
+                error.Write($"\r{Util.ControlCharacters.Escape(p.ToString())}".PadRight(100));
                 if (p.Step == p.TotalSteps && p.Batch == p.Batches) error.WriteLine();
             }
             else if (p.Step != _lastStep)
             {
-                error.WriteLine($"[{p.Step}/{p.TotalSteps}] {p.Part} {p.Methodology}");
+                error.WriteLine(Util.ControlCharacters.Escape($"[{p.Step}/{p.TotalSteps}] {p.Part} {p.Methodology}"));
             }
             _lastStep = p.Step;
         }

@@ -19,11 +19,12 @@ public static class TrainToyCommand
         var seed = new Option<ulong?>("--seed") { Description = "Seed of the initialisation and of the training data (default: the recipe's)." };
         var threads = new Option<int>("--threads") { Description = "CPU threads (1 makes the weights reproducible).", DefaultValueFactory = _ => 1 };
         var analyseOnly = new Option<bool>("--analyse-only") { Description = "Keep the weights in --out and only redo the evaluation, circuit search and model card." };
+        var edgesOnly = new Option<bool>("--edges-only") { Description = "toy-ioi with --analyse-only: keep the head analysis and node circuit of evaluation.json, redo only the edge search and grid." };
         var nodeTau = new Option<double?>("--node-tau") { Description = "τ of the node circuit search, in points of percent (toy-docstring, toy-sports; default: the recipe's)." };
         var edgeTau = new Option<double?>("--edge-tau") { Description = "τ of the edge circuit search, in points of percent (default: the recipe's)." };
         var cmd = new Command("train-toy", "Train a built-in toy model (toy-ioi, toy-docstring, toy-sports) from scratch and write its checkpoint, tokenizer, circuits and model card.")
         {
-            name, output, steps, seed, threads, analyseOnly, nodeTau, edgeTau,
+            name, output, steps, seed, threads, analyseOnly, edgesOnly, nodeTau, edgeTau,
         };
         cmd.SetAction(parse =>
         {
@@ -36,6 +37,7 @@ public static class TrainToyCommand
             string folder = parse.GetValue(output) ?? $"data/models/{model}";
             var log = new LineProgress(parse.InvocationConfiguration.Output);
             bool reanalyse = parse.GetValue(analyseOnly);
+            if (parse.GetValue(edgesOnly) && (!reanalyse || model != ToyIoi.Alias)) throw new ArgumentException("--edges-only applies to toy-ioi with --analyse-only.");
             foreach (var tau in new[] { parse.GetValue(nodeTau), parse.GetValue(edgeTau) })
                 if (tau is double x && (x < 0 || !double.IsFinite(x))) throw new ArgumentException($"τ must be a finite non-negative number of points, got {x}.");
             ToySearchThresholds Thresholds(ToySearchThresholds recipe) =>
@@ -47,7 +49,8 @@ public static class TrainToyCommand
                     var d = new ToyIoiTrainingOptions();
                     var o = d with { Steps = parse.GetValue(steps) ?? d.Steps, Seed = parse.GetValue(seed) ?? d.Seed, Threads = t };
                     double tau = parse.GetValue(edgeTau) ?? ToyIoiBuild.EdgeSearchTau;
-                    if (reanalyse) ToyIoiBuild.Reanalyse(folder, log, tau);
+                    if (reanalyse && parse.GetValue(edgesOnly)) ToyIoiBuild.ReanalyseEdges(folder, log, tau);
+                    else if (reanalyse) ToyIoiBuild.Reanalyse(folder, log, tau);
                     else ToyIoiBuild.TrainAndSave(folder, o, log, edgeTau: tau);
                     break;
                 }

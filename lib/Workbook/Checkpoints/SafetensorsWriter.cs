@@ -58,28 +58,18 @@ public static class SafetensorsWriter
         int pad = (int)((8 - header.Length % 8) % 8);
         header.Write(Encoding.ASCII.GetBytes(new string(' ', pad)));
 
-        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        Util.AtomicFile.Write(path, f =>
         {
-            using (var f = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
+            f.Write(BitConverter.GetBytes((ulong)header.Length));
+            header.Position = 0;
+            header.CopyTo(f);
+            foreach (var (_, value) in contiguous)
             {
-                f.Write(BitConverter.GetBytes((ulong)header.Length));
-                header.Position = 0;
-                header.CopyTo(f);
-                foreach (var (_, value) in contiguous)
-                {
-                    if (value.NumberOfElements == 0) continue;
-                    using var flat = value.view(-1);
-                    f.Write(flat.bytes);
-                }
+                if (value.NumberOfElements == 0) continue;
+                using var flat = value.view(-1);
+                f.Write(flat.bytes);
             }
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        });
     }
 }

@@ -45,7 +45,7 @@ public sealed class EmbeddedCheckpoint
 
     /// <summary>Deserializes one of the checkpoint's JSON files.</summary>
     public T ReadJson<T>(string file, JsonSerializerOptions options) =>
-        JsonSerializer.Deserialize<T>(File.ReadAllText(Path.Combine(Folder, file)), options)
+        JsonSerializer.Deserialize<T>(ToyBuildLog.ReadSmallFile(Path.Combine(Folder, file)), options)
         ?? throw new InvalidOperationException($"{Alias}: {file} is empty.");
 
     string Extract()
@@ -66,20 +66,27 @@ public sealed class EmbeddedCheckpoint
         string version = Convert.ToHexString(sha.Hash!)[..16].ToLowerInvariant();
         string root = Path.Combine(Path.GetTempPath(), "workbook-embedded-models");
         string folder = Path.Combine(root, $"{Alias}-{version}");
-        if (Directory.Exists(folder)) return folder;   // complete: folders appear only by rename
+        // The temporary folder is shared with every user of the machine, and the folder's name is predictable: reuse it
+        // only when it holds exactly the embedded files (anyone could have put other weights there first).
+        if (HoldsExactly(folder, contents)) return folder;   // complete: folders appear only by rename
         Directory.CreateDirectory(root);
         string staging = Path.Combine(root, $".{Alias}-{version}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
             Directory.CreateDirectory(staging);
-            foreach (var (name, bytes) in contents) File.WriteAllBytes(Path.Combine(staging, name), bytes);
+            foreach (var (name, bytes) in contents)
+                using (var f = Util.AtomicFile.CreateExclusive(Path.Combine(staging, name))) f.Write(bytes);
             try
             {
                 Directory.Move(staging, folder);
             }
-            catch (IOException) when (Directory.Exists(folder))
+            catch (IOException) when (Util.FileSystemEntries.KindOf(folder) != Util.EntryKind.Missing)
             {
-                // Another process extracted the same version first.
+                // Another process extracted the same version first, or something else has the name: use our own copy then.
+                if (HoldsExactly(folder, contents)) return folder;
+                string own = Path.Combine(root, $"{Alias}-{version}-{Guid.NewGuid():N}");
+                Directory.Move(staging, own);
+                return own;
             }
             return folder;
         }
@@ -87,6 +94,19 @@ public sealed class EmbeddedCheckpoint
         {
             if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
         }
+    }
+
+    /// <summary>Whether <paramref name="folder"/> is a real folder (not a link) holding regular files with exactly these contents.</summary>
+    static bool HoldsExactly(string folder, IReadOnlyList<(string Name, byte[] Bytes)> contents)
+    {
+        if (Util.FileSystemEntries.KindOf(folder) != Util.EntryKind.Directory) return false;
+        foreach (var (name, bytes) in contents)
+        {
+            string path = Path.Combine(folder, name);
+            if (Util.FileSystemEntries.KindOf(path) != Util.EntryKind.RegularFile || new FileInfo(path).Length != bytes.Length) return false;
+            if (!File.ReadAllBytes(path).AsSpan().SequenceEqual(bytes)) return false;
+        }
+        return true;
     }
 
     byte[] ReadResource(Assembly assembly, string name)

@@ -47,7 +47,7 @@ public static class ToyDocstringBuild
     /// <summary>Redoes the evaluation, circuit search and card of the checkpoint in <paramref name="folder"/>; the weights are not touched.</summary>
     public static ToyModelReport Reanalyse(string folder, IProgress<string>? log = null, ToySearchThresholds? tau = null)
     {
-        var previous = JsonSerializer.Deserialize<ToyModelReport>(File.ReadAllText(Path.Combine(folder, "evaluation.json")), ToyIoiBuild.Json)
+        var previous = JsonSerializer.Deserialize<ToyModelReport>(ToyBuildLog.ReadSmallFile(Path.Combine(folder, "evaluation.json")), ToyIoiBuild.Json)
             ?? throw new InvalidOperationException($"{folder}/evaluation.json is empty.");
         var tokenizer = WordLevelTokenizer.Load(Path.Combine(folder, "tokenizer.json"), name: ToyDocstring.Alias);
         using var model = ModelLoader.Load(folder);
@@ -146,6 +146,9 @@ public static class ToyDocstringBuild
 /// <summary>Small pieces the toy models' builds share: progress lines, report records and the analysis files.</summary>
 internal static class ToyBuildLog
 {
+    /// <summary>A toy model's JSON or text file (cards, circuits, reports: kilobytes), read only if it is a regular file of at most 16 MB.</summary>
+    public static string ReadSmallFile(string path) => Util.SafeRead.ReadAllText(path, 16L << 20, m => new InvalidDataException(m));
+
     public static IProgress<ToyTrainingProgress>? Training(IProgress<string>? log) => log is null ? null : new ToyIoiBuild.SyncProgress<ToyTrainingProgress>(p =>
         log.Report($"step {p.Step,5}/{p.Steps}  loss {p.Loss:F4}  answer loss {p.AnswerLoss:F4}  {p.Elapsed.TotalSeconds:F0} s"));
 

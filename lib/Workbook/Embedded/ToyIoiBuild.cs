@@ -95,13 +95,48 @@ public static class ToyIoiBuild
     /// </summary>
     public static ToyIoiReport Reanalyse(string folder, IProgress<string>? log = null, double edgeTau = EdgeSearchTau)
     {
-        var previous = JsonSerializer.Deserialize<ToyIoiReport>(File.ReadAllText(Path.Combine(folder, "evaluation.json")), Json)
+        var previous = JsonSerializer.Deserialize<ToyIoiReport>(ToyBuildLog.ReadSmallFile(Path.Combine(folder, "evaluation.json")), Json)
             ?? throw new InvalidOperationException($"{folder}/evaluation.json is empty.");
         var tokenizer = WordLevelTokenizer.Load(Path.Combine(folder, "tokenizer.json"));
         using var model = ModelLoader.Load(folder);
         var (report, edges) = Analyse(model, tokenizer, previous.Options, previous.TrainingSeconds, log, edgeTau);
         WriteAnalysis(folder, report, edges, model.Config, tokenizer.VocabSize);
         return report;
+    }
+
+    /// <summary>
+    /// Redoes only the edge circuit search and the methodology grid of the checkpoint in <paramref name="folder"/>, keeping
+    /// the held-out evaluation, head effects and node circuit of its evaluation.json (they depend on the weights alone,
+    /// which are not touched); for tuning the edge search without the minutes of head analysis.
+    /// </summary>
+    public static ToyIoiReport ReanalyseEdges(string folder, IProgress<string>? log = null, double edgeTau = EdgeSearchTau)
+    {
+        var previous = JsonSerializer.Deserialize<ToyIoiReport>(ToyBuildLog.ReadSmallFile(Path.Combine(folder, "evaluation.json")), Json)
+            ?? throw new InvalidOperationException($"{folder}/evaluation.json is empty.");
+        if (previous.Circuit is not { Count: > 0 }) throw new InvalidDataException($"{folder}/evaluation.json has no node circuit to keep; run the full analysis.");
+        var tokenizer = WordLevelTokenizer.Load(Path.Combine(folder, "tokenizer.json"));
+        using var model = ModelLoader.Load(folder);
+        var (edges, grid, factors) = EdgesAndGrid(model, tokenizer, previous.Circuit, edgeTau, log);
+        var report = previous with
+        {
+            EdgeCircuit = ToyBuildLog.CircuitReport(edges.Edges, edges.EdgeSearch),
+            EdgeSearchSeed = EdgeSearchSeed, EdgeSearchPromptsPerPart = EdgeSearchPromptsPerPart, EdgeSearchTau = edgeTau,
+            Grid = grid, Sensitivity = factors,
+        };
+        WriteAnalysis(folder, report, edges.Edges, model.Config, tokenizer.VocabSize);
+        return report;
+    }
+
+    static (ToyCircuits Edges, IReadOnlyList<ToyGridEntry> Grid, IReadOnlyList<FactorEffect> Factors) EdgesAndGrid(HookedTransformer model, ITokenizer tokenizer,
+        IReadOnlyList<IoiCircuitHead> circuit, double edgeTau, IProgress<string>? log)
+    {
+        var nodes = NodeCircuit(model.Config, circuit);
+        var edges = DeriveEdges(model, tokenizer, nodes, circuit, edgeTau, log);
+        log?.Report($"edge circuit: {edges.Edges.Edges.Count} edge-positions of {edges.EdgeSearch.Steps.Count}, {edges.EdgeSearch.Faithfulness:F1}% on the search prompts");
+        var gridPrompts = KnownTasks.Ioi.Tokenize(KnownTasks.Ioi.GenerateForEvaluation(tokenizer, 0, GridPromptsPerPart), tokenizer);
+        var (grid, factors) = ToyModelAnalysis.Grid(model, KnownTasks.Ioi, gridPrompts, CircuitChoice.Family(ToyIoi.Alias, nodes, edges.Edges), ToyIoi.Alias);
+        foreach (var e in grid) log?.Report($"{e.Methodology}: median {e.Median:F1}%, IQR {e.Q1:F1}..{e.Q3:F1}");
+        return (edges, grid, factors);
     }
 
     static void WriteAnalysis(string folder, ToyIoiReport report, SymbolicCircuit edges, TransformerConfig config, int vocab)
@@ -129,12 +164,7 @@ public static class ToyIoiBuild
             .Select(h => new IoiCircuitHead(h.Layer, h.Head, h.ActsAt!.Value)).ToList();
         var circuitOnly = ToyIoiAnalysis.Evaluate(model, prompts, ToyIoiAnalysis.KeepOnly(circuit, H));
         log?.Report($"circuit: {string.Join(", ", circuit.Select(c => $"{c.Name}@{c.Position}"))}; alone: mean logit diff {circuitOnly.MeanLogitDiff:F3}");
-        var nodes = NodeCircuit(model.Config, circuit);
-        var edges = DeriveEdges(model, tokenizer, nodes, circuit, edgeTau, log);
-        log?.Report($"edge circuit: {edges.Edges.Edges.Count} edge-positions of {edges.EdgeSearch.Steps.Count}, {edges.EdgeSearch.Faithfulness:F1}% on the search prompts");
-        var gridPrompts = KnownTasks.Ioi.Tokenize(KnownTasks.Ioi.GenerateForEvaluation(tokenizer, 0, GridPromptsPerPart), tokenizer);
-        var (grid, factors) = ToyModelAnalysis.Grid(model, KnownTasks.Ioi, gridPrompts, CircuitChoice.Family(ToyIoi.Alias, nodes, edges.Edges), ToyIoi.Alias);
-        foreach (var e in grid) log?.Report($"{e.Methodology}: median {e.Median:F1}%, IQR {e.Q1:F1}..{e.Q3:F1}");
+        var (edges, grid, factors) = EdgesAndGrid(model, tokenizer, circuit, edgeTau, log);
         var report = new ToyIoiReport
         {
             Options = options,

@@ -143,7 +143,7 @@ public static class ToyCircuitFiles
     public static SymbolicCircuit Read(EmbeddedCheckpoint checkpoint, Component component)
     {
         string file = FileName(component);
-        var circuit = SymbolicCircuitJson.Read(File.ReadAllText(Path.Combine(checkpoint.Folder, file)), $"{checkpoint.Alias}-{(component == Component.Node ? "nodes" : "edges")}", file);
+        var circuit = SymbolicCircuitJson.Read(ToyBuildLog.ReadSmallFile(Path.Combine(checkpoint.Folder, file)), $"{checkpoint.Alias}-{(component == Component.Node ? "nodes" : "edges")}", file);
         return circuit;
     }
 }

@@ -11,7 +11,7 @@ public sealed record ToySportsTrainingOptions
 {
     /// <summary>Seeds the weight initialisation and the order of training prompts.</summary>
     public ulong Seed { get; init; } = 20240403;
-    public int Steps { get; init; } = 3000;
+    public int Steps { get; init; } = 1500;
     public int BatchSize { get; init; } = 64;
     public double LearningRate { get; init; } = 3e-3;
     public int WarmupSteps { get; init; } = 100;

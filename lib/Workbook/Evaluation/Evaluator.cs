@@ -3,6 +3,7 @@ using Workbook.Graph;
 using Workbook.Metrics;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Sharding;
 using Workbook.Tasks;
 using static TorchSharp.torch;
 
@@ -21,6 +22,8 @@ public sealed record EvaluationRequest
     /// <summary>Prompts per forward pass; also the "batch" of batch-mean ablation (Fig 4's ABC dataset size).</summary>
     public int BatchSize { get; init; } = 50;
     public IProgress<EvaluationProgress>? Progress { get; init; }
+    /// <summary>Evaluate only this shard's <see cref="EvaluationUnits"/> (null: all of them); its rows are exactly those of the whole run.</summary>
+    public Shard? Shard { get; init; }
 }
 
 /// <summary>
@@ -60,39 +63,55 @@ public static class Evaluator
                         : $"'{part.Name}' ({part.Count} prompts)");
         }
 
+        var units = EvaluationUnits.Enumerate(request.Parts, request.Methodologies.Count, request.BatchSize);
+        var range = request.Shard?.Units(units.Count, EvaluationUnits.Description) ?? UnitRange.All(units.Count);
+        var owned = units.Where(u => range.Contains(u.Index)).Select(u => (u.Part, u.Methodology, u.Batch)).ToHashSet();
+
         var model = request.Model;
         var rows = new List<EvaluationRow>();
         var baseline = new List<BaselineRow>();
-        int totalSteps = request.Parts.Count * request.Methodologies.Count, step = 0;
+        int totalSteps = owned.Select(u => (u.Part, u.Methodology)).Distinct().Count(), step = 0;
         var graphs = new Dictionary<(GraphView, bool), ComputationGraph>();
         ComputationGraph GraphFor(Methodology m) =>
             graphs.TryGetValue((m.View, m.SeparateQkv), out var g) ? g
                 : graphs[(m.View, m.SeparateQkv)] = m.View == GraphView.Residual ? ComputationGraph.Residual(model.Config) : ComputationGraph.Factorized(model.Config, m.SeparateQkv);
 
-        foreach (var part in request.Parts)
+        for (int p = 0; p < request.Parts.Count; p++)
         {
+            var part = request.Parts[p];
+            int partIndex = p;
+            bool Owns(int methodology, int batch) => owned.Contains((partIndex, methodology, batch));
+            if (!owned.Any(u => u.Part == partIndex)) continue;
             var batches = Batches(part, request.BatchSize, model.Device);
-            var reference = ReferenceOutputs(model, part, batches, request.Task.Read);
+            // The unpatched outputs of the batches this run evaluates; of every batch when the ratio of means needs the part's mean.
+            bool allReferences = request.Metrics.Contains(MetricKind.LogitDiffRecoveredOfMeans);
+            var reference = ReferenceOutputs(model, batches, request.Task.Read, b => allReferences || Enumerable.Range(0, request.Methodologies.Count).Any(m => Owns(m, b)));
             for (int b = 0; b < batches.Count; b++)
             {
                 int batchIndex = b;
-                PatchingGuards.EnsureFinite(reference[b], () => $"The unpatched model on '{part.Name}', batch {batchIndex + 1} of {batches.Count}", batches[b].Start);
+                if (reference[b] is { } r)
+                    PatchingGuards.EnsureFinite(r, () => $"The unpatched model on '{part.Name}', batch {batchIndex + 1} of {batches.Count}", batches[b].Start);
             }
-            double? meanModelLogitDiff = request.Metrics.Contains(MetricKind.LogitDiffRecoveredOfMeans) ? MeanLogitDiff(reference, part, batches) : null;
+            double? meanModelLogitDiff = allReferences ? MeanLogitDiff(reference, part, batches) : null;
             var means = new Dictionary<GraphView, MeanReference>();
             try
             {
+                // The unpatched model's rows go with the first methodology's unit of each batch.
                 for (int b = 0; b < batches.Count; b++)
                 {
-                    var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b].shape[1]);
+                    if (!Owns(0, b)) continue;
+                    var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b]!.shape[1]);
                     foreach (var metric in request.Metrics)
                     {
-                        var values = FaithfulnessMetrics.PerPrompt(metric, reference[b], reference[b], targets, meanModelLogitDiff);
+                        var values = FaithfulnessMetrics.PerPrompt(metric, reference[b]!, reference[b]!, targets, meanModelLogitDiff);
                         for (int i = 0; i < values.Length; i++) baseline.Add(new BaselineRow(part.Name, batches[b].Start + i, metric, values[i]));
                     }
                 }
-                foreach (var methodology in request.Methodologies)
+                for (int m = 0; m < request.Methodologies.Count; m++)
                 {
+                    var methodology = request.Methodologies[m];
+                    int methodologyIndex = m;
+                    if (!Enumerable.Range(0, batches.Count).Any(b => Owns(methodologyIndex, b))) continue;
                     step++;
                     var graph = GraphFor(methodology);
                     var symbolic = request.Circuit.For(methodology.Component);
@@ -101,11 +120,13 @@ public static class Evaluator
                     MeanReference? meanReference = null;
                     if (methodology.Value.Kind == AblationKind.Mean && methodology.Value.MeanOver != MeanOver.Batch)
                     {
+                        // Over every prompt of the part, whichever batches this run evaluates: a shard's means are the whole run's.
                         if (!means.TryGetValue(graph.View, out meanReference))
                             means[graph.View] = meanReference = MeanReference.Compute(model, graph, batches.Select(b => b.Pair));
                     }
                     for (int b = 0; b < batches.Count; b++)
                     {
+                        if (!Owns(m, b)) continue;
                         request.Progress?.Report(new EvaluationProgress(step, totalSteps, part.Name, methodology.Label, b + 1, batches.Count));
                         using var scope = NewDisposeScope();
                         var batch = batches[b];
@@ -115,7 +136,7 @@ public static class Evaluator
                         var targets = MetricTargets.For(part, batch.Start, batch.Count, (int)outputs.shape[1]);
                         foreach (var metric in request.Metrics)
                         {
-                            var values = FaithfulnessMetrics.PerPrompt(metric, outputs, reference[b], targets, meanModelLogitDiff);
+                            var values = FaithfulnessMetrics.PerPrompt(metric, outputs, reference[b]!, targets, meanModelLogitDiff);
                             for (int i = 0; i < values.Length; i++)
                                 rows.Add(new EvaluationRow(request.Task.Name, part.Name, batch.Start + i, methodology, metric, values[i]));
                         }
@@ -125,7 +146,7 @@ public static class Evaluator
             finally
             {
                 foreach (var m in means.Values) m.Dispose();
-                foreach (var r in reference) r.Dispose();
+                foreach (var r in reference) r?.Dispose();
                 foreach (var b in batches) b.Dispose();
             }
         }
@@ -192,26 +213,31 @@ public static class Evaluator
         return result;
     }
 
-    /// <summary>The unpatched model's read outputs on each batch's clean prompts.</summary>
-    static List<Tensor> ReferenceOutputs(HookedTransformer model, TokenizedDataset part, List<Batch> batches, ReadPositions read)
+    /// <summary>The unpatched model's read outputs on the clean prompts of each batch <paramref name="needed"/> asks for (null for the others).</summary>
+    static List<Tensor?> ReferenceOutputs(HookedTransformer model, List<Batch> batches, ReadPositions read, Func<int, bool> needed)
     {
-        var result = new List<Tensor>();
+        var result = new List<Tensor?>();
         using var _ = no_grad();
-        foreach (var b in batches)
+        for (int b = 0; b < batches.Count; b++)
         {
+            if (!needed(b))
+            {
+                result.Add(null);
+                continue;
+            }
             using var scope = NewDisposeScope();
-            result.Add(FaithfulnessMetrics.ReadOutputs(model.Forward(b.Pair.Clean), read).contiguous().DetachFromDisposeScope());
+            result.Add(FaithfulnessMetrics.ReadOutputs(model.Forward(batches[b].Pair.Clean), read).contiguous().DetachFromDisposeScope());
         }
         return result;
     }
 
-    static double MeanLogitDiff(List<Tensor> reference, TokenizedDataset part, List<Batch> batches)
+    static double MeanLogitDiff(List<Tensor?> reference, TokenizedDataset part, List<Batch> batches)
     {
         double sum = 0;
         for (int b = 0; b < batches.Count; b++)
         {
-            var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b].shape[1]);
-            sum += FaithfulnessMetrics.PerPrompt(MetricKind.LogitDiff, reference[b], reference[b], targets).Sum();
+            var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b]!.shape[1]);
+            sum += FaithfulnessMetrics.PerPrompt(MetricKind.LogitDiff, reference[b]!, reference[b]!, targets).Sum();
         }
         double mean = sum / part.Count;
         if (mean == 0) throw new ArgumentException($"The model's mean logit difference on '{part.Name}' is exactly 0; the ratio of means is undefined.");

@@ -23,7 +23,7 @@ public sealed class MeanReference : IDisposable
         Graph = graph;
         Clean = clean.DetachFromDisposeScope();
         Corrupt = corrupt.DetachFromDisposeScope();
-        Both = ((clean + corrupt) / 2).DetachFromDisposeScope();
+        Both = clean.Plus(corrupt).DividedBy(2).DetachFromDisposeScope();
         PromptCount = count;
     }
 
@@ -43,8 +43,8 @@ public sealed class MeanReference : IDisposable
             var (corrupt, _) = SourceRecorder.Record(model, graph, batch.Corrupt);
             var c = clean.to(ScalarType.Float64).sum(dim: 1, keepdim: true);
             var k = corrupt.to(ScalarType.Float64).sum(dim: 1, keepdim: true);
-            cleanSum = cleanSum is null ? c.MoveToOuterDisposeScope() : (cleanSum + c).MoveToOuterDisposeScope();
-            corruptSum = corruptSum is null ? k.MoveToOuterDisposeScope() : (corruptSum + k).MoveToOuterDisposeScope();
+            cleanSum = cleanSum is null ? c.MoveToOuterDisposeScope() : cleanSum.Plus(c).MoveToOuterDisposeScope();
+            corruptSum = corruptSum is null ? k.MoveToOuterDisposeScope() : corruptSum.Plus(k).MoveToOuterDisposeScope();
             count += (int)batch.BatchSize;
         }
         if (count == 0) throw new ArgumentException("Mean ablation needs at least one prompt.");
@@ -122,9 +122,9 @@ public sealed record PatchValues(Tensor? Values)
         var hooks = new HookSet().Replace(HookNames.Embed, embed =>
         {
             var std = embed.to(ScalarType.Float64).std().item<double>();
-            var noise = randn(embed.shape, dtype: ScalarType.Float32, generator: generator).to(embed.dtype).to(embed.device) * (value.NoiseScale * std);
+            var noise = randn(embed.shape, dtype: ScalarType.Float32, generator: generator).to(embed.dtype).to(embed.device).Times(value.NoiseScale * std);
             if (prefix > 0) noise[.., ..prefix] = zeros_like(noise[.., ..prefix]);
-            return embed + noise;
+            return embed.Plus(noise);
         });
         return SourceRecorder.Record(model, graph, tokens, hooks).Sources;
     }

@@ -28,9 +28,9 @@ public class ToyRetrainingTests(ITestOutputHelper output)
     /// </summary>
     static readonly Dictionary<string, string> PrefixHashes = new()
     {
-        ["toy-ioi"] = "",
-        ["toy-docstring"] = "",
-        ["toy-sports"] = "",
+        ["toy-ioi"] = "acfe4be88ca2007797d67ba602549d05b677edebc4a8f681b0ed38188afc2e82",
+        ["toy-docstring"] = "857b091e48b5cdd6ab6717e4d94631be9004efecc7ab0636f69d058007a9b77b",
+        ["toy-sports"] = "631ed625e23fec9ade9585ed657ceb104ef7c4e71ed7b778bbd427f17a79d84c",
     };
 
     static HookedTransformer Train(string alias, int? stopAfter) => alias switch
@@ -67,7 +67,7 @@ public class ToyRetrainingTests(ITestOutputHelper output)
         output.WriteLine($"{alias}: {hash}");
         Assert.Equal(PrefixHashes[alias], hash);
         // A prefix is not the committed model: the test would pass trivially if training did nothing.
-        Assert.NotEqual(File.ReadAllBytes(Path.Combine(SharedFiles.RepoRoot, "data", "models", alias, "model.safetensors")), WeightsFile(alias, model));
+        Assert.NotEqual(File.ReadAllBytes(Path.Combine(TestFiles.RepoRoot, "data", "models", alias, "model.safetensors")), WeightsFile(alias, model));
     }
 
     [SkippableTheory]
@@ -78,6 +78,6 @@ public class ToyRetrainingTests(ITestOutputHelper output)
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var model = Train(alias, stopAfter: null);
         output.WriteLine($"{alias}: trained in {clock.Elapsed.TotalSeconds:F0} s");
-        Assert.Equal(File.ReadAllBytes(Path.Combine(SharedFiles.RepoRoot, "data", "models", alias, "model.safetensors")), WeightsFile(alias, model));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(TestFiles.RepoRoot, "data", "models", alias, "model.safetensors")), WeightsFile(alias, model));
     }
 }

@@ -22,7 +22,7 @@ namespace Workbook.Tests.Embedded;
 /// </summary>
 public class ToyStandInTests
 {
-    static string Folder(string alias) => Path.Combine(SharedFiles.RepoRoot, "data", "models", alias);
+    static string Folder(string alias) => Path.Combine(TestFiles.RepoRoot, "data", "models", alias);
 
     static readonly Lazy<LoadedModel> Docstring = new(() => ModelLoader.LoadWithTokenizer(ToyDocstring.Alias));
     static readonly Lazy<LoadedModel> Sports = new(() => ModelLoader.LoadWithTokenizer(ToySports.Alias));
