@@ -60,7 +60,7 @@ public static class ToyIoiBuild
     public const int EdgeSearchSeed = 1;
     public const int EdgeSearchPromptsPerPart = 10;
     public const int EdgeSearchTemplates = 3;
-    public const double EdgeSearchTau = 1.0;
+    public const double EdgeSearchTau = 2.0;
     /// <summary>The grid of the card: the IOI task's prompts of seed 0, per template and order.</summary>
     public const int GridPromptsPerPart = 10;
     /// <summary>The IOI positions the edge search decides on.</summary>
@@ -357,6 +357,7 @@ public static class ToyIoiModelCard
             sb.AppendLine();
             ToyModelCard.AppendGrid(sb, ToyIoi.Alias, "ioi", grid, sensitivity);
         }
+        ToyModelCard.AppendLicence(sb);
         return sb.ToString();
     }
 }
