@@ -4,6 +4,7 @@ using Workbook.Checkpoints;
 using Workbook.Discovery;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Progress;
 using Workbook.Tasks;
 
 namespace Workbook.Cli.Commands;
@@ -47,11 +48,12 @@ public sealed class DiscoveryOptions
 
         using var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, CommonOptions.LoadOptions(parse, Device, DType, Offline));
         var parts = TaskInputs.Prepare(task, loaded, parse.GetValue(Dataset), parse.GetValue(Seed), parse.GetValue(Prompts));
+        using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
         return CircuitDiscovery.Run(new DiscoveryRequest
         {
             Model = loaded.Model, Task = task, Parts = parts, Algorithm = algorithm, Search = search, Target = target, Ablation = ablation,
             BatchSize = parse.GetValue(BatchSize), Seed = parse.GetValue(Seed), Acdc = acdc, SubnetworkProbing = sp, Threads = parse.GetValue(Threads),
-            Progress = new ConsoleProgress(parse.InvocationConfiguration.Error),
+            Progress = progress, ModelName = loaded.DisplayName,
         });
     }
 
@@ -68,27 +70,6 @@ public sealed class DiscoveryOptions
         }
         var list = text.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Int).ToArray();
         return list.Length > 0 ? list : throw new ArgumentException("--tau-exponents lists nothing.");
-    }
-
-    /// <summary>Discovery progress on stderr: a live line on a terminal, otherwise a line per tenth of the work.</summary>
-    sealed class ConsoleProgress(TextWriter error) : IProgress<DiscoveryProgress>
-    {
-        readonly bool _live = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
-        int _lastTenth = -1;
-
-        public void Report(DiscoveryProgress p)
-        {
-            if (_live)
-            {
-                error.Write($"\r{p}".PadRight(110));
-                if (p.Step == p.Total) error.WriteLine();
-                return;
-            }
-            int tenth = p.Total == 0 ? 10 : 10 * p.Step / p.Total;
-            if (tenth == _lastTenth && p.Step != p.Total) return;
-            _lastTenth = tenth;
-            error.WriteLine(p.ToString());
-        }
     }
 }
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using Workbook.Evaluation;
 using Workbook.Metrics;
 using Workbook.Patching;
+using Workbook.Progress;
 
 namespace Workbook.Cli.Commands;
 
@@ -39,7 +40,9 @@ public static class EvalCommand
             var (loaded, parts) = shared.Load(parse, task);
             using var _ = loaded;
             var model = loaded.Model;
-            var rows = Evaluator.Run(shared.Request(parse, model, task, parts, choice, new[] { methodology }, metrics));
+            IReadOnlyList<EvaluationRow> rows;
+            using (var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error))
+                rows = Evaluator.Run(shared.Request(parse, model, task, parts, choice, new[] { methodology }, metrics, progress));
             var summaries = Summaries.ByMethodology(rows, parse.GetValue(shared.Seed));
             shared.WriteCsv(parse, rows);
             var output = parse.InvocationConfiguration.Output;

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Workbook.Evaluation;
 using Workbook.Metrics;
 using Workbook.Patching;
+using Workbook.Progress;
 
 namespace Workbook.Cli.Commands;
 
@@ -55,8 +56,10 @@ public static class ReportCommand
             var model = loaded.Model;
             var rankBy = requested ?? (parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricNames.Parse(task.PaperMetric));
             var metrics = rankBy == MetricKind.LogitDiffRecovered ? new[] { rankBy, MetricKind.LogitDiffRecoveredOfMeans } : new[] { rankBy };
-            var result = Evaluator.RunWithBaseline(shared.Request(parse, model, task, parts, choice, methodologies, metrics));
-            var report = RobustnessReport.Build(task.Name, choice.Name, model.Config.Name, rankBy, result, methodologies, parse.GetValue(shared.Seed));
+            EvaluationResult result;
+            using (var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error))
+                result = Evaluator.RunWithBaseline(shared.Request(parse, model, task, parts, choice, methodologies, metrics, progress));
+            var report = RobustnessReport.Build(task.Name, choice.Name, loaded.DisplayName, rankBy, result, methodologies, parse.GetValue(shared.Seed), randomWeights: loaded.RandomWeights is not null);
             shared.WriteCsv(parse, result.Rows);
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(shared.Json))

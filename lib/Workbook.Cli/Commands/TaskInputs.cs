@@ -4,6 +4,7 @@ using Workbook.Evaluation;
 using Workbook.Metrics;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Progress;
 using Workbook.Tasks;
 
 namespace Workbook.Cli.Commands;
@@ -55,11 +56,13 @@ public sealed class EvaluationOptions
         }
     }
 
+    /// <summary>The evaluation request; progress goes to <paramref name="progress"/> (the command's stderr printer).</summary>
     public EvaluationRequest Request(ParseResult parse, HookedTransformer model, TaskDefinition task, IReadOnlyList<TokenizedDataset> parts,
-        CircuitChoice circuit, IReadOnlyList<Methodology> methodologies, IReadOnlyList<MetricKind> metrics) => new()
+        CircuitChoice circuit, IReadOnlyList<Methodology> methodologies, IReadOnlyList<MetricKind> metrics, IProgress<WorkProgress>? progress)
+        => new()
     {
         Model = model, Task = task, Parts = parts, Circuit = circuit, Methodologies = methodologies, Metrics = metrics,
-        BatchSize = parse.GetValue(BatchSize) ?? task.DefaultBatchSize, Progress = new TaskInputs.ConsoleProgress(parse.InvocationConfiguration.Error),
+        BatchSize = parse.GetValue(BatchSize) ?? task.DefaultBatchSize, Progress = progress,
     };
 
     /// <summary>Writes the rows to the --csv file, when one was given.</summary>
@@ -167,26 +170,5 @@ public static class TaskInputs
         if (text is null) return null;
         var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(parse).ToArray();
         return items.Length > 0 ? items : throw new ArgumentException($"'{text}' lists nothing.");
-    }
-
-    /// <summary>Progress on stderr: one line per methodology and part (a live counter on a terminal).</summary>
-    public sealed class ConsoleProgress(TextWriter error) : IProgress<EvaluationProgress>
-    {
-        readonly bool _live = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
-        int _lastStep = -1;
-
-        public void Report(EvaluationProgress p)
-        {
-            if (_live)
-            {
-                error.Write($"\r{p}".PadRight(100));
-                if (p.Step == p.TotalSteps && p.Batch == p.Batches) error.WriteLine();
-            }
-            else if (p.Step != _lastStep)
-            {
-                error.WriteLine($"[{p.Step}/{p.TotalSteps}] {p.Part} {p.Methodology}");
-            }
-            _lastStep = p.Step;
-        }
     }
 }

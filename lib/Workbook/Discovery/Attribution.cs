@@ -1,6 +1,7 @@
 using Workbook.Graph;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Progress;
 
 namespace Workbook.Discovery;
 
@@ -18,9 +19,11 @@ namespace Workbook.Discovery;
 internal static class Attribution
 {
     public static double[] Run(HookedTransformer model, ComputationGraph graph, DiscoveryData data, IReadOnlyList<PatchValues> values,
-        DiscoveryTarget target, bool perPromptAbsolute, IProgress<DiscoveryProgress>? progress)
+        DiscoveryTarget target, bool perPromptAbsolute, IProgress<WorkProgress>? progress)
     {
         var scores = new double[graph.EdgeCount];
+        var tracker = new ProgressTracker(progress, perPromptAbsolute ? "HISP" : "EAP", data.PromptCount, "prompts");
+        tracker.Start();
         for (int b = 0; b < data.Batches.Count; b++)
         {
             var batch = data.Batches[b];
@@ -35,7 +38,7 @@ internal static class Attribution
             {
                 for (int e = 0; e < scores.Length; e++) scores[e] += grads.Total[e];
             }
-            progress?.Report(new DiscoveryProgress(perPromptAbsolute ? "HISP" : "EAP", b + 1, data.Batches.Count, $"batch {b + 1} of {data.Batches.Count}"));
+            tracker.Advance(batch.Count, $"batch {b + 1} of {data.Batches.Count}");
         }
         // Each prompt's loss entered with weight 1; the loss the paper differentiates is the mean over prompts.
         for (int e = 0; e < scores.Length; e++) scores[e] /= data.PromptCount;

@@ -2,6 +2,7 @@ using System.Globalization;
 using Workbook.Graph;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Progress;
 using Workbook.Tasks;
 
 namespace Workbook.Discovery;
@@ -33,7 +34,8 @@ public sealed record DiscoveryRequest
     /// subnetwork probing 20-30 times slower.
     /// </summary>
     public int? Threads { get; init; }
-    public IProgress<DiscoveryProgress>? Progress { get; init; }
+    /// <summary>Progress of the search; null: <see cref="AmbientProgress.Default"/>, usually nothing.</summary>
+    public IProgress<WorkProgress>? Progress { get; init; }
 }
 
 /// <summary>
@@ -84,6 +86,7 @@ public static class CircuitDiscovery
     {
         var model = request.Model;
         var task = request.Task;
+        var progress = AmbientProgress.Or(request.Progress);
         var searched = SearchGraph(model.Config, task, request.Search);
         var edgeGraph = ComputationGraph.Factorized(model.Config, task.SeparateQkv);
         using var data = DiscoveryData.Prepare(model, task, request.Parts, request.BatchSize ?? task.DefaultBatchSize);
@@ -118,13 +121,13 @@ public static class CircuitDiscovery
             switch (request.Algorithm)
             {
                 case DiscoveryAlgorithm.Acdc:
-                    (scores, runs) = Acdc.Run(model, searched, data, values, target, request.Acdc, request.Progress);
+                    (scores, runs) = Acdc.Run(model, searched, data, values, target, request.Acdc, progress);
                     break;
                 case DiscoveryAlgorithm.SubnetworkProbing:
-                    (scores, losses) = SubnetworkProbing.Run(model, searched, data, values, target, request.SubnetworkProbing, request.Seed, request.Progress);
+                    (scores, losses) = SubnetworkProbing.Run(model, searched, data, values, target, request.SubnetworkProbing, request.Seed, progress);
                     break;
                 default:
-                    scores = Attribution.Run(model, searched, data, values, target, request.Algorithm == DiscoveryAlgorithm.Hisp, request.Progress);
+                    scores = Attribution.Run(model, searched, data, values, target, request.Algorithm == DiscoveryAlgorithm.Hisp, progress);
                     break;
             }
 

@@ -1,6 +1,7 @@
 using Workbook.Checkpoints;
 using Workbook.Circuits;
 using Workbook.Patching;
+using Workbook.Progress;
 using Workbook.Tasks;
 
 namespace Workbook.Discovery;
@@ -61,7 +62,7 @@ public sealed record TracrRocData(IReadOnlyList<RocPanel> Curves, IReadOnlyList<
 /// <summary>Computes <see cref="TracrRocData"/>: every discovery run on the Tracr models (nothing to download), then the ROC curves.</summary>
 public static class TracrRocFigures
 {
-    public static TracrRocData Compute(TracrRocOptions? options = null, IProgress<DiscoveryProgress>? progress = null)
+    public static TracrRocData Compute(TracrRocOptions? options = null, IProgress<WorkProgress>? progress = null)
     {
         options ??= new TracrRocOptions();
         var curves = new List<RocPanel>();

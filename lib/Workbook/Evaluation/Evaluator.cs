@@ -3,6 +3,7 @@ using Workbook.Graph;
 using Workbook.Metrics;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Progress;
 using Workbook.Tasks;
 using static TorchSharp.torch;
 
@@ -20,7 +21,18 @@ public sealed record EvaluationRequest
     public required IReadOnlyList<MetricKind> Metrics { get; init; }
     /// <summary>Prompts per forward pass; also the "batch" of batch-mean ablation (Fig 4's ABC dataset size).</summary>
     public int BatchSize { get; init; } = 50;
-    public IProgress<EvaluationProgress>? Progress { get; init; }
+    /// <summary>Progress (prompts evaluated under each methodology); null: <see cref="AmbientProgress.Default"/>, usually nothing.</summary>
+    public IProgress<WorkProgress>? Progress { get; init; }
+    /// <summary>
+    /// Share work between the methodologies (default): each batch's clean run, its patch-source activations and the
+    /// dataset means are computed once (see <see cref="EvaluationCache"/>). False computes them per methodology, as a
+    /// reference; the rows are the same.
+    /// </summary>
+    public bool ReuseWork { get; init; } = true;
+    /// <summary>The model's name and whether its weights are random, passed on to the result (and its figures); null: not said.</summary>
+    public ModelLabel? ModelLabel { get; init; }
+    /// <summary>A cache shared with other evaluations of the same model and prompts (the caller disposes it); null: one for this call.</summary>
+    public EvaluationCache? Cache { get; init; }
 }
 
 /// <summary>
@@ -61,75 +73,129 @@ public static class Evaluator
         }
 
         var model = request.Model;
+        if (request.Cache is { } given && !ReferenceEquals(given.Model, model))
+            throw new ArgumentException("The activation cache was made for another model than the one evaluated.");
+        var cache = request.Cache ?? new EvaluationCache(model, request.ReuseWork);
+        bool ownsCache = request.Cache is null;
+        bool cacheOwnsTensors = cache.Reuse;
         var rows = new List<EvaluationRow>();
         var baseline = new List<BaselineRow>();
-        int totalSteps = request.Parts.Count * request.Methodologies.Count, step = 0;
+        var progress = new ProgressTracker(Progress.AmbientProgress.Or(request.Progress), "evaluation",
+            (long)request.Parts.Sum(p => p.Count) * request.Methodologies.Count, "prompts");
+        progress.Start();
         var graphs = new Dictionary<(GraphView, bool), ComputationGraph>();
         ComputationGraph GraphFor(Methodology m) =>
             graphs.TryGetValue((m.View, m.SeparateQkv), out var g) ? g
                 : graphs[(m.View, m.SeparateQkv)] = m.View == GraphView.Residual ? ComputationGraph.Residual(model.Config) : ComputationGraph.Factorized(model.Config, m.SeparateQkv);
 
-        foreach (var part in request.Parts)
+        try
         {
-            var batches = Batches(part, request.BatchSize, model.Device);
-            var reference = ReferenceOutputs(model, part, batches, request.Task.Read);
+            foreach (var part in request.Parts)
+            {
+                EvaluatePart(request, part, cache, cacheOwnsTensors, GraphFor, progress, rows, baseline);
+                if (ownsCache) cache.Forget(part); // nothing else will ask for this part's activations
+            }
+        }
+        finally
+        {
+            if (ownsCache) cache.Dispose();
+        }
+        progress.Complete();
+        return new EvaluationResult(rows, baseline) { Model = request.ModelLabel };
+    }
+
+    /// <summary>
+    /// One dataset part: the clean reference, dataset means, then batch by batch every methodology (so that the batch's
+    /// recorded patch-source activations serve them all); rows come out methodology by methodology, batch by batch.
+    /// </summary>
+    static void EvaluatePart(EvaluationRequest request, TokenizedDataset part, EvaluationCache cache, bool cacheOwnsTensors,
+        Func<Methodology, ComputationGraph> graphFor, ProgressTracker progress, List<EvaluationRow> rows, List<BaselineRow> baseline)
+    {
+        var model = request.Model;
+        var batches = Batches(part, request.BatchSize, model.Device);
+        var reference = new List<Tensor>();
+        IReadOnlyDictionary<GraphView, MeanReference>? means = null;
+        try
+        {
+            progress.Working($"clean runs · {part.Name}");
+            foreach (var b in batches)
+                reference.Add(cache.CleanOutputs(new CleanOutputsKey(new BatchKey(part, b.Start, b.Count), request.Task.Read), b.Pair));
             for (int b = 0; b < batches.Count; b++)
             {
                 int batchIndex = b;
                 PatchingGuards.EnsureFinite(reference[b], () => $"The unpatched model on '{part.Name}', batch {batchIndex + 1} of {batches.Count}", batches[b].Start);
             }
             double? meanModelLogitDiff = request.Metrics.Contains(MetricKind.LogitDiffRecoveredOfMeans) ? MeanLogitDiff(reference, part, batches) : null;
-            var means = new Dictionary<GraphView, MeanReference>();
-            try
+            for (int b = 0; b < batches.Count; b++)
             {
-                for (int b = 0; b < batches.Count; b++)
+                var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b].shape[1]);
+                foreach (var metric in request.Metrics)
                 {
-                    var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b].shape[1]);
-                    foreach (var metric in request.Metrics)
-                    {
-                        var values = FaithfulnessMetrics.PerPrompt(metric, reference[b], reference[b], targets, meanModelLogitDiff);
-                        for (int i = 0; i < values.Length; i++) baseline.Add(new BaselineRow(part.Name, batches[b].Start + i, metric, values[i]));
-                    }
+                    var values = FaithfulnessMetrics.PerPrompt(metric, reference[b], reference[b], targets, meanModelLogitDiff);
+                    for (int i = 0; i < values.Length; i++) baseline.Add(new BaselineRow(part.Name, batches[b].Start + i, metric, values[i]));
                 }
-                foreach (var methodology in request.Methodologies)
+            }
+
+            // Each methodology's graph and circuit, resolved against this part's positions (before any patched run).
+            var plans = request.Methodologies.Select(m =>
+            {
+                var graph = graphFor(m);
+                var symbolic = request.Circuit.For(m.Component);
+                symbolic.CheckGraph(graph);
+                return (Methodology: m, Graph: graph, Circuit: symbolic.Resolve(graph, part.Positions, m.Positions));
+            }).ToList();
+            var meanGraphs = plans.Where(p => p.Methodology.Value.Kind == AblationKind.Mean && p.Methodology.Value.MeanOver != MeanOver.Batch)
+                .Select(p => p.Graph).DistinctBy(g => g.View).ToList();
+            if (meanGraphs.Count > 0)
+            {
+                progress.Working($"dataset means · {part.Name}");
+                means = cache.Means(part, request.BatchSize, meanGraphs, batches.Select(b => b.Pair).ToList(),
+                    done => progress.Working($"dataset means · {part.Name} · batch {done}/{batches.Count}"));
+            }
+            // Views whose sources the grid records on each batch (resample and batch means), recorded in one pass.
+            var recordedViews = plans.Where(p => p.Methodology.Value.Kind == AblationKind.Resample
+                    || (p.Methodology.Value.Kind == AblationKind.Mean && p.Methodology.Value.MeanOver == MeanOver.Batch))
+                .Select(p => p.Graph).DistinctBy(g => g.View).ToList();
+
+            var perMethodology = plans.Select(_ => new List<EvaluationRow>()).ToList();
+            for (int b = 0; b < batches.Count; b++)
+            {
+                var batch = batches[b];
+                var key = new BatchKey(part, batch.Start, batch.Count);
+                for (int m = 0; m < plans.Count; m++)
                 {
-                    step++;
-                    var graph = GraphFor(methodology);
-                    var symbolic = request.Circuit.For(methodology.Component);
-                    symbolic.CheckGraph(graph);
-                    var circuit = symbolic.Resolve(graph, part.Positions, methodology.Positions);
-                    MeanReference? meanReference = null;
-                    if (methodology.Value.Kind == AblationKind.Mean && methodology.Value.MeanOver != MeanOver.Batch)
+                    var (methodology, graph, circuit) = plans[m];
+                    using (var scope = NewDisposeScope())
                     {
-                        if (!means.TryGetValue(graph.View, out meanReference))
-                            means[graph.View] = meanReference = MeanReference.Compute(model, graph, batches.Select(b => b.Pair));
-                    }
-                    for (int b = 0; b < batches.Count; b++)
-                    {
-                        request.Progress?.Report(new EvaluationProgress(step, totalSteps, part.Name, methodology.Label, b + 1, batches.Count));
-                        using var scope = NewDisposeScope();
-                        var batch = batches[b];
-                        var logits = CircuitPatching.PatchedLogits(model, circuit, methodology, batch.Pair, meanReference, part.SharedPrefix);
+                        var meanReference = means is not null && means.TryGetValue(graph.View, out var r) ? r : null;
+                        int prefix = methodology.NeverPatchedPrefix ?? part.SharedPrefix;
+                        var values = cache.Values(key, batch.Pair, graph, methodology, recordedViews, meanReference, prefix);
+                        var logits = CircuitPatching.PatchedLogits(model, circuit, methodology, batch.Pair, values, part.SharedPrefix);
                         var outputs = FaithfulnessMetrics.ReadOutputs(logits, request.Task.Read);
                         PatchingGuards.EnsureFinite(outputs, () => $"Methodology {methodology.Label} on '{part.Name}', batch {b + 1} of {batches.Count}", batch.Start);
                         var targets = MetricTargets.For(part, batch.Start, batch.Count, (int)outputs.shape[1]);
                         foreach (var metric in request.Metrics)
                         {
-                            var values = FaithfulnessMetrics.PerPrompt(metric, outputs, reference[b], targets, meanModelLogitDiff);
-                            for (int i = 0; i < values.Length; i++)
-                                rows.Add(new EvaluationRow(request.Task.Name, part.Name, batch.Start + i, methodology, metric, values[i]));
+                            var values1 = FaithfulnessMetrics.PerPrompt(metric, outputs, reference[b], targets, meanModelLogitDiff);
+                            for (int i = 0; i < values1.Length; i++)
+                                perMethodology[m].Add(new EvaluationRow(request.Task.Name, part.Name, batch.Start + i, methodology, metric, values1[i]));
                         }
                     }
+                    progress.Advance(batch.Count, $"{methodology.Label} · {part.Name}");
                 }
+                cache.ForgetRecordings();
             }
-            finally
-            {
-                foreach (var m in means.Values) m.Dispose();
-                foreach (var r in reference) r.Dispose();
-                foreach (var b in batches) b.Dispose();
-            }
+            foreach (var list in perMethodology) rows.AddRange(list);
         }
-        return new EvaluationResult(rows, baseline);
+        finally
+        {
+            if (!cacheOwnsTensors)
+            {
+                foreach (var r in reference) r.Dispose();
+                if (means is not null) foreach (var m in means.Values) m.Dispose();
+            }
+            foreach (var b in batches) b.Dispose();
+        }
     }
 
     /// <summary>One batch of prompt pairs with its position in the part.</summary>
@@ -188,19 +254,6 @@ public static class Evaluator
                 }
             var pair = new PromptPair(tensor(clean, device: device).DetachFromDisposeScope(), tensor(corrupt, device: device).DetachFromDisposeScope());
             result.Add(new Batch(start, count, pair));
-        }
-        return result;
-    }
-
-    /// <summary>The unpatched model's read outputs on each batch's clean prompts.</summary>
-    static List<Tensor> ReferenceOutputs(HookedTransformer model, TokenizedDataset part, List<Batch> batches, ReadPositions read)
-    {
-        var result = new List<Tensor>();
-        using var _ = no_grad();
-        foreach (var b in batches)
-        {
-            using var scope = NewDisposeScope();
-            result.Add(FaithfulnessMetrics.ReadOutputs(model.Forward(b.Pair.Clean), read).contiguous().DetachFromDisposeScope());
         }
         return result;
     }

@@ -6,7 +6,11 @@ using System.Text;
 namespace Workbook.Hub;
 
 /// <summary>A model available on disk: the snapshot folder of its repository and, when separate, of its tokenizer.</summary>
-public sealed record PulledModel(HubModel Model, RepoId Repo, string Commit, string Folder, string? TokenizerFolder, PullStatistics Statistics);
+public sealed record PulledModel(HubModel Model, RepoId Repo, string Commit, string Folder, string? TokenizerFolder, PullStatistics Statistics)
+{
+    /// <summary>The random-weights stand-in that <c>refs/main</c> pointed at before this pull and that the pull removed; null if none.</summary>
+    public Checkpoints.RandomWeightsInfo? ReplacedStandIn { get; init; }
+}
 
 /// <summary>What a pull did: files downloaded (and their bytes), files found complete in the cache.</summary>
 public sealed record PullStatistics(int FilesDownloaded, long BytesDownloaded, int FilesReused)
@@ -56,7 +60,9 @@ public sealed class ModelHub : IDisposable
     public async Task<PulledModel> EnsureAsync(HubModel model, CancellationToken cancel = default)
     {
         var (cached, missing) = FindCached(model);
-        if (cached != null && (cached.TokenizerFolder != null || !NeedsTokenizerRepo(model, cached.Folder, out _) || Options.Offline))
+        // A random-weights stand-in is complete as it is: first use never downloads over it (`models pull` replaces it).
+        if (cached != null && (cached.TokenizerFolder != null || !NeedsTokenizerRepo(model, cached.Folder, out _) || Options.Offline
+                               || StandInCache.IsStandIn(Cache, cached.Repo, cached.Commit)))
             return cached;
         if (Options.Offline)
             throw new OfflineFileMissingException(model.Repo.Value, missing.File,
@@ -130,6 +136,7 @@ public sealed class ModelHub : IDisposable
         if (Options.Offline)
             throw new HubException($"Cannot pull '{model.Name}' in offline mode (HF_HUB_OFFLINE or --offline).");
         var repo = model.Repo;
+        string? before = Cache.ResolveRevision(repo, Options.Revision);
         var revision = await RetryAsync(() => Client.GetRevisionAsync(repo, Options.Revision, cancel), cancel).ConfigureAwait(false);
         string commit = revision.Commit;
         var files = revision.Files.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
@@ -162,8 +169,11 @@ public sealed class ModelHub : IDisposable
             stats = stats.Add(tok.Statistics);
         }
         // Last: only now does the revision point at a snapshot that holds everything.
+        Checkpoints.RandomWeightsInfo? replaced = before is not null && before != commit && StandInCache.IsStandIn(Cache, repo, before)
+            ? Checkpoints.RandomWeightsInfo.Read(Cache.SnapshotFolder(repo, before)) : null;
         Cache.WriteRef(repo, Options.Revision, commit);
-        return new PulledModel(model, repo, commit, folder, tokenizerFolder, stats);
+        if (replaced is not null) StandInCache.Remove(Cache, repo, before!);
+        return new PulledModel(model, repo, commit, folder, tokenizerFolder, stats) { ReplacedStandIn = replaced };
     }
 
     async Task<(string Folder, PullStatistics Statistics)> PullTokenizerAsync(RepoId repo, CancellationToken cancel)

@@ -60,4 +60,19 @@ public static class CircuitPatching
         using var _ = no_grad();
         return Patcher.Run(model, masks, values, batch.Input(methodology.Direction)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Like the overload above, with the patch values already computed (by an <c>EvaluationCache</c> that shares them
+    /// between the methodologies of a grid). <paramref name="values"/> must be the values of <paramref name="methodology"/>
+    /// for <paramref name="batch"/>; they are only read.
+    /// </summary>
+    public static Tensor PatchedLogits(HookedTransformer model, Circuit circuit, Methodology methodology, PromptPair batch, PatchValues values, int sharedPrefix = 0)
+    {
+        int prefix = methodology.NeverPatchedPrefix ?? sharedPrefix;
+        using var scope = NewDisposeScope();
+        using var masks = PatchMasks.ForCircuit(circuit, methodology, batch.SeqLen, prefix, model.Device);
+        PatchingGuards.EnsurePatchesSomething(masks, circuit, methodology, batch.SeqLen, prefix);
+        using var _ = no_grad();
+        return Patcher.Run(model, masks, values, batch.Input(methodology.Direction)).MoveToOuterDisposeScope();
+    }
 }
