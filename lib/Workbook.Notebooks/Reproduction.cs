@@ -32,8 +32,10 @@ public static class Reproduction
         throw new DirectoryNotFoundException("No notebooks/ folder with .dib files was found above the working directory; run from the repository or pass --notebooks DIR.");
     }
 
+    /// <param name="progress">One line per notebook as it starts and ends.</param>
+    /// <param name="cellProgress">The runner's per-cell lines (null: indented into <paramref name="progress"/>).</param>
     public static async Task<ReproductionResult> RunAsync(string notebooksFolder, string outputFolder, NotebookRunOptions? options = null, IProgress<string>? progress = null,
-        CancellationToken cancel = default)
+        CancellationToken cancel = default, IProgress<string>? cellProgress = null)
     {
         var notebooks = Directory.EnumerateFiles(notebooksFolder, "*.dib").OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal).ToList();
         if (notebooks.Count == 0) throw new ArgumentException($"'{notebooksFolder}' holds no .dib notebooks.");
@@ -47,7 +49,7 @@ public static class Reproduction
             var clock = Stopwatch.StartNew();
             var run = await NotebookRunner.RunAsync(notebooks[i], (options ?? new NotebookRunOptions()) with
             {
-                Progress = progress is null ? null : new Indented(progress),
+                Progress = cellProgress ?? (progress is null ? null : new Indented(progress)),
             }, cancel);
             string report = Path.Combine(outputFolder, name + ".html");
             NotebookReport.Write(run, report, PlotlySource.Beside, backLink: "index.html");

@@ -69,6 +69,14 @@ public static class CommonOptions
         };
     }
 
+    /// <summary>One line on stderr when <paramref name="spec"/> is a random-weights stand-in, so no output of it is taken for the real model's.</summary>
+    public static void NoteRandomWeights(string spec, Checkpoints.LoadOptions options, TextWriter error)
+    {
+        var source = Checkpoints.ModelLoader.Locate(spec, options);
+        if (source.Folder is { } folder && Checkpoints.RandomWeightsInfo.Read(folder) is { } info)
+            error.WriteLine($"note: '{source.DisplayName}' is {info}.");
+    }
+
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = false,

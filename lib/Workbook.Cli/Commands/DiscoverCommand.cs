@@ -47,6 +47,7 @@ public sealed class DiscoveryOptions
         if (parse.GetValue(BatchSize) is < 1) throw new ArgumentException($"--batch-size must be at least 1, got {parse.GetValue(BatchSize)}.");
 
         using var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, CommonOptions.LoadOptions(parse, Device, DType, Offline));
+        if (loaded.RandomWeights is { } random) parse.InvocationConfiguration.Error.WriteLine($"note: '{loaded.DisplayName}' is {random}.");
         var parts = TaskInputs.Prepare(task, loaded, parse.GetValue(Dataset), parse.GetValue(Seed), parse.GetValue(Prompts));
         using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
         return CircuitDiscovery.Run(new DiscoveryRequest

@@ -45,6 +45,7 @@ public sealed class EvaluationOptions
     public (LoadedModel Model, IReadOnlyList<TokenizedDataset> Parts) Load(ParseResult parse, TaskDefinition task)
     {
         var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, CommonOptions.LoadOptions(parse, Device, DType, Offline));
+        if (loaded.RandomWeights is { } random) parse.InvocationConfiguration.Error.WriteLine($"note: '{loaded.DisplayName}' is {random}.");
         try
         {
             return (loaded, TaskInputs.Prepare(task, loaded, parse.GetValue(Dataset), parse.GetValue(Seed), parse.GetValue(Prompts)));
@@ -116,6 +117,8 @@ public static class TaskInputs
         var tokenizer = loaded.Tokenizer;
         string noTokenizer = $"Task '{task.Name}' has text prompts, but model '{loaded.Source.Spec}' has no tokenizer ({loaded.TokenizerNote ?? "none was found"}). " +
             "Use a model with a tokenizer, or a pre-tokenized dataset (--dataset).";
+        if (tokenizer is null && datasetFile is null && !task.PreTokenized && loaded.RandomWeights is not null && TokenIdPrompts.Supports(task))
+            return TokenIdPrompts.For(task, loaded.Model.Config, seed, prompts); // a stand-in without its tokenizer: prompts of the real shape
         if (tokenizer is null && datasetFile is null && !task.PreTokenized) throw new ArgumentException(noTokenizer);
         var parts = datasetFile is not null
             ? task.Select(new[] { AutoCircuitJson.ReadFile(datasetFile) }, prompts)

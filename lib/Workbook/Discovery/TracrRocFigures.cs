@@ -31,6 +31,8 @@ public sealed record TracrRocOptions
     public int? Threads { get; init; } = 1;
     /// <summary>AutoCircuit-format dataset files by task name, to use the paper's exact prompt files instead of generated ones.</summary>
     public IReadOnlyDictionary<string, string>? DatasetFiles { get; init; }
+    /// <summary>Compute device of the Tracr models ("cpu", "cuda", "auto"); the models are tiny, so the CPU is usually fastest.</summary>
+    public string Device { get; init; } = "cpu";
 }
 
 /// <summary>One curve of Figure 5 or 12: an algorithm's scores on a task, searched over edges or nodes, against a ground truth.</summary>
@@ -72,7 +74,7 @@ public static class TracrRocFigures
             var task = KnownTasks.Get(taskName);
             if (!task.PreTokenized || !OfficialCircuits.Exists($"{task.Name}-ours"))
                 throw new ArgumentException($"Task '{taskName}' is not a Tracr task with ours/theirs ground truths.");
-            using var model = ModelLoader.Load(task.PaperModel);
+            using var model = ModelLoader.Load(task.PaperModel, new LoadOptions { Device = options.Device });
             var parts = options.DatasetFiles is { } files && files.TryGetValue(task.Name, out var file)
                 ? task.Tokenize(task.Select(new[] { AutoCircuitJson.ReadFile(file) }, options.Prompts), null)
                 : task.Tokenize(task.GenerateForEvaluation(null, options.Seed, options.Prompts), null);

@@ -83,7 +83,7 @@ public sealed class FigureSetup : IDisposable
         LoadedModel? loaded = null;
         string? reason = null;
         string? model = parameters.Model;
-        steps.Start($"loading {model ?? paperTask.PaperModel}");
+        steps.Start(model is null && EmbeddedOnly ? $"loading {fallback.Model}" : $"loading {model ?? paperTask.PaperModel}");
         if (model is not null) loaded = ModelLoader.LoadWithTokenizer(model, load);
         else if (EmbeddedOnly) reason = "embedded models only were asked for (WORKBOOK_EMBEDDED_ONLY)";
         else loaded = TryLoadCached(paperTask.PaperModel, load, out reason);
@@ -110,7 +110,7 @@ public sealed class FigureSetup : IDisposable
         var setup = Create(fallbackModel, fallbackTask, CircuitChoice.Parse(fallback.Circuit), parameters.Prompts ?? fallbackPrompts, seed, progress, false, note,
             parameters.BatchSize);
         steps.Complete();
-        return fallbackPartsPerOrder is int k && parameters.Prompts is null ? setup.WithFirstParts(k) : setup;
+        return fallbackPartsPerOrder is int k ? setup.WithFirstParts(k) : setup;
     }
 
     /// <summary>A setup of the reader's choice: any model the loader knows, any task and circuit (official name, family or file).</summary>

@@ -50,7 +50,9 @@ public sealed class ProgressPrinter : IProgress<WorkProgress>, IDisposable
         {
             if (_disposed) return;
             bool newStage = value.Stage != _lastStage || _last is null || value.Done < _last.Done;
+            bool repeat = !newStage && _last is { Finished: true } && value.Finished; // Advance to the end, then Complete
             _last = value;
+            if (repeat) return;
             _lastStage = value.Stage;
             var now = _clock.Elapsed;
             if (_terminal)
