@@ -57,6 +57,8 @@ public sealed class FigureSetup : IDisposable
     public IProgress<WorkProgress>? Progress { get; init; }
     /// <summary>Prompts per forward pass for this setup's evaluations (null: the task's default).</summary>
     public int? BatchSize { get; init; }
+    /// <summary>Share clean runs, patch-source activations and dataset means across each evaluation's methodologies (default; see <see cref="EvaluationCache"/>).</summary>
+    public bool ReuseWork { get; init; } = true;
 
     public int PromptCount => Parts.Sum(p => p.Count);
 
@@ -157,9 +159,16 @@ public sealed class FigureSetup : IDisposable
         {
             Loaded = Loaded, ModelName = ModelName, Task = Task, Circuit = Circuit, Parts = kept, IsPaperModel = IsPaperModel,
             Note = Note is null ? null : Note + $" For speed, only the first {perOrder} dataset part(s) per name order are used.",
-            Seed = Seed, Progress = Progress, BatchSize = BatchSize,
+            Seed = Seed, Progress = Progress, BatchSize = BatchSize, ReuseWork = ReuseWork,
         };
     }
+
+    /// <summary>The same setup with work sharing on or off (benchmarks compare the two).</summary>
+    public FigureSetup WithReuse(bool reuse) => new()
+    {
+        Loaded = Loaded, ModelName = ModelName, Task = Task, Circuit = Circuit, Parts = Parts, IsPaperModel = IsPaperModel, Note = Note,
+        Seed = Seed, Progress = Progress, BatchSize = BatchSize, ReuseWork = reuse,
+    };
 
     /// <summary>The paper's model from the hub cache only (never a download); null with the reason when it is not there.</summary>
     static LoadedModel? TryLoadCached(string spec, LoadOptions load, out string? reason)
@@ -195,7 +204,7 @@ public sealed class FigureSetup : IDisposable
         EvaluationCache? cache = null) => new()
     {
         Model = Loaded.Model, Task = Task, Parts = Parts, Circuit = circuit ?? Circuit, Methodologies = methodologies, Metrics = metrics,
-        BatchSize = batchSize ?? BatchSize ?? Task.DefaultBatchSize, Progress = Progress, Cache = cache, ModelLabel = Label,
+        BatchSize = batchSize ?? BatchSize ?? Task.DefaultBatchSize, Progress = Progress, Cache = cache, ModelLabel = Label, ReuseWork = ReuseWork,
     };
 
     /// <summary>One line for a notebook: model, device, task, circuit, prompts, and the notes when the paper's model is absent or the weights are random.</summary>

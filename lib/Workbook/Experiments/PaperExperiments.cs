@@ -98,7 +98,7 @@ public static class PaperExperiments
             Positions = circuit.HasPositions ? TokenPositions.Specific : TokenPositions.All, Ablate = AblatedSet.Complement,
         }).ToArray();
         // Both evaluations run the same prompts: the clean runs and dataset means are computed once for the two.
-        using var cache = new EvaluationCache(setup.Loaded.Model);
+        using var cache = new EvaluationCache(setup.Loaded.Model, setup.ReuseWork);
         var withCircuit = Evaluator.RunWithBaseline(setup.Request(kept, metrics, cache: cache));
         var graph = component == Component.Node ? ComputationGraph.Residual(setup.Loaded.Model.Config) : ComputationGraph.Factorized(setup.Loaded.Model.Config, circuit.SeparateQkv);
         var everything = CircuitChoice.Of(SymbolicCircuit.WholeModel(graph), "every edge");
