@@ -72,7 +72,8 @@ public sealed class EvaluationCache : IDisposable
         Tensor outputs;
         using (no_grad())
         using (var scope = NewDisposeScope())
-            outputs = FaithfulnessMetrics.ReadOutputs(Model.Forward(batch.Clean), key.Read).contiguous().DetachFromDisposeScope();
+            outputs = FaithfulnessMetrics.ReadOutputs(Model.Forward(batch.Clean, null, key.Read == ReadPositions.Last ? new LastPositionOnly() : null), key.Read)
+                .contiguous().DetachFromDisposeScope();
         _stats = _stats with { CleanRuns = _stats.CleanRuns + 1 };
         if (Reuse) _clean[key] = outputs;
         return outputs;

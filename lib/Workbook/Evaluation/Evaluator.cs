@@ -170,7 +170,8 @@ public static class Evaluator
                         var meanReference = means is not null && means.TryGetValue(graph.View, out var r) ? r : null;
                         int prefix = methodology.NeverPatchedPrefix ?? part.SharedPrefix;
                         var values = cache.Values(key, batch.Pair, graph, methodology, recordedViews, meanReference, prefix);
-                        var logits = CircuitPatching.PatchedLogits(model, circuit, methodology, batch.Pair, values, part.SharedPrefix);
+                        var logits = CircuitPatching.PatchedLogits(model, circuit, methodology, batch.Pair, values, part.SharedPrefix,
+                            lastPositionOnly: request.Task.Read == ReadPositions.Last);
                         var outputs = FaithfulnessMetrics.ReadOutputs(logits, request.Task.Read);
                         PatchingGuards.EnsureFinite(outputs, () => $"Methodology {methodology.Label} on '{part.Name}', batch {b + 1} of {batches.Count}", batch.Start);
                         var targets = MetricTargets.For(part, batch.Start, batch.Count, (int)outputs.shape[1]);

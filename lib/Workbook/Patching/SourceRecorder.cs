@@ -101,6 +101,9 @@ internal sealed class SourceRecorderSet(IReadOnlyList<SourceRecorder> recorders)
 
     public bool KeepsBlockTensors => false;
 
+    /// <summary>The logits of a recording are not used: compute them for one position only.</summary>
+    public Tensor? FinalResidual(Tensor resid) => resid.narrow(1, resid.shape[1] - 1, 1);
+
     /// <summary>Source outputs [S_g, B, T, D] of each graph in <paramref name="graphs"/>, from one run of <paramref name="tokens"/>, in the caller's dispose scope.</summary>
     public static IReadOnlyList<Tensor> Record(HookedTransformer model, IReadOnlyList<ComputationGraph> graphs, Tensor tokens)
     {
