@@ -49,7 +49,7 @@ say() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$log" >&2; }
 machine() { say "load: $(cut -d' ' -f1-3 /proc/loadavg); memory: $(free -g | awk '/^Mem:/ {print $7 " GB available of " $2 " GB"}')"; }
 
 : > "$log"
-say "paper-scale benchmarks on $(uname -n): device $DEVICE, dtype $DTYPE, figures $FIGURES${PROMPTS:+, $PROMPTS prompts per part (not the paper's)}"
+say "paper-scale benchmarks on $(uname -n): device $DEVICE, dtype $DTYPE, figures $FIGURES${PROMPTS:+, $PROMPTS prompts per part, not the paper counts}"
 say "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$log" >&2
 say "stand-ins in $HF_HUB_CACHE (random weights, seed 0; not the real models)"
@@ -68,6 +68,17 @@ for f in $FIGURES; do
   fi
 done
 
+# table_row JSON NAME: one Markdown row from a `bench figure --json` result.
+table_row() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+model = r["model"] + (" (random weights)" if r["randomWeights"] else "")
+print(f"| {sys.argv[2]} | {model}, {r['dType']} | {r['deviceName']} | {r['prompts']:,} x {r['methodologies']} | "
+      f"{r['loadSeconds']:.1f} | {r['computeSeconds']:.1f} | {r['peakRssBytes'] / 2**30:.2f} |")
+PY
+}
+
 rows=()
 status=0
 # run NAME ARGS...: one `workbook bench figure` in its own process, with /usr/bin/time -v around it.
@@ -82,13 +93,7 @@ run() {
   say "$name: exit $rc after $((SECONDS - start)) s"
   machine
   if (( rc != 0 )); then status=1; rows+=("| $name | failed (exit $rc) | | | | | |"); return; fi
-  rows+=("$(python3 - "$json" "$name" <<'PY'
-import json, sys
-r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-print(f"| {sys.argv[2]} | {r['model']}{' (random weights)' if r['randomWeights'] else ''}, {r['dType']} | {r['deviceName']} | "
-      f"{r['prompts']:,} x {r['methodologies']} | {r['loadSeconds']:.1f} | {r['computeSeconds']:.1f} | {r['peakRssBytes'] / 2**30:.2f} |")
-PY
-)")
+  rows+=("$(table_row "$json" "$name")")
 }
 
 for f in $FIGURES; do

@@ -46,7 +46,9 @@ public sealed class DiscoveryOptions
         if (parse.GetValue(TauExponents) is string exps) acdc = acdc with { TauExponents = ParseExponents(exps) };
         if (parse.GetValue(BatchSize) is < 1) throw new ArgumentException($"--batch-size must be at least 1, got {parse.GetValue(BatchSize)}.");
 
-        using var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, CommonOptions.LoadOptions(parse, Device, DType, Offline));
+        var load = CommonOptions.LoadOptions(parse, Device, DType, Offline);
+        Precision.EnsureUsable(load.DType, Devices.Parse(load.Device)); // before the model is read
+        using var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, load);
         if (loaded.RandomWeights is { } random) parse.InvocationConfiguration.Error.WriteLine($"note: '{loaded.DisplayName}' is {random}.");
         var parts = TaskInputs.Prepare(task, loaded, parse.GetValue(Dataset), parse.GetValue(Seed), parse.GetValue(Prompts));
         using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);

@@ -44,7 +44,9 @@ public sealed class EvaluationOptions
     /// <summary>Loads the model (with its tokenizer) and prepares the task's prompts for it.</summary>
     public (LoadedModel Model, IReadOnlyList<TokenizedDataset> Parts) Load(ParseResult parse, TaskDefinition task)
     {
-        var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, CommonOptions.LoadOptions(parse, Device, DType, Offline));
+        var options = CommonOptions.LoadOptions(parse, Device, DType, Offline);
+        Precision.EnsureUsable(options.DType, Devices.Parse(options.Device)); // before the model is read
+        var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, options);
         if (loaded.RandomWeights is { } random) parse.InvocationConfiguration.Error.WriteLine($"note: '{loaded.DisplayName}' is {random}.");
         try
         {

@@ -38,5 +38,9 @@ public static class Precision
     {
         if (dtype is ScalarType.Float32 or ScalarType.Float64) return;
         if (!IsHalf(dtype)) throw new ArgumentException($"dtype {dtype} is not a floating-point type a model can run in ({Names}).");
+        // libtorch has no fast float16 kernels for CPUs without AVX512-FP16: an evaluation ran more than 5x slower than in
+        // float32 on this project's machine (README, "Precision"), so it is refused rather than left to run for hours.
+        if (dtype == ScalarType.Float16 && device.type == DeviceType.CPU)
+            throw new ArgumentException("float16 is not supported on the CPU (libtorch computes it there more than 5x slower than float32); use bfloat16 or float32 on the CPU, float16 on CUDA.");
     }
 }

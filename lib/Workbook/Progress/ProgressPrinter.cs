@@ -16,7 +16,7 @@ public sealed class ProgressPrinter : IProgress<WorkProgress>, IDisposable
     readonly Stopwatch _clock = Stopwatch.StartNew();
     readonly object _lock = new();
     readonly Timer? _timer;
-    TimeSpan _lastWrite, _lastDraw = TimeSpan.MinValue;
+    TimeSpan _lastWrite, _lastNews, _lastDraw = TimeSpan.MinValue;
     WorkProgress? _last;
     string? _lastStage;
     int _barWidth;
@@ -52,9 +52,10 @@ public sealed class ProgressPrinter : IProgress<WorkProgress>, IDisposable
             bool newStage = value.Stage != _lastStage || _last is null || value.Done < _last.Done;
             bool repeat = !newStage && _last is { Finished: true } && value.Finished; // Advance to the end, then Complete
             _last = value;
+            var now = _clock.Elapsed;
+            _lastNews = now;
             if (repeat) return;
             _lastStage = value.Stage;
-            var now = _clock.Elapsed;
             if (_terminal)
             {
                 if (newStage || value.Finished || now - _lastDraw >= TimeSpan.FromMilliseconds(100)) DrawBar(value, now);
@@ -75,6 +76,7 @@ public sealed class ProgressPrinter : IProgress<WorkProgress>, IDisposable
             if (_disposed) return;
             EndBar();
             WriteLine(Prefix + text, _clock.Elapsed);
+            _lastNews = _clock.Elapsed;
             _last = null;
             _lastStage = null;
         }
@@ -89,12 +91,13 @@ public sealed class ProgressPrinter : IProgress<WorkProgress>, IDisposable
             if (_terminal)
             {
                 if (_last is { Finished: false } last && now - _lastDraw >= TimeSpan.FromSeconds(1))
-                    DrawBar(last with { Elapsed = last.Elapsed + (now - _lastDraw) }, now);
+                    DrawBar(last with { Elapsed = last.Elapsed + (now - _lastNews) }, now);
                 return;
             }
             if (now - _lastWrite < _heartbeat) return;
-            string what = _last is { Finished: false } p ? p.ToString() : Activity ?? "working";
-            WriteLine($"{Prefix}... still running: {what} (no news for {WorkProgress.Duration(now - _lastWrite)})", now);
+            // The last report with its clock moved on to now; the estimate of the time left is not updated without news.
+            string what = _last is { Finished: false } p ? (p with { Elapsed = p.Elapsed + (now - _lastNews), Remaining = null }).ToString() : Activity ?? "working";
+            WriteLine($"{Prefix}... still running: {what} (no news for {WorkProgress.Duration(now - _lastNews)})", now);
         }
     }
 
