@@ -21,7 +21,8 @@ public static class ReportCommand
     }
 
     public sealed record ReportJson(string Task, string Circuit, string Model, string Metric, int Prompts, double FullModelMedian,
-        IReadOnlyList<EntryJson> Faithfulness, IReadOnlyList<EntryJson> CircuitAblated, Sensitivity Sensitivity, PairedComparison? HighestVsLowest);
+        IReadOnlyList<EntryJson> Faithfulness, IReadOnlyList<EntryJson> CircuitAblated, Sensitivity Sensitivity, PairedComparison? HighestVsLowest,
+        bool RandomWeights);
 
     public static Command Build()
     {
@@ -64,7 +65,8 @@ public static class ReportCommand
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(shared.Json))
                 output.WriteLine(JsonSerializer.Serialize(new ReportJson(report.Task, report.Circuit, report.Model, report.Metric.Name(), report.Prompts, report.FullModelMedian,
-                    report.Faithfulness.Select(EntryJson.Of).ToArray(), report.CircuitAblated.Select(EntryJson.Of).ToArray(), report.Sensitivity, report.HighestVsLowest),
+                    report.Faithfulness.Select(EntryJson.Of).ToArray(), report.CircuitAblated.Select(EntryJson.Of).ToArray(), report.Sensitivity, report.HighestVsLowest,
+                    report.RandomWeights),
                     EvaluationExport.JsonOptions));
             else output.Write(report.ToText());
             return 0;

@@ -70,6 +70,18 @@ public class RandomStandInTests
         // The weights are N(0, 0.02²) where they should be (embedding), LayerNorm gains 1.
         Assert.InRange(loaded.Model.embed.W_E.to(ScalarType.Float32).std().item<float>(), 0.0195, 0.0205);
         Assert.Equal(1f, loaded.Model.blocks[2].ln1!.w.to(ScalarType.Float32).mean().item<float>());
+        // A report on it names it by its folder and says its weights are random (text and JSON); Docstring runs on token-id
+        // prompts of the real shape, since the tokenizer is not on this machine.
+        var cli = CliRunner.Run("report", "--model", dir.Path, "--task", "docstring", "--prompts", "3", "--components", "edge", "--values", "resample",
+            "--positions", "all", "--sets", "complement", "--offline", "--json");
+        Assert.True(cli.ExitCode == 0, cli.Err);
+        using (var report = JsonDocument.Parse(cli.Out))
+        {
+            Assert.Equal(Path.GetFileName(dir.Path), report.RootElement.GetProperty("model").GetString());
+            Assert.True(report.RootElement.GetProperty("randomWeights").GetBoolean());
+        }
+        Assert.Contains($"note: '{Path.GetFileName(dir.Path)}' is random weights (a stand-in with attn-only-4l's configuration, seed 5; not the real model).", cli.Err);
+
         // The same seed writes the same bytes; another seed other weights.
         using var again = new TempFolder();
         Assert.Equal(files.WeightsSha256, RandomStandIns.Write("attn-only-4l", 5, again.Path, ScalarType.Float16).WeightsSha256);
