@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Builds the GPU bundle: the `workbook` CLI published self-contained for linux-x64 with the managed TorchSharp and its
 # libLibTorchSharp.so only (no libtorch: on the GPU machine it comes from PyTorch, see run.sh), plus the reference
-# fixtures the checks need, as one compressed archive under gpu-bundle/ (git-ignored; carry it to the device).
+# fixtures the checks need (the repository's own tests/fixtures), as one compressed archive under gpu-bundle/
+# (git-ignored; carry it to the device). Needs nothing outside the repository.
 #
 #   scripts/gpu/publish.sh            # writes gpu-bundle/workbook-linux-x64.tar.xz and gpu-bundle/MANIFEST.txt
-#
-# Environment: WORKBOOK_SHARED (folder holding fixtures/; default ../shared next to the repository, then /work/shared).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -17,11 +16,8 @@ stage="$work/stage"
 bundle="$root/gpu-bundle"
 archive="$bundle/workbook-linux-x64.tar.xz"
 
-shared=""
-for candidate in "${WORKBOOK_SHARED:-}" "$root/../shared" /work/shared; do
-  if [[ -n "$candidate" && -d "$candidate/fixtures" ]]; then shared="$(cd "$candidate" && pwd)"; break; fi
-done
-[[ -n "$shared" ]] || { echo "publish.sh: no shared fixtures found; set WORKBOOK_SHARED to the folder holding fixtures/" >&2; exit 1; }
+fixtures="$root/tests/fixtures"
+[[ -f "$fixtures/tiny-gpt2-scenarios.json" ]] || { echo "publish.sh: $fixtures/tiny-gpt2-scenarios.json is missing (a partial checkout?)" >&2; exit 1; }
 
 echo "== publishing lib/Workbook.Cli (Release, linux-x64, self-contained, TorchBackend=none)"
 rm -rf "$work"
@@ -38,9 +34,9 @@ unwanted="$(find "$app" -maxdepth 1 \( -name 'libtorch*.so*' -o -name 'libc10*.s
 # The command is `workbook`; the apphost finds Workbook.Cli.dll by the name it was built with, so renaming it is safe.
 mv "$app/Workbook.Cli" "$app/workbook"
 
-echo "== copying fixtures from $shared/fixtures"
-cp -r "$shared/fixtures/tiny-gpt2" "$shared/fixtures/tiny-neox" "$shared/fixtures/README.md" \
-      "$shared/fixtures/tiny-gpt2-scenarios.json" "$shared/fixtures/tiny-neox-scenarios.json" "$stage/fixtures/"
+echo "== copying fixtures from tests/fixtures"
+cp -r "$fixtures/tiny-gpt2" "$fixtures/tiny-neox" "$fixtures/README.md" \
+      "$fixtures/tiny-gpt2-scenarios.json" "$fixtures/tiny-neox-scenarios.json" "$stage/fixtures/"
 
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 dirty="$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo ' (with uncommitted changes)' || true)"

@@ -5,6 +5,7 @@ using Workbook.Discovery;
 using Workbook.Model;
 using Workbook.Patching;
 using Workbook.Progress;
+using Workbook.Sharding;
 using Workbook.Tasks;
 
 namespace Workbook.Cli.Commands;
@@ -28,12 +29,19 @@ public sealed class DiscoveryOptions
     public Option<string> Device { get; } = CommonOptions.Device();
     public Option<string> DType { get; } = CommonOptions.DType();
     public Option<bool> Offline { get; } = CommonOptions.Offline();
+    public ShardOptions Sharding { get; } = new();
 
-    public IEnumerable<Option> All => new Option[] { Model, Task, Algorithm, Search, Target, Ablation, Prompts, BatchSize, Seed, Dataset, Epochs, TauExponents, Threads, Device, DType, Offline };
+    public IEnumerable<Option> All => new Option[] { Model, Task, Algorithm, Search, Target, Ablation, Prompts, BatchSize, Seed, Dataset, Epochs, TauExponents, Threads, Device, DType, Offline,
+        Sharding.Shard, Sharding.Part };
 
-    /// <summary>Parses every option (errors before any model is loaded), loads the model and runs the discovery.</summary>
-    public DiscoveryResult Run(ParseResult parse)
+    /// <summary>
+    /// Parses every option (errors before any model is loaded), loads the model and runs the discovery. With --shard it
+    /// runs only that shard's work units, writes their part file (with <paramref name="render"/>, how the merged result
+    /// is shown) and returns null. <paramref name="wholeRunOutputs"/> are refused beside --shard.
+    /// </summary>
+    public DiscoveryResult? Run<TRender>(ParseResult parse, string command, TRender render, params Option[] wholeRunOutputs)
     {
+        var shard = Sharding.Parse(parse, wholeRunOutputs);
         var task = KnownTasks.Get(parse.GetValue(Task)!);
         var algorithm = DiscoveryNames.ParseAlgorithm(parse.GetValue(Algorithm)!);
         var search = DiscoveryNames.ParseSearch(parse.GetValue(Search)!);
@@ -52,12 +60,30 @@ public sealed class DiscoveryOptions
         if (loaded.RandomWeights is { } random) parse.InvocationConfiguration.Error.WriteLine($"note: '{loaded.DisplayName}' is {random}.");
         var parts = TaskInputs.Prepare(task, loaded, parse.GetValue(Dataset), parse.GetValue(Seed), parse.GetValue(Prompts));
         using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
-        return CircuitDiscovery.Run(new DiscoveryRequest
+        var request = new DiscoveryRequest
         {
             Model = loaded.Model, Task = task, Parts = parts, Algorithm = algorithm, Search = search, Target = target, Ablation = ablation,
             BatchSize = parse.GetValue(BatchSize), Seed = parse.GetValue(Seed), Acdc = acdc, SubnetworkProbing = sp, Threads = parse.GetValue(Threads),
-            Progress = progress, ModelName = loaded.DisplayName,
-        });
+            Progress = progress, Shard = shard, ModelName = loaded.DisplayName,
+        };
+        if (shard is null) return CircuitDiscovery.Run(request);
+        var partial = CircuitDiscovery.RunUnits(request);
+        var info = partial.Plan.Info;
+        var resolved = new Dictionary<string, string>
+        {
+            ["task"] = info.Task, ["algorithm"] = info.Algorithm.Name(), ["search"] = info.Search.Name(), ["target"] = info.Target.Name(),
+            ["ablation"] = info.Ablation.ToString(), ["prompts"] = info.Prompts.ToString(CultureInfo.InvariantCulture),
+            ["settings"] = string.Join(",", info.Settings.Select(kv => $"{kv.Key}={kv.Value}")),
+        };
+        var covers = new ShardCoverage
+        {
+            Units = "", Seeds = new[] { info.Seed },
+            Thresholds = partial.Units.OfType<ThresholdUnitResult>().Select(u => u.Tau).ToArray() is { Length: > 0 } taus ? taus : null,
+            Prompts = partial.Units.OfType<BatchUnitResult>().Any()
+                ? ShardOptions.PromptRanges(partial.Units.OfType<BatchUnitResult>().Select(u => (u.Part, u.FirstPrompt, u.Prompts))) : null,
+        };
+        Sharding.WritePart(parse, command, shard, partial.Plan.Units, loaded, parts, resolved, covers, new DiscoveryPart<TRender>(render, partial.Plan, partial.Units));
+        return null;
     }
 
     static IReadOnlyList<int> ParseExponents(string text)
@@ -74,7 +100,11 @@ public sealed class DiscoveryOptions
         var list = text.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Int).ToArray();
         return list.Length > 0 ? list : throw new ArgumentException("--tau-exponents lists nothing.");
     }
+
 }
+
+/// <summary>A shard's part of a discover or roc run: how the merged result is shown, the plan, and the shard's units.</summary>
+public sealed record DiscoveryPart<TRender>(TRender Render, DiscoveryPlan Plan, IReadOnlyList<DiscoveryUnitResult> Units);
 
 /// <summary><c>workbook discover</c>: scores every edge of a model for a task with a circuit-discovery algorithm.</summary>
 public static class DiscoverCommand
@@ -92,31 +122,43 @@ public static class DiscoverCommand
         cmd.Options.Add(json);
         cmd.SetAction(parse =>
         {
-            var result = options.Run(parse);
+            var render = new Render(parse.GetValue(json), parse.GetValue(top));
+            if (options.Run(parse, "discover", render, output) is not { } result) return 0;   // a shard wrote its part
             if (parse.GetValue(output) is string path) ScoresJson.WriteFile(path, result);
-            var writer = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(json))
-            {
-                writer.WriteLine(ScoresJson.Write(result));
-                return 0;
-            }
-            var scores = result.Scores;
-            var info = scores.Info;
-            writer.WriteLine($"{info.Algorithm.DisplayName()}, {info.Search.Name()} search, {info.Task} on {info.Model}: {info.Prompts} prompts, " +
-                $"ablation {info.Ablation}, target {info.Target.Name()}");
-            writer.WriteLine($"score: {info.Algorithm.ScoreMeaning()}");
-            if (result.Nodes is { } nodes)
-            {
-                writer.WriteLine("nodes (residual graph), most important first:");
-                foreach (var n in nodes.OrderByDescending(n => Math.Abs(n.Score)).ThenBy(n => n.Node, StringComparer.Ordinal))
-                    writer.WriteLine($"  {n.Node,-16} {Format(n.Score)}");
-            }
-            int count = Math.Min(parse.GetValue(top), scores.Graph.EdgeCount);
-            writer.WriteLine($"top {count} of {scores.Graph.EdgeCount} edges:");
-            foreach (var e in scores.Ranked().Take(count)) writer.WriteLine($"  {e.Name,-28} {Format(scores[e])}");
+            parse.InvocationConfiguration.Output.Write(Outputs(render, result).Stdout);
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>How discover shows its result: the scores' JSON, or text listing the <see cref="Top"/> edges.</summary>
+    public sealed record Render(bool Json, int Top);
+
+    /// <summary>What discover prints and writes (from one run, or merged from the parts of a sharded one).</summary>
+    public static VerbOutputs Outputs(Render render, DiscoveryResult result)
+    {
+        string Json() => ScoresJson.Write(result);
+        var writer = new StringWriter();
+        if (render.Json)
+        {
+            writer.WriteLine(Json());
+            return new VerbOutputs(writer.ToString(), Json, null);
+        }
+        var scores = result.Scores;
+        var info = scores.Info;
+        writer.WriteLine($"{info.Algorithm.DisplayName()}, {info.Search.Name()} search, {info.Task} on {info.Model}: {info.Prompts} prompts, " +
+            $"ablation {info.Ablation}, target {info.Target.Name()}");
+        writer.WriteLine($"score: {info.Algorithm.ScoreMeaning()}");
+        if (result.Nodes is { } nodes)
+        {
+            writer.WriteLine("nodes (residual graph), most important first:");
+            foreach (var n in nodes.OrderByDescending(n => Math.Abs(n.Score)).ThenBy(n => n.Node, StringComparer.Ordinal))
+                writer.WriteLine($"  {n.Node,-16} {Format(n.Score)}");
+        }
+        int count = Math.Min(render.Top, scores.Graph.EdgeCount);
+        writer.WriteLine($"top {count} of {scores.Graph.EdgeCount} edges:");
+        foreach (var e in scores.Ranked().Take(count)) writer.WriteLine($"  {e.Name,-28} {Format(scores[e])}");
+        return new VerbOutputs(writer.ToString(), Json, null);
     }
 
     internal static string Format(double x) => double.IsPositiveInfinity(x) ? "+inf" : double.IsNegativeInfinity(x) ? "-inf" : x.ToString("G6", CultureInfo.InvariantCulture);

@@ -4,6 +4,7 @@ using Workbook.Evaluation;
 using Workbook.Metrics;
 using Workbook.Patching;
 using Workbook.Progress;
+using Workbook.Sharding;
 
 namespace Workbook.Cli.Commands;
 
@@ -26,6 +27,7 @@ public static class EvalCommand
         shared.AddTo(cmd);
         cmd.SetAction(parse =>
         {
+            var shard = shared.ParseShard(parse);
             var (task, choice) = shared.TaskAndCircuit(parse);
             var comp = parse.GetValue(component) is string c ? TaskInputs.ParseComponent(c)
                 : choice.Components.Contains(Component.Edge) ? Component.Edge : Component.Node;
@@ -40,18 +42,41 @@ public static class EvalCommand
             var (loaded, parts) = shared.Load(parse, task);
             using var _ = loaded;
             var model = loaded.Model;
-            IReadOnlyList<EvaluationRow> rows;
-            using (var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error))
-                rows = Evaluator.Run(shared.Request(parse, model, task, parts, choice, new[] { methodology }, metrics, progress));
-            var summaries = Summaries.ByMethodology(rows, parse.GetValue(shared.Seed));
-            shared.WriteCsv(parse, rows);
-            var output = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(shared.Json))
+            using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
+            var request = shared.Request(parse, model, task, parts, choice, new[] { methodology }, metrics, progress) with
             {
-                output.WriteLine(EvaluationExport.Json(summaries, rows));
+                Shard = shard, ModelLabel = new ModelLabel(loaded.DisplayName, loaded.RandomWeights is not null),
+            };
+            var plan = EvaluationPlan.Of(request, choice.Name, loaded.DisplayName);
+            var result = Evaluator.RunWithBaseline(request);
+            progress.Dispose();
+            var render = new Render(parse.GetValue(shared.Json), parse.GetValue(shared.Seed));
+            if (shard is not null)
+            {
+                shared.WritePart(parse, "eval", shard, request, plan, result, loaded, render);
                 return 0;
             }
-            output.WriteLine($"{task.Name}, circuit {choice.Name}, {methodology.Label}, {parts.Sum(p => p.Count)} prompts in {parts.Count} part(s)");
+            var outputs = Outputs(render, plan, result.Rows);
+            shared.WriteCsv(parse, outputs);
+            parse.InvocationConfiguration.Output.Write(outputs.Stdout);
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>How eval shows its result: JSON or text, and the bootstrap's seed.</summary>
+    public sealed record Render(bool Json, int Seed);
+
+    /// <summary>What eval prints and writes for its rows (from one run, or merged from the parts of a sharded one).</summary>
+    public static VerbOutputs Outputs(Render render, EvaluationPlan plan, IReadOnlyList<EvaluationRow> rows)
+    {
+        var summaries = Summaries.ByMethodology(rows, render.Seed);
+        string Json() => EvaluationExport.Json(summaries, rows);
+        var output = new StringWriter();
+        if (render.Json) output.WriteLine(Json());
+        else
+        {
+            output.WriteLine($"{plan.Task}, circuit {plan.Circuit}, {plan.Methodologies[0].Label}, {plan.Parts.Sum(p => p.Prompts)} prompts in {plan.Parts.Count} part(s)");
             foreach (var s in summaries)
             {
                 var v = s.Values;
@@ -61,8 +86,7 @@ public static class EvalCommand
                     (s.Metric.IsRecoveredPercent() ? $", within 80-120%: {(100 * v.ShareWithin80To120).ToString("F0", CultureInfo.InvariantCulture)}%" : "") +
                     (v.NonFinite > 0 ? $", {v.NonFinite} non-finite" : ""));
             }
-            return 0;
-        });
-        return cmd;
+        }
+        return new VerbOutputs(output.ToString(), Json, () => EvaluationExport.RowsCsv(rows));
     }
 }

@@ -4,6 +4,7 @@ using Workbook.Evaluation;
 using Workbook.Metrics;
 using Workbook.Patching;
 using Workbook.Progress;
+using Workbook.Sharding;
 
 namespace Workbook.Cli.Commands;
 
@@ -40,6 +41,7 @@ public static class ReportCommand
         shared.AddTo(cmd);
         cmd.SetAction(parse =>
         {
+            var shard = shared.ParseShard(parse);
             var (task, choice) = shared.TaskAndCircuit(parse);
             var grid = new ReportGrid
             {
@@ -57,20 +59,41 @@ public static class ReportCommand
             var model = loaded.Model;
             var rankBy = requested ?? (parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricNames.Parse(task.PaperMetric));
             var metrics = rankBy == MetricKind.LogitDiffRecovered ? new[] { rankBy, MetricKind.LogitDiffRecoveredOfMeans } : new[] { rankBy };
-            EvaluationResult result;
-            using (var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error))
-                result = Evaluator.RunWithBaseline(shared.Request(parse, model, task, parts, choice, methodologies, metrics, progress));
-            var report = RobustnessReport.Build(task.Name, choice.Name, loaded.DisplayName, rankBy, result, methodologies, parse.GetValue(shared.Seed), randomWeights: loaded.RandomWeights is not null);
-            shared.WriteCsv(parse, result.Rows);
-            var output = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(shared.Json))
-                output.WriteLine(JsonSerializer.Serialize(new ReportJson(report.Task, report.Circuit, report.Model, report.Metric.Name(), report.Prompts, report.FullModelMedian,
-                    report.Faithfulness.Select(EntryJson.Of).ToArray(), report.CircuitAblated.Select(EntryJson.Of).ToArray(), report.Sensitivity, report.HighestVsLowest,
-                    report.RandomWeights),
-                    EvaluationExport.JsonOptions));
-            else output.Write(report.ToText());
+            using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
+            var request = shared.Request(parse, model, task, parts, choice, methodologies, metrics, progress) with
+            {
+                Shard = shard, ModelLabel = new ModelLabel(loaded.DisplayName, loaded.RandomWeights is not null),
+            };
+            var plan = EvaluationPlan.Of(request, choice.Name, loaded.DisplayName);
+            var result = Evaluator.RunWithBaseline(request);
+            progress.Dispose();
+            var render = new Render(parse.GetValue(shared.Json), parse.GetValue(shared.Seed), rankBy.Name());
+            if (shard is not null)
+            {
+                shared.WritePart(parse, "report", shard, request, plan, result, loaded, render);
+                return 0;
+            }
+            var outputs = Outputs(render, plan, result);
+            shared.WriteCsv(parse, outputs);
+            parse.InvocationConfiguration.Output.Write(outputs.Stdout);
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>How report shows its result: JSON or text, the bootstrap's seed, the metric it ranks by.</summary>
+    public sealed record Render(bool Json, int Seed, string RankBy);
+
+    /// <summary>What report prints and writes (from one run, or merged from the parts of a sharded one).</summary>
+    public static VerbOutputs Outputs(Render render, EvaluationPlan plan, EvaluationResult result)
+    {
+        var methodologies = plan.Methodologies.Select(m => m.Checked()).ToArray();
+        var report = RobustnessReport.Build(plan.Task, plan.Circuit, plan.Model, MetricNames.Parse(render.RankBy), result, methodologies, render.Seed,
+            randomWeights: plan.RandomWeights);
+        string Json() => JsonSerializer.Serialize(new ReportJson(report.Task, report.Circuit, report.Model, report.Metric.Name(), report.Prompts, report.FullModelMedian,
+            report.Faithfulness.Select(EntryJson.Of).ToArray(), report.CircuitAblated.Select(EntryJson.Of).ToArray(), report.Sensitivity, report.HighestVsLowest,
+            report.RandomWeights),
+            EvaluationExport.JsonOptions);
+        return new VerbOutputs(render.Json ? Json() + Environment.NewLine : report.ToText(), Json, () => EvaluationExport.RowsCsv(result.Rows));
     }
 }

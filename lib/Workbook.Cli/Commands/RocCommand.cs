@@ -28,10 +28,13 @@ public static class RocCommand
         foreach (var o in discovery.All) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
+            var render = new Render(parse.GetValue(json), parse.GetValue(truth));
             IReadOnlyList<KeyValuePair<string, double>> edges;
             string task, description;
             if (parse.GetValue(scoresFile) is string path)
             {
+                if (parse.GetValue(discovery.Sharding.Shard) is not null)
+                    throw new ArgumentException("--shard splits the discovery that roc runs; with --scores the scores exist already and there is nothing to split.");
                 var file = ScoresJson.ReadFile(path);
                 (edges, task, description) = (file.Edges, file.Task, $"{file.Algorithm}, {file.Search} search, {file.Task} on {file.Model}");
             }
@@ -39,46 +42,63 @@ public static class RocCommand
             {
                 foreach (var required in new[] { discovery.Model, discovery.Task, discovery.Algorithm })
                     if (parse.GetResult(required) is null) throw new ArgumentException($"Give --scores FILE, or {required.Name} (with --model, --task and --algorithm) to discover the scores first.");
-                var result = discovery.Run(parse);
-                var s = result.Scores;
-                edges = s.Graph.Edges.Select(e => new KeyValuePair<string, double>(e.Name, s[e])).ToList();
-                (task, description) = (s.Info.Task, $"{s.Info.Algorithm.Name()}, {s.Info.Search.Name()} search, {s.Info.Task} on {s.Info.Model}");
+                if (discovery.Run(parse, "roc", render) is not { } result) return 0;   // a shard wrote its part
+                (edges, task, description) = Scores(result);
             }
-            var truths = TaskInputs.ParseList(parse.GetValue(truth), x => x) ?? new[] { KnownTasks.Get(task).PaperCircuit };
-            var curves = truths.Select(name =>
-            {
-                var circuit = CircuitChoice.Parse(name).For(Component.Edge);
-                if (OfficialCircuits.Exists(name)) CheckSameGraph(edges, OfficialCircuits.Get(name), description);
-                return (Name: name, Curve: Roc.Compute(edges, circuit.Edges.Select(e => e.Name).Distinct()));
-            }).ToList();
-
-            var output = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(json))
-            {
-                CommonOptions.WriteJson(output, new
-                {
-                    scores = description,
-                    edges = edges.Count,
-                    curves = curves.Select(c => new
-                    {
-                        truth = c.Name, positives = c.Curve.Positives, negatives = c.Curve.Negatives, auc = c.Curve.Area,
-                        tprAtZeroFpr = c.Curve.TruePositiveRateAtZeroFalsePositives,
-                        points = c.Curve.Points.Select(p => new { fpr = p.FalsePositiveRate, tpr = p.TruePositiveRate, selected = p.Selected }),
-                    }),
-                });
-                return 0;
-            }
-            string F(double x) => x.ToString("0.000", CultureInfo.InvariantCulture);
-            output.WriteLine($"{description}: {edges.Count} edges");
-            foreach (var (name, curve) in curves)
-            {
-                output.WriteLine($"truth {name} ({curve.Positives} of {edges.Count} edges): AUC {F(curve.Area)}, TPR at FPR 0: {F(curve.TruePositiveRateAtZeroFalsePositives)}");
-                output.WriteLine("  FPR    TPR    edges selected");
-                foreach (var p in curve.Points) output.WriteLine($"  {F(p.FalsePositiveRate)}  {F(p.TruePositiveRate)}  {p.Selected}");
-            }
+            parse.InvocationConfiguration.Output.Write(Outputs(render, edges, task, description).Stdout);
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>How roc shows its result: JSON or text, against which ground truths (--truth; null: the task's circuit).</summary>
+    public sealed record Render(bool Json, string? Truths);
+
+    /// <summary>Every edge's score by name, the task, and a description of how the scores were made.</summary>
+    public static (IReadOnlyList<KeyValuePair<string, double>> Edges, string Task, string Description) Scores(DiscoveryResult result)
+    {
+        var s = result.Scores;
+        return (s.Graph.Edges.Select(e => new KeyValuePair<string, double>(e.Name, s[e])).ToList(), s.Info.Task,
+            $"{s.Info.Algorithm.Name()}, {s.Info.Search.Name()} search, {s.Info.Task} on {s.Info.Model}");
+    }
+
+    /// <summary>What roc prints for scores against its ground truths (from one run, or merged from the parts of a sharded one).</summary>
+    public static VerbOutputs Outputs(Render render, IReadOnlyList<KeyValuePair<string, double>> edges, string task, string description)
+    {
+        var truths = TaskInputs.ParseList(render.Truths, x => x) ?? new[] { KnownTasks.Get(task).PaperCircuit };
+        var curves = truths.Select(name =>
+        {
+            var circuit = CircuitChoice.Parse(name).For(Component.Edge);
+            if (OfficialCircuits.Exists(name)) CheckSameGraph(edges, OfficialCircuits.Get(name), description);
+            return (Name: name, Curve: Roc.Compute(edges, circuit.Edges.Select(e => e.Name).Distinct()));
+        }).ToList();
+
+        string Json() => JsonSerializer.Serialize(new
+        {
+            scores = description,
+            edges = edges.Count,
+            curves = curves.Select(c => new
+            {
+                truth = c.Name, positives = c.Curve.Positives, negatives = c.Curve.Negatives, auc = c.Curve.Area,
+                tprAtZeroFpr = c.Curve.TruePositiveRateAtZeroFalsePositives,
+                points = c.Curve.Points.Select(p => new { fpr = p.FalsePositiveRate, tpr = p.TruePositiveRate, selected = p.Selected }),
+            }),
+        }, CommonOptions.JsonOptions);
+        var output = new StringWriter();
+        if (render.Json)
+        {
+            output.WriteLine(Json());
+            return new VerbOutputs(output.ToString(), Json, null);
+        }
+        string F(double x) => x.ToString("0.000", CultureInfo.InvariantCulture);
+        output.WriteLine($"{description}: {edges.Count} edges");
+        foreach (var (name, curve) in curves)
+        {
+            output.WriteLine($"truth {name} ({curve.Positives} of {edges.Count} edges): AUC {F(curve.Area)}, TPR at FPR 0: {F(curve.TruePositiveRateAtZeroFalsePositives)}");
+            output.WriteLine("  FPR    TPR    edges selected");
+            foreach (var p in curve.Points) output.WriteLine($"  {F(p.FalsePositiveRate)}  {F(p.TruePositiveRate)}  {p.Selected}");
+        }
+        return new VerbOutputs(output.ToString(), Json, null);
     }
 
     /// <summary>An official circuit names its model: the scores must cover exactly that model's edges.</summary>

@@ -1,10 +1,12 @@
 using System.CommandLine;
+using System.Globalization;
 using Workbook.Checkpoints;
 using Workbook.Evaluation;
 using Workbook.Metrics;
 using Workbook.Model;
 using Workbook.Patching;
 using Workbook.Progress;
+using Workbook.Sharding;
 using Workbook.Tasks;
 
 namespace Workbook.Cli.Commands;
@@ -25,12 +27,36 @@ public sealed class EvaluationOptions
     public Option<int> Seed { get; } = TaskInputs.Seed();
     public Option<string?> Dataset { get; } = TaskInputs.Dataset();
     public Option<string?> Csv { get; } = TaskInputs.Csv();
+    public ShardOptions Sharding { get; } = new();
 
     /// <summary>Adds the shared options after the verb's own.</summary>
     public void AddTo(Command command)
     {
         foreach (Option o in new Option[] { Model, Task, Circuit, Prompts, BatchSize, Seed, Dataset, Csv, Device, DType, Offline, AllowTf32, Json })
             command.Options.Add(o);
+        Sharding.AddTo(command);
+    }
+
+    /// <summary>The --shard asked for (null: the whole run); checked before anything is loaded.</summary>
+    public Shard? ParseShard(ParseResult parse) => Sharding.Parse(parse, Csv);
+
+    /// <summary>Writes a shard's part: the plan, how to render the merged result, and the rows of the shard's units.</summary>
+    public void WritePart<TRender>(ParseResult parse, string command, Shard shard, EvaluationRequest request, EvaluationPlan plan, EvaluationResult result,
+        LoadedModel loaded, TRender render)
+    {
+        var units = EvaluationShards.Split(plan, result, shard.Units(plan.Units, EvaluationUnits.Description));
+        var resolved = new Dictionary<string, string>
+        {
+            ["task"] = plan.Task, ["circuit"] = plan.Circuit, ["batch size"] = plan.BatchSize.ToString(CultureInfo.InvariantCulture),
+            ["metrics"] = string.Join(",", plan.Metrics), ["methodologies"] = string.Join(",", plan.Methodologies.Select(m => m.Label)),
+            ["prompts"] = $"{plan.Parts.Sum(p => p.Prompts)} in {plan.Parts.Count} part(s)",
+        };
+        var covers = new ShardCoverage
+        {
+            Units = "", Methodologies = units.Select(u => u.Methodology).Distinct().ToArray(),
+            Prompts = ShardOptions.PromptRanges(units.Select(u => (u.Part, u.FirstPrompt, u.Prompts))), Seeds = new[] { parse.GetValue(Seed) },
+        };
+        Sharding.WritePart(parse, command, shard, plan.Units, loaded, request.Parts, resolved, covers, new EvaluationPart<TRender>(render, plan, units));
     }
 
     /// <summary>The task and circuit (checked before any model is loaded).</summary>
@@ -61,19 +87,21 @@ public sealed class EvaluationOptions
 
     /// <summary>The evaluation request; progress goes to <paramref name="progress"/> (the command's stderr printer).</summary>
     public EvaluationRequest Request(ParseResult parse, HookedTransformer model, TaskDefinition task, IReadOnlyList<TokenizedDataset> parts,
-        CircuitChoice circuit, IReadOnlyList<Methodology> methodologies, IReadOnlyList<MetricKind> metrics, IProgress<WorkProgress>? progress)
-        => new()
+        CircuitChoice circuit, IReadOnlyList<Methodology> methodologies, IReadOnlyList<MetricKind> metrics, IProgress<WorkProgress>? progress) => new()
     {
         Model = model, Task = task, Parts = parts, Circuit = circuit, Methodologies = methodologies, Metrics = metrics,
         BatchSize = parse.GetValue(BatchSize) ?? task.DefaultBatchSize, Progress = progress,
     };
 
     /// <summary>Writes the rows to the --csv file, when one was given.</summary>
-    public void WriteCsv(ParseResult parse, IEnumerable<EvaluationRow> rows)
+    public void WriteCsv(ParseResult parse, VerbOutputs outputs)
     {
-        if (parse.GetValue(Csv) is string path) EvaluationExport.WriteFile(path, EvaluationExport.RowsCsv(rows));
+        if (parse.GetValue(Csv) is string path) EvaluationExport.WriteFile(path, outputs.Csv!());
     }
 }
+
+/// <summary>A shard's part of an eval or report run: how the merged result is shown, the plan, and the shard's units.</summary>
+public sealed record EvaluationPart<TRender>(TRender Render, EvaluationPlan Plan, IReadOnlyList<EvaluationUnitResult> Units);
 
 /// <summary>Options and helpers shared by <c>eval</c> and <c>report</c>: model, task, prompts, circuit, progress.</summary>
 public static class TaskInputs

@@ -42,13 +42,12 @@ internal static class Acdc
         .ThenByDescending(e => e.Source.Index)
         .ToList();
 
-    public static (double[] Scores, IReadOnlyList<AcdcRun> Runs) Run(HookedTransformer model, ComputationGraph graph, DiscoveryData data,
-        IReadOnlyList<PatchValues> values, DiscoveryTarget target, AcdcOptions options, IProgress<WorkProgress>? progress)
+    /// <summary>One independent run per threshold of <paramref name="taus"/>, in that order (see <see cref="Scores"/>).</summary>
+    public static IReadOnlyList<AcdcRun> Run(HookedTransformer model, ComputationGraph graph, DiscoveryData data,
+        IReadOnlyList<PatchValues> values, DiscoveryTarget target, IReadOnlyList<double> taus, IProgress<WorkProgress>? progress)
     {
         var order = EdgeOrder(graph);
-        var taus = options.Taus();
         if (taus.Count == 0) throw new ArgumentException("ACDC needs at least one threshold.");
-        var scores = Enumerable.Repeat(double.PositiveInfinity, graph.EdgeCount).ToArray();
         var runs = new List<AcdcRun>();
         var cache = new Dictionary<string, double>(StringComparer.Ordinal);
         var ablated = new bool[graph.EdgeCount];
@@ -91,7 +90,6 @@ internal static class Acdc
                 if (faith - previous < tau)
                 {
                     removed.Add(edge);
-                    scores[edge.Index] = Math.Min(scores[edge.Index], tau);
                     previous = faith;
                 }
                 else
@@ -102,7 +100,16 @@ internal static class Acdc
             runs.Add(new AcdcRun(tau, removed, previous));
             tracker.Advance(1, $"tau {tau.ToString("G3", CultureInfo.InvariantCulture)}: removed {removed.Count} of {graph.EdgeCount} edges ({forwards} forward passes so far)");
         }
-        return (scores, runs);
+        return runs;
+    }
+
+    /// <summary>An edge's score: the smallest threshold of a run that removed it (+∞ when none did). A minimum is exact, so runs may come in any grouping.</summary>
+    public static double[] Scores(ComputationGraph graph, IEnumerable<AcdcRun> runs)
+    {
+        var scores = Enumerable.Repeat(double.PositiveInfinity, graph.EdgeCount).ToArray();
+        foreach (var run in runs)
+            foreach (var edge in run.Removed) scores[edge.Index] = Math.Min(scores[edge.Index], run.Tau);
+        return scores;
     }
 
     static string Key(bool[] ablated)

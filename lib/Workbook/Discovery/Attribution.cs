@@ -18,10 +18,15 @@ namespace Workbook.Discovery;
 /// </summary>
 internal static class Attribution
 {
-    public static double[] Run(HookedTransformer model, ComputationGraph graph, DiscoveryData data, IReadOnlyList<PatchValues> values,
+    /// <summary>
+    /// Each batch's contribution to the scores, in <see cref="DiscoveryData.Batches"/> order: Σ over its prompts of the
+    /// loss gradient (EAP: the batch's summed loss, one mask; HISP: Σ_p |∂loss_p/∂mask_p|). <see cref="Reduce"/> turns
+    /// the contributions of every batch into scores; batches are independent, so they can come from different shards.
+    /// </summary>
+    public static IReadOnlyList<double[]> Contributions(HookedTransformer model, ComputationGraph graph, DiscoveryData data, IReadOnlyList<PatchValues> values,
         DiscoveryTarget target, bool perPromptAbsolute, IProgress<WorkProgress>? progress)
     {
-        var scores = new double[graph.EdgeCount];
+        var result = new List<double[]>();
         var tracker = new ProgressTracker(progress, perPromptAbsolute ? "HISP" : "EAP", data.PromptCount, "prompts");
         tracker.Start();
         for (int b = 0; b < data.Batches.Count; b++)
@@ -29,19 +34,36 @@ internal static class Attribution
             var batch = data.Batches[b];
             var grads = EdgeAttribution.Compute(model, graph, values[b], batch.Pair.Clean,
                 logits => data.PerPromptLoss(target, logits, batch), batch.Prefix, perPrompt: perPromptAbsolute);
+            var contribution = new double[graph.EdgeCount];
             if (perPromptAbsolute)
             {
                 for (int p = 0; p < batch.Count; p++)
-                    for (int e = 0; e < scores.Length; e++) scores[e] += Math.Abs(grads.PerPrompt![p, e]);
+                    for (int e = 0; e < contribution.Length; e++) contribution[e] += Math.Abs(grads.PerPrompt![p, e]);
             }
             else
             {
-                for (int e = 0; e < scores.Length; e++) scores[e] += grads.Total[e];
+                for (int e = 0; e < contribution.Length; e++) contribution[e] = grads.Total[e];
             }
+            result.Add(contribution);
             tracker.Advance(batch.Count, $"batch {b + 1} of {data.Batches.Count}");
         }
-        // Each prompt's loss entered with weight 1; the loss the paper differentiates is the mean over prompts.
-        for (int e = 0; e < scores.Length; e++) scores[e] /= data.PromptCount;
+        return result;
+    }
+
+    /// <summary>
+    /// The scores from every batch's contribution, summed in batch order (one fixed order, so a run split into shards
+    /// adds the same numbers in the same order as an unsplit one) and divided by the number of prompts: each prompt's
+    /// loss entered with weight 1, and the loss the paper differentiates is the mean over prompts.
+    /// </summary>
+    public static double[] Reduce(IEnumerable<double[]> contributions, int edgeCount, int promptCount)
+    {
+        var scores = new double[edgeCount];
+        foreach (var c in contributions)
+        {
+            if (c.Length != edgeCount) throw new ArgumentException($"A batch contributes {c.Length} scores, but the graph has {edgeCount} edges.");
+            for (int e = 0; e < edgeCount; e++) scores[e] += c[e];
+        }
+        for (int e = 0; e < edgeCount; e++) scores[e] /= promptCount;
         return scores;
     }
 }

@@ -3,6 +3,7 @@ using Workbook.Graph;
 using Workbook.Model;
 using Workbook.Patching;
 using Workbook.Progress;
+using Workbook.Sharding;
 using Workbook.Tasks;
 
 namespace Workbook.Discovery;
@@ -36,6 +37,8 @@ public sealed record DiscoveryRequest
     public int? Threads { get; init; }
     /// <summary>Progress of the search; null: <see cref="AmbientProgress.Default"/>, usually nothing.</summary>
     public IProgress<WorkProgress>? Progress { get; init; }
+    /// <summary>Run only this shard's work units (<see cref="DiscoveryUnits"/>; null: all of them).</summary>
+    public Shard? Shard { get; init; }
 }
 
 /// <summary>
@@ -63,10 +66,21 @@ public static class CircuitDiscovery
         algorithm == DiscoveryAlgorithm.SubnetworkProbing ? AblationValue.Mean(MeanOver.Corrupt) : AblationValue.Resample;
 
     /// <summary>The graph a search runs on: factorized (with the task's Q/K/V split) for edges, residual for nodes.</summary>
-    public static ComputationGraph SearchGraph(TransformerConfig config, TaskDefinition task, SearchSpace search) =>
-        search == SearchSpace.Edge ? ComputationGraph.Factorized(config, task.SeparateQkv) : ComputationGraph.Residual(config);
+    public static ComputationGraph SearchGraph(TransformerConfig config, TaskDefinition task, SearchSpace search) => SearchGraph(config, task.SeparateQkv, search);
 
+    static ComputationGraph SearchGraph(TransformerConfig config, bool separateQkv, SearchSpace search) =>
+        search == SearchSpace.Edge ? ComputationGraph.Factorized(config, separateQkv) : ComputationGraph.Residual(config);
+
+    /// <summary>Runs the whole discovery (<see cref="DiscoveryRequest.Shard"/> must be null): every unit, then <see cref="Combine"/>.</summary>
     public static DiscoveryResult Run(DiscoveryRequest request)
+    {
+        if (request.Shard is not null) throw new ArgumentException("A sharded discovery gives part of the results: use RunUnits, then Combine the parts of every shard.");
+        var partial = RunUnits(request);
+        return Combine(partial.Plan, partial.Units);
+    }
+
+    /// <summary>Runs the work units of <see cref="DiscoveryRequest.Shard"/> (all units when it is null) and returns their results.</summary>
+    public static DiscoveryPartial RunUnits(DiscoveryRequest request)
     {
         if (request.Threads is not { } threads) return RunWithCurrentThreads(request);
         if (threads < 1) throw new ArgumentException($"The number of threads must be at least 1, got {threads}.");
@@ -82,14 +96,23 @@ public static class CircuitDiscovery
         }
     }
 
-    static DiscoveryResult RunWithCurrentThreads(DiscoveryRequest request)
+    static DiscoveryPartial RunWithCurrentThreads(DiscoveryRequest request)
     {
         var model = request.Model;
         var task = request.Task;
-        var progress = AmbientProgress.Or(request.Progress);
         var searched = SearchGraph(model.Config, task, request.Search);
-        var edgeGraph = ComputationGraph.Factorized(model.Config, task.SeparateQkv);
-        using var data = DiscoveryData.Prepare(model, task, request.Parts, request.BatchSize ?? task.DefaultBatchSize);
+        int batchSize = request.BatchSize ?? task.DefaultBatchSize;
+        if (batchSize < 1) throw new ArgumentException($"The batch size must be at least 1, got {batchSize}.");
+        var kind = DiscoveryUnits.KindOf(request.Algorithm);
+        var taus = request.Acdc.Taus();
+        int total = kind switch
+        {
+            DiscoveryUnitKind.Batch => DiscoveryData.CountBatches(request.Parts, batchSize),
+            DiscoveryUnitKind.Threshold => taus.Count,
+            _ => 1,
+        };
+        var range = request.Shard?.Units(total, DiscoveryUnits.Describe(request.Algorithm)) ?? UnitRange.All(total);
+        using var data = DiscoveryData.Prepare(model, task, request.Parts, batchSize, kind == DiscoveryUnitKind.Batch ? range.Contains : null);
         bool tokenAnswers = data.Batches[0].Targets.Answers is not null;
         var target = request.Target ?? DefaultTarget(request.Algorithm, tokenAnswers);
         data.Check(target);
@@ -108,35 +131,34 @@ public static class CircuitDiscovery
             {
                 MeanReference? reference = null;
                 if (ablation.Kind == AblationKind.Mean && ablation.MeanOver != MeanOver.Batch && !means.TryGetValue(b.Part, out reference))
-                    means[b.Part] = reference = MeanReference.Compute(model, searched, data.Batches.Where(x => x.Part == b.Part).Select(x => x.Pair));
+                    means[b.Part] = reference = MeanReference.Compute(model, searched, data.PartPairs(b.Part));
                 using var scope = TorchSharp.torch.NewDisposeScope();
                 var v = PatchValues.Compute(model, searched, ablation, direction, b.Pair, reference, b.Prefix);
                 // Dataset means are shared by every batch and owned by the MeanReference; anything else is this batch's own.
                 values.Add(v.Values is { } t ? new PatchValues(t.clone().DetachFromDisposeScope()) : v);
             }
 
-            double[] scores;
-            IReadOnlyList<AcdcRun>? runs = null;
-            IReadOnlyList<double>? losses = null;
-            switch (request.Algorithm)
+            var units = new List<DiscoveryUnitResult>();
+            switch (kind)
             {
-                case DiscoveryAlgorithm.Acdc:
-                    (scores, runs) = Acdc.Run(model, searched, data, values, target, request.Acdc, progress);
+                case DiscoveryUnitKind.Threshold:
+                    var mine = Enumerable.Range(range.Start, range.Count).ToArray();
+                    var runs = Acdc.Run(model, searched, data, values, target, mine.Select(i => taus[i]).ToArray(), AmbientProgress.Or(request.Progress));
+                    for (int i = 0; i < runs.Count; i++)
+                        units.Add(new ThresholdUnitResult(mine[i], runs[i].Tau, runs[i].Removed.Select(e => e.Index).ToArray(), runs[i].Faithfulness));
                     break;
-                case DiscoveryAlgorithm.SubnetworkProbing:
-                    (scores, losses) = SubnetworkProbing.Run(model, searched, data, values, target, request.SubnetworkProbing, request.Seed, progress);
+                case DiscoveryUnitKind.Training:
+                    var (scores, losses) = SubnetworkProbing.Run(model, searched, data, values, target, request.SubnetworkProbing, request.Seed, AmbientProgress.Or(request.Progress));
+                    units.Add(new TrainingUnitResult(0, request.Seed, scores, losses.ToArray()));
                     break;
                 default:
-                    scores = Attribution.Run(model, searched, data, values, target, request.Algorithm == DiscoveryAlgorithm.Hisp, progress);
+                    var contributions = Attribution.Contributions(model, searched, data, values, target, request.Algorithm == DiscoveryAlgorithm.Hisp, AmbientProgress.Or(request.Progress));
+                    for (int i = 0; i < contributions.Count; i++)
+                    {
+                        var b = data.Batches[i];
+                        units.Add(new BatchUnitResult(b.Index, request.Parts[b.Part].Name, b.FirstPrompt, b.Count, contributions[i]));
+                    }
                     break;
-            }
-
-            IReadOnlyList<NodeScore>? nodes = null;
-            double[] edgeScores = scores;
-            if (request.Search == SearchSpace.Node)
-            {
-                nodes = NodeToEdgeScores.NodeScores(searched, scores);
-                edgeScores = NodeToEdgeScores.EdgeScores(nodes, edgeGraph);
             }
             var info = new DiscoveryInfo
             {
@@ -144,10 +166,7 @@ public static class CircuitDiscovery
                 Ablation = ablation, Target = target, Prompts = data.PromptCount, Seed = request.Seed,
                 Settings = Settings(request, data),
             };
-            return new DiscoveryResult
-            {
-                Scores = new EdgeScores(edgeGraph, edgeScores, info), Nodes = nodes, AcdcRuns = runs, TrainingLoss = losses, SearchedGraph = searched,
-            };
+            return new DiscoveryPartial(new DiscoveryPlan { Info = info, Config = model.Config, SeparateQkv = task.SeparateQkv, Units = total }, units);
         }
         finally
         {
@@ -156,13 +175,62 @@ public static class CircuitDiscovery
         }
     }
 
+    /// <summary>
+    /// The scores from the results of every work unit of a run, in unit order (from one process or from the part files
+    /// of its shards): EAP/HISP sum the batches' contributions in batch order, ACDC takes each edge's smallest removing
+    /// threshold, SP's training run is the result. Needs no model: the graphs are rebuilt from <see cref="DiscoveryPlan.Config"/>.
+    /// </summary>
+    public static DiscoveryResult Combine(DiscoveryPlan plan, IReadOnlyList<DiscoveryUnitResult> units)
+    {
+        if (units.Count != plan.Units) throw new ArgumentException($"The run has {plan.Units} work units, but {units.Count} results were given.");
+        for (int i = 0; i < units.Count; i++)
+            if (units[i].Index != i) throw new ArgumentException($"Work unit {i} is missing (found unit {units[i].Index} in its place).");
+        var info = plan.Info;
+        var searched = SearchGraph(plan.Config, plan.SeparateQkv, info.Search);
+        var edgeGraph = ComputationGraph.Factorized(plan.Config, plan.SeparateQkv);
+        T[] Expect<T>() where T : DiscoveryUnitResult => units.Select(u => u as T
+            ?? throw new ArgumentException($"Work unit {u.Index} of a {info.Algorithm.Name()} run is a {u.GetType().Name}, not a {typeof(T).Name}.")).ToArray();
+
+        double[] scores;
+        IReadOnlyList<AcdcRun>? runs = null;
+        IReadOnlyList<double>? losses = null;
+        switch (DiscoveryUnits.KindOf(info.Algorithm))
+        {
+            case DiscoveryUnitKind.Threshold:
+                runs = Expect<ThresholdUnitResult>().Select(u => new AcdcRun(u.Tau, u.Removed.Select(i => i >= 0 && i < searched.EdgeCount ? searched.Edges[i]
+                    : throw new ArgumentException($"ACDC threshold {u.Tau}: edge index {i} is outside the searched graph's {searched.EdgeCount} edges.")).ToList(), u.Faithfulness)).ToList();
+                scores = Acdc.Scores(searched, runs);
+                break;
+            case DiscoveryUnitKind.Training:
+                var training = Expect<TrainingUnitResult>().Single();
+                (scores, losses) = (training.Scores, training.Losses);
+                break;
+            default:
+                scores = Attribution.Reduce(Expect<BatchUnitResult>().Select(u => u.Contribution), searched.EdgeCount, info.Prompts);
+                break;
+        }
+        if (scores.Length != searched.EdgeCount) throw new ArgumentException($"The results score {scores.Length} edges, but the searched graph has {searched.EdgeCount}.");
+
+        IReadOnlyList<NodeScore>? nodes = null;
+        double[] edgeScores = scores;
+        if (info.Search == SearchSpace.Node)
+        {
+            nodes = NodeToEdgeScores.NodeScores(searched, scores);
+            edgeScores = NodeToEdgeScores.EdgeScores(nodes, edgeGraph);
+        }
+        return new DiscoveryResult
+        {
+            Scores = new EdgeScores(edgeGraph, edgeScores, info), Nodes = nodes, AcdcRuns = runs, TrainingLoss = losses, SearchedGraph = searched,
+        };
+    }
+
     static IReadOnlyList<KeyValuePair<string, string>> Settings(DiscoveryRequest request, DiscoveryData data)
     {
         static string F(double x) => x.ToString("R", CultureInfo.InvariantCulture);
         var list = new List<KeyValuePair<string, string>>
         {
             new("input", request.Algorithm == DiscoveryAlgorithm.SubnetworkProbing ? "corrupt prompts" : "clean prompts"),
-            new("batches", data.Batches.Count.ToString(CultureInfo.InvariantCulture)),
+            new("batches", data.TotalBatches.ToString(CultureInfo.InvariantCulture)),
         };
         switch (request.Algorithm)
         {

@@ -21,12 +21,15 @@ internal sealed class DiscoveryBatch : IDisposable
     public int Prefix { get; init; }
     /// <summary>Which dataset part the batch comes from (dataset means are taken per part, as in evaluation).</summary>
     public int Part { get; init; }
+    /// <summary>The batch's place among all batches of the run (parts in order, then batches within a part).</summary>
+    public int Index { get; init; }
+    /// <summary>The index of the batch's first prompt in its part.</summary>
+    public int FirstPrompt { get; init; }
     public int Count => (int)Pair.BatchSize;
 
+    /// <summary>Disposes what the batch computed; its prompts belong to <see cref="DiscoveryData"/>.</summary>
     public void Dispose()
     {
-        Pair.Clean.Dispose();
-        Pair.Corrupt.Dispose();
         CleanOutputs.Dispose();
         Answers?.Dispose();
     }
@@ -38,21 +41,40 @@ internal sealed class DiscoveryBatch : IDisposable
 /// </summary>
 internal sealed class DiscoveryData : IDisposable
 {
+    readonly IReadOnlyList<(int Part, PromptPair Pair)> _allPairs;
+
+    /// <summary>The batches this run works on (all of them unless <see cref="Prepare"/> was given a filter), in order.</summary>
     public IReadOnlyList<DiscoveryBatch> Batches { get; }
     public ReadPositions Read { get; }
-    public int PromptCount => Batches.Sum(b => b.Count);
+    /// <summary>The prompts of every batch, included or not: losses and scores are means over all of them.</summary>
+    public int PromptCount { get; }
+    /// <summary>The number of batches of the whole run, included or not.</summary>
+    public int TotalBatches => _allPairs.Count;
 
-    DiscoveryData(IReadOnlyList<DiscoveryBatch> batches, ReadPositions read)
+    DiscoveryData(IReadOnlyList<DiscoveryBatch> batches, IReadOnlyList<(int Part, PromptPair Pair)> allPairs, ReadPositions read)
     {
         Batches = batches;
+        _allPairs = allPairs;
         Read = read;
+        PromptCount = allPairs.Sum(p => (int)p.Pair.BatchSize);
     }
 
-    public static DiscoveryData Prepare(HookedTransformer model, TaskDefinition task, IReadOnlyList<TokenizedDataset> parts, int batchSize)
+    /// <summary>The prompts of every batch of one part (dataset means are taken over all of them, whichever batches a run works on).</summary>
+    public IEnumerable<PromptPair> PartPairs(int part) => _allPairs.Where(p => p.Part == part).Select(p => p.Pair);
+
+    /// <summary>The number of batches <see cref="Prepare"/> makes: each part batched on its own.</summary>
+    public static int CountBatches(IReadOnlyList<TokenizedDataset> parts, int batchSize) => parts.Sum(p => (p.Count + batchSize - 1) / batchSize);
+
+    /// <summary>
+    /// Batches every part and runs the unpatched model on the batches <paramref name="include"/> selects (by batch index;
+    /// null: all). The others keep only their prompts, for dataset means.
+    /// </summary>
+    public static DiscoveryData Prepare(HookedTransformer model, TaskDefinition task, IReadOnlyList<TokenizedDataset> parts, int batchSize, Func<int, bool>? include = null)
     {
         if (parts.Count == 0 || parts.All(p => p.Count == 0)) throw new ArgumentException("There are no prompts to discover a circuit with.");
         if (batchSize < 1) throw new ArgumentException($"The batch size must be at least 1, got {batchSize}.");
         var batches = new List<DiscoveryBatch>();
+        var allPairs = new List<(int Part, PromptPair Pair)>();
         try
         {
             for (int partIndex = 0; partIndex < parts.Count; partIndex++)
@@ -60,6 +82,9 @@ internal sealed class DiscoveryData : IDisposable
                 var part = parts[partIndex];
                 foreach (var b in Evaluator.Batches(part, batchSize, model.Device))
                 {
+                    int index = allPairs.Count;
+                    allPairs.Add((partIndex, b.Pair));
+                    if (include is not null && !include(index)) continue;
                     using var scope = NewDisposeScope();
                     Tensor clean;
                     using (no_grad())
@@ -83,16 +108,25 @@ internal sealed class DiscoveryData : IDisposable
                     batches.Add(new DiscoveryBatch
                     {
                         Pair = b.Pair, CleanOutputs = clean.MoveToOuterDisposeScope(), Targets = targets, Answers = answers, Prefix = part.SharedPrefix, Part = partIndex,
+                        Index = index, FirstPrompt = b.Start,
                     });
                 }
             }
-            return new DiscoveryData(batches, task.Read);
+            if (batches.Count == 0) throw new ArgumentException("The filter selects no batch to discover a circuit with.");
+            return new DiscoveryData(batches, allPairs, task.Read);
         }
         catch
         {
             foreach (var b in batches) b.Dispose();
+            foreach (var (_, pair) in allPairs) DisposePair(pair);
             throw;
         }
+    }
+
+    static void DisposePair(PromptPair pair)
+    {
+        pair.Clean.Dispose();
+        pair.Corrupt.Dispose();
     }
 
     /// <summary>Checks that <paramref name="target"/> applies to these prompts (token answers, numeric answers).</summary>
@@ -138,5 +172,6 @@ internal sealed class DiscoveryData : IDisposable
     public void Dispose()
     {
         foreach (var b in Batches) b.Dispose();
+        foreach (var (_, pair) in _allPairs) DisposePair(pair);
     }
 }

@@ -4,6 +4,7 @@ using Workbook.Metrics;
 using Workbook.Model;
 using Workbook.Patching;
 using Workbook.Progress;
+using Workbook.Sharding;
 using Workbook.Tasks;
 using static TorchSharp.torch;
 
@@ -33,6 +34,8 @@ public sealed record EvaluationRequest
     public ModelLabel? ModelLabel { get; init; }
     /// <summary>A cache shared with other evaluations of the same model and prompts (the caller disposes it); null: one for this call.</summary>
     public EvaluationCache? Cache { get; init; }
+    /// <summary>Evaluate only this shard's <see cref="EvaluationUnits"/> (null: all of them); its rows are exactly those of the whole run.</summary>
+    public Shard? Shard { get; init; }
 }
 
 /// <summary>
@@ -72,6 +75,10 @@ public static class Evaluator
                         : $"'{part.Name}' ({part.Count} prompts)");
         }
 
+        var units = EvaluationUnits.Enumerate(request.Parts, request.Methodologies.Count, request.BatchSize);
+        var range = request.Shard?.Units(units.Count, EvaluationUnits.Description) ?? UnitRange.All(units.Count);
+        var owned = units.Where(u => range.Contains(u.Index)).Select(u => (u.Part, u.Methodology, u.Batch)).ToHashSet();
+
         var model = request.Model;
         if (request.Cache is { } given && !ReferenceEquals(given.Model, model))
             throw new ArgumentException("The activation cache was made for another model than the one evaluated.");
@@ -81,7 +88,7 @@ public static class Evaluator
         var rows = new List<EvaluationRow>();
         var baseline = new List<BaselineRow>();
         var progress = new ProgressTracker(Progress.AmbientProgress.Or(request.Progress), "evaluation",
-            (long)request.Parts.Sum(p => p.Count) * request.Methodologies.Count, "prompts");
+            units.Where(u => range.Contains(u.Index)).Sum(u => (long)u.Prompts), "prompts");
         progress.Start();
         var graphs = new Dictionary<(GraphView, bool), ComputationGraph>();
         ComputationGraph GraphFor(Methodology m) =>
@@ -90,10 +97,12 @@ public static class Evaluator
 
         try
         {
-            foreach (var part in request.Parts)
+            for (int p = 0; p < request.Parts.Count; p++)
             {
-                EvaluatePart(request, part, cache, cacheOwnsTensors, GraphFor, progress, rows, baseline);
-                if (ownsCache) cache.Forget(part); // nothing else will ask for this part's activations
+                int partIndex = p;
+                if (!owned.Any(u => u.Part == partIndex)) continue;
+                EvaluatePart(request, request.Parts[p], (m, b) => owned.Contains((partIndex, m, b)), cache, cacheOwnsTensors, GraphFor, progress, rows, baseline);
+                if (ownsCache) cache.Forget(request.Parts[p]); // nothing else will ask for this part's activations
             }
         }
         finally
@@ -107,47 +116,59 @@ public static class Evaluator
     /// <summary>
     /// One dataset part: the clean reference, dataset means, then batch by batch every methodology (so that the batch's
     /// recorded patch-source activations serve them all); rows come out methodology by methodology, batch by batch.
+    /// <paramref name="owns"/> (methodology, batch) says which units this run (or shard) evaluates.
     /// </summary>
-    static void EvaluatePart(EvaluationRequest request, TokenizedDataset part, EvaluationCache cache, bool cacheOwnsTensors,
+    static void EvaluatePart(EvaluationRequest request, TokenizedDataset part, Func<int, int, bool> owns, EvaluationCache cache, bool cacheOwnsTensors,
         Func<Methodology, ComputationGraph> graphFor, ProgressTracker progress, List<EvaluationRow> rows, List<BaselineRow> baseline)
     {
         var model = request.Model;
         var batches = Batches(part, request.BatchSize, model.Device);
-        var reference = new List<Tensor>();
+        var reference = new List<Tensor?>();
         IReadOnlyDictionary<GraphView, MeanReference>? means = null;
         try
         {
+            // The unpatched outputs of the batches this run evaluates; of every batch when the ratio of means needs the part's mean.
+            bool allReferences = request.Metrics.Contains(MetricKind.LogitDiffRecoveredOfMeans);
             progress.Working($"clean runs · {part.Name}");
-            foreach (var b in batches)
-                reference.Add(cache.CleanOutputs(new CleanOutputsKey(new BatchKey(part, b.Start, b.Count), request.Task.Read), b.Pair));
             for (int b = 0; b < batches.Count; b++)
             {
                 int batchIndex = b;
-                PatchingGuards.EnsureFinite(reference[b], () => $"The unpatched model on '{part.Name}', batch {batchIndex + 1} of {batches.Count}", batches[b].Start);
+                bool needed = allReferences || Enumerable.Range(0, request.Methodologies.Count).Any(m => owns(m, batchIndex));
+                reference.Add(needed ? cache.CleanOutputs(new CleanOutputsKey(new BatchKey(part, batches[b].Start, batches[b].Count), request.Task.Read), batches[b].Pair) : null);
             }
-            double? meanModelLogitDiff = request.Metrics.Contains(MetricKind.LogitDiffRecoveredOfMeans) ? MeanLogitDiff(reference, part, batches) : null;
             for (int b = 0; b < batches.Count; b++)
             {
-                var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b].shape[1]);
+                int batchIndex = b;
+                if (reference[b] is { } r)
+                    PatchingGuards.EnsureFinite(r, () => $"The unpatched model on '{part.Name}', batch {batchIndex + 1} of {batches.Count}", batches[b].Start);
+            }
+            double? meanModelLogitDiff = allReferences ? MeanLogitDiff(reference, part, batches) : null;
+            // The unpatched model's rows go with the first methodology's unit of each batch.
+            for (int b = 0; b < batches.Count; b++)
+            {
+                if (!owns(0, b)) continue;
+                var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b]!.shape[1]);
                 foreach (var metric in request.Metrics)
                 {
-                    var values = FaithfulnessMetrics.PerPrompt(metric, reference[b], reference[b], targets, meanModelLogitDiff);
+                    var values = FaithfulnessMetrics.PerPrompt(metric, reference[b]!, reference[b]!, targets, meanModelLogitDiff);
                     for (int i = 0; i < values.Length; i++) baseline.Add(new BaselineRow(part.Name, batches[b].Start + i, metric, values[i]));
                 }
             }
 
-            // Each methodology's graph and circuit, resolved against this part's positions (before any patched run).
-            var plans = request.Methodologies.Select(m =>
+            // Each methodology's graph and circuit, resolved against this part's positions (before any patched run); only the
+            // methodologies this run evaluates on some batch of the part.
+            var plans = request.Methodologies.Select((m, index) =>
             {
                 var graph = graphFor(m);
                 var symbolic = request.Circuit.For(m.Component);
                 symbolic.CheckGraph(graph);
-                return (Methodology: m, Graph: graph, Circuit: symbolic.Resolve(graph, part.Positions, m.Positions));
-            }).ToList();
+                return (Index: index, Methodology: m, Graph: graph, Circuit: symbolic.Resolve(graph, part.Positions, m.Positions));
+            }).Where(p => Enumerable.Range(0, batches.Count).Any(b => owns(p.Index, b))).ToList();
             var meanGraphs = plans.Where(p => p.Methodology.Value.Kind == AblationKind.Mean && p.Methodology.Value.MeanOver != MeanOver.Batch)
                 .Select(p => p.Graph).DistinctBy(g => g.View).ToList();
             if (meanGraphs.Count > 0)
             {
+                // Over every prompt of the part, whichever batches this run evaluates: a shard's means are the whole run's.
                 progress.Working($"dataset means · {part.Name}");
                 means = cache.Means(part, request.BatchSize, meanGraphs, batches.Select(b => b.Pair).ToList(),
                     done => progress.Working($"dataset means · {part.Name} · batch {done}/{batches.Count}"));
@@ -164,7 +185,8 @@ public static class Evaluator
                 var key = new BatchKey(part, batch.Start, batch.Count);
                 for (int m = 0; m < plans.Count; m++)
                 {
-                    var (methodology, graph, circuit) = plans[m];
+                    var (methodologyIndex, methodology, graph, circuit) = plans[m];
+                    if (!owns(methodologyIndex, b)) continue;
                     using (var scope = NewDisposeScope())
                     {
                         var meanReference = means is not null && means.TryGetValue(graph.View, out var r) ? r : null;
@@ -177,7 +199,7 @@ public static class Evaluator
                         var targets = MetricTargets.For(part, batch.Start, batch.Count, (int)outputs.shape[1]);
                         foreach (var metric in request.Metrics)
                         {
-                            var values1 = FaithfulnessMetrics.PerPrompt(metric, outputs, reference[b], targets, meanModelLogitDiff);
+                            var values1 = FaithfulnessMetrics.PerPrompt(metric, outputs, reference[b]!, targets, meanModelLogitDiff);
                             for (int i = 0; i < values1.Length; i++)
                                 perMethodology[m].Add(new EvaluationRow(request.Task.Name, part.Name, batch.Start + i, methodology, metric, values1[i]));
                         }
@@ -192,7 +214,7 @@ public static class Evaluator
         {
             if (!cacheOwnsTensors)
             {
-                foreach (var r in reference) r.Dispose();
+                foreach (var r in reference) r?.Dispose();
                 if (means is not null) foreach (var m in means.Values) m.Dispose();
             }
             foreach (var b in batches) b.Dispose();
@@ -259,13 +281,13 @@ public static class Evaluator
         return result;
     }
 
-    static double MeanLogitDiff(List<Tensor> reference, TokenizedDataset part, List<Batch> batches)
+    static double MeanLogitDiff(List<Tensor?> reference, TokenizedDataset part, List<Batch> batches)
     {
         double sum = 0;
         for (int b = 0; b < batches.Count; b++)
         {
-            var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b].shape[1]);
-            sum += FaithfulnessMetrics.PerPrompt(MetricKind.LogitDiff, reference[b], reference[b], targets).Sum();
+            var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b]!.shape[1]);
+            sum += FaithfulnessMetrics.PerPrompt(MetricKind.LogitDiff, reference[b]!, reference[b]!, targets).Sum();
         }
         double mean = sum / part.Count;
         if (mean == 0) throw new ArgumentException($"The model's mean logit difference on '{part.Name}' is exactly 0; the ratio of means is undefined.");

@@ -129,7 +129,7 @@ public class RandomStandInTests
 
         // `models pull` replaces the stand-in with the real model (here the loopback hub serves tiny-gpt2 as "gpt2").
         using var hub = new FakeHub();
-        var repo = hub.AddFolder("gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        var repo = hub.AddFolder("gpt2", TestFiles.Fixture("tiny-gpt2"));
         using (var modelHub = new ModelHub(new HubOptions { Endpoint = hub.Endpoint, CacheDir = cacheDir.Path, MaxAttempts = 1 }))
         {
             var pulled = modelHub.Pull(HubModels.TryResolve("gpt2")!);

@@ -16,7 +16,7 @@ public class TorchCheckpointTests : IDisposable
     /// <summary>tiny-gpt2's tensors in HuggingFace names.</summary>
     static Dictionary<string, Tensor> Gpt2Tensors()
     {
-        using var f = SafetensorsFile.Open(SharedFiles.Fixture("tiny-gpt2/model.safetensors"));
+        using var f = SafetensorsFile.Open(TestFiles.Fixture("tiny-gpt2/model.safetensors"));
         return f.Tensors.Keys.ToDictionary(n => n.Replace("transformer.", ""), n => f.Read(n));
     }
 
@@ -90,7 +90,7 @@ public class TorchCheckpointTests : IDisposable
         using var scope = NewDisposeScope();
         string folder = Path.Combine(_dir, "bin");
         Directory.CreateDirectory(folder);
-        File.Copy(SharedFiles.Fixture("tiny-gpt2/config.json"), Path.Combine(folder, "config.json"));
+        File.Copy(TestFiles.Fixture("tiny-gpt2/config.json"), Path.Combine(folder, "config.json"));
         var w = new TorchSaveWriter();
         foreach (var (name, value) in Gpt2Tensors().OrderBy(kv => kv.Key)) w.Add("transformer." + name, value.to(ScalarType.Float16).to(ScalarType.Float32));
         w.Write(Path.Combine(folder, "pytorch_model.bin"));

@@ -155,7 +155,7 @@ public class OfficialCircuitTests
     /// <summary>Appendix A of the spec: "DEST @ POSITION &lt;- SRC, SRC, ..." lines.</summary>
     static HashSet<(string, string, string)> AppendixA()
     {
-        string spec = File.ReadAllText(Path.Combine(SharedFiles.Root, "spec", "paper-reference.md"));
+        string spec = TestFiles.ReadPaperReference();
         int start = spec.IndexOf("## Appendix A", StringComparison.Ordinal);
         int open = spec.IndexOf("```", start, StringComparison.Ordinal), close = spec.IndexOf("```", open + 3, StringComparison.Ordinal);
         var result = new HashSet<(string, string, string)>();

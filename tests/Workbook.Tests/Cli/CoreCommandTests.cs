@@ -12,7 +12,7 @@ public class CoreCommandTests : IDisposable
     public void PatchWritesEveryScenarioWithinTolerance()
     {
         string outFile = Path.Combine(_dir, "out.json");
-        var r = CliRunner.Run("patch", "--model", SharedFiles.Fixture("tiny-gpt2"), "--scenarios", SharedFiles.Fixture("tiny-gpt2-scenarios.json"), "--out", outFile);
+        var r = CliRunner.Run("patch", "--model", TestFiles.Fixture("tiny-gpt2"), "--scenarios", TestFiles.Fixture("tiny-gpt2-scenarios.json"), "--out", outFile);
         Assert.True(r.ExitCode == 0, r.Err);
         var expected = ScenarioFixture.Load("tiny-gpt2-scenarios.json");
         using var doc = JsonDocument.Parse(File.ReadAllText(outFile));
@@ -31,9 +31,9 @@ public class CoreCommandTests : IDisposable
     public void PatchWithAnUnknownEdgeFailsAndWritesNothing()
     {
         string scenarios = Path.Combine(_dir, "bad.json");
-        File.WriteAllText(scenarios, File.ReadAllText(SharedFiles.Fixture("tiny-gpt2-scenarios.json")).Replace("\"A0.1\", \"MLP 0\"", "\"A0.7\", \"MLP 0\""));
+        File.WriteAllText(scenarios, File.ReadAllText(TestFiles.Fixture("tiny-gpt2-scenarios.json")).Replace("\"A0.1\", \"MLP 0\"", "\"A0.7\", \"MLP 0\""));
         string outFile = Path.Combine(_dir, "out.json");
-        var r = CliRunner.Run("patch", "--model", SharedFiles.Fixture("tiny-gpt2"), "--scenarios", scenarios, "--out", outFile);
+        var r = CliRunner.Run("patch", "--model", TestFiles.Fixture("tiny-gpt2"), "--scenarios", scenarios, "--out", outFile);
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("A0.7", r.Err);
         Assert.False(File.Exists(outFile));
@@ -43,7 +43,7 @@ public class CoreCommandTests : IDisposable
     [Fact]
     public void RunPrintsTopPredictionsAsJson()
     {
-        var r = CliRunner.Run("run", "--model", SharedFiles.Fixture("tiny-gpt2"), "--tokens", "409,191,80", "--top", "3", "--json");
+        var r = CliRunner.Run("run", "--model", TestFiles.Fixture("tiny-gpt2"), "--tokens", "409,191,80", "--top", "3", "--json");
         Assert.True(r.ExitCode == 0, r.Err);
         using var doc = JsonDocument.Parse(r.Out);
         var top = doc.RootElement.GetProperty("top").EnumerateArray().ToList();
@@ -65,7 +65,7 @@ public class CoreCommandTests : IDisposable
     [Fact]
     public void HooksListsNamesAndShapes()
     {
-        var r = CliRunner.Run("hooks", "--model", SharedFiles.Fixture("tiny-neox"), "--json", "--seq", "6");
+        var r = CliRunner.Run("hooks", "--model", TestFiles.Fixture("tiny-neox"), "--json", "--seq", "6");
         Assert.True(r.ExitCode == 0, r.Err);
         using var doc = JsonDocument.Parse(r.Out);
         var hooks = doc.RootElement.GetProperty("hooks").EnumerateArray().ToDictionary(h => h.GetProperty("name").GetString()!, h => h.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64()).ToArray());

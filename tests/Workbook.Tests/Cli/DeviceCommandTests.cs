@@ -22,7 +22,7 @@ public class DeviceCommandTests : IDisposable
     public void SelfCheckPassesEveryCheckOnTheCpu(string model)
     {
         // The scenario file next to the model folder is found by default and supplies the reference logits.
-        var r = CliRunner.Run("selfcheck", "--model", SharedFiles.Fixture(model), "--device", "cpu", "--json");
+        var r = CliRunner.Run("selfcheck", "--model", TestFiles.Fixture(model), "--device", "cpu", "--json");
         Assert.True(r.ExitCode == 0, r.Err);
         using var doc = JsonDocument.Parse(r.Out);
         Assert.True(doc.RootElement.GetProperty("passed").GetBoolean());
@@ -36,14 +36,14 @@ public class DeviceCommandTests : IDisposable
     public void SelfCheckFailsWhenTheReferenceLogitsDisagree()
     {
         // Shift one expected logit of the unpatched scenario by 1e-3 (ten times the tolerance).
-        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(SharedFiles.Fixture("tiny-gpt2-scenarios.json")))!;
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(TestFiles.Fixture("tiny-gpt2-scenarios.json")))!;
         var unpatched = json["scenarios"]!.AsArray().Single(s => s!["patch"]!.GetValue<string>() == "none")!;
         var cell = unpatched["logits"]![2]![5]!.AsArray();
         cell[7] = cell[7]!.GetValue<double>() + 1e-3;
         string scenarios = Path.Combine(_dir, "perturbed.json");
         File.WriteAllText(scenarios, json.ToJsonString());
 
-        var r = CliRunner.Run("selfcheck", "--model", SharedFiles.Fixture("tiny-gpt2"), "--scenarios", scenarios);
+        var r = CliRunner.Run("selfcheck", "--model", TestFiles.Fixture("tiny-gpt2"), "--scenarios", scenarios);
         Assert.Equal(1, r.ExitCode);
         var lines = r.Out.Split('\n');
         Assert.Contains(lines, l => l.StartsWith("FAIL  reference-logits", StringComparison.Ordinal));
@@ -57,7 +57,7 @@ public class DeviceCommandTests : IDisposable
         // A model folder with no scenario file beside it.
         string model = Path.Combine(_dir, "model");
         Directory.CreateDirectory(model);
-        foreach (var f in Directory.GetFiles(SharedFiles.Fixture("tiny-gpt2"))) File.Copy(f, Path.Combine(model, Path.GetFileName(f)));
+        foreach (var f in Directory.GetFiles(TestFiles.Fixture("tiny-gpt2"))) File.Copy(f, Path.Combine(model, Path.GetFileName(f)));
         var r = CliRunner.Run("selfcheck", "--model", model, "--checks", "reference-logits,resample-all-is-corrupt", "--json");
         Assert.True(r.ExitCode == 0, r.Err);
         using var doc = JsonDocument.Parse(r.Out);
@@ -69,7 +69,7 @@ public class DeviceCommandTests : IDisposable
     [Fact]
     public void SelfCheckRejectsAnUnknownCheckName()
     {
-        var r = CliRunner.Run("selfcheck", "--model", SharedFiles.Fixture("tiny-gpt2"), "--checks", "hooks-per-cal");
+        var r = CliRunner.Run("selfcheck", "--model", TestFiles.Fixture("tiny-gpt2"), "--checks", "hooks-per-cal");
         Assert.Equal(1, r.ExitCode);
         Assert.StartsWith("error: --checks: unknown check hooks-per-cal", r.Err);
         Assert.Contains("hooks-per-call", r.Err);
@@ -83,10 +83,10 @@ public class DeviceCommandTests : IDisposable
 
     public static IEnumerable<object[]> VerbsOnCuda()
     {
-        string gpt2 = SharedFiles.Fixture("tiny-gpt2");
+        string gpt2 = TestFiles.Fixture("tiny-gpt2");
         yield return new object[] { new[] { "run", "--model", gpt2, "--tokens", "1,2,3" } };
         yield return new object[] { new[] { "hooks", "--model", gpt2 } };
-        yield return new object[] { new[] { "patch", "--model", gpt2, "--scenarios", SharedFiles.Fixture("tiny-gpt2-scenarios.json"), "--out", "unused.json" } };
+        yield return new object[] { new[] { "patch", "--model", gpt2, "--scenarios", TestFiles.Fixture("tiny-gpt2-scenarios.json"), "--out", "unused.json" } };
         yield return new object[] { new[] { "selfcheck", "--model", gpt2 } };
         yield return new object[] { new[] { "bench", "patching", "--batch", "1" } };
     }

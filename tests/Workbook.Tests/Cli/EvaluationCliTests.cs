@@ -55,7 +55,7 @@ public class EvaluationCliTests
             string circuit = Path.Combine(dir, "c.json");
             File.WriteAllText(circuit, "{\"edges\":[{\"src\":\"Resid Start\",\"dest\":\"A1.0.V\",\"position\":null},{\"src\":\"A1.0\",\"dest\":\"Resid End\",\"position\":3}]}");
             string csv = Path.Combine(dir, "rows.csv");
-            var (code, output, error) = Run("eval", "--model", SharedFiles.Fixture("tiny-gpt2"), "--task", "tracr-reverse", "--circuit", circuit,
+            var (code, output, error) = Run("eval", "--model", TestFiles.Fixture("tiny-gpt2"), "--task", "tracr-reverse", "--circuit", circuit,
                 "--ablation", "mean-corrupt", "--positions", "all", "--metric", "logit-diff-recovered,kl", "--prompts", "6", "--batch-size", "4", "--csv", csv, "--json");
             Assert.True(code == 0, error);
             using var doc = JsonDocument.Parse(output);
@@ -79,7 +79,7 @@ public class EvaluationCliTests
     [InlineData("--task", "tracr-reversed", "Did you mean 'tracr-reverse'")]
     public void EvalErrorsSayWhatIsWrong(string option, string value, string expected)
     {
-        var (code, _, error) = Run("eval", "--model", SharedFiles.Fixture("tiny-gpt2"), option, value, "--prompts", "2");
+        var (code, _, error) = Run("eval", "--model", TestFiles.Fixture("tiny-gpt2"), option, value, "--prompts", "2");
         Assert.Equal(1, code);
         Assert.Contains(expected, error);
     }
@@ -87,10 +87,10 @@ public class EvaluationCliTests
     [Fact]
     public void EvalRejectsBadMethodologyOptions()
     {
-        var (code, _, error) = Run("eval", "--model", SharedFiles.Fixture("tiny-gpt2"), "--task", "tracr-reverse", "--circuit", "tracr-reverse-ours", "--ablation", "mean");
+        var (code, _, error) = Run("eval", "--model", TestFiles.Fixture("tiny-gpt2"), "--task", "tracr-reverse", "--circuit", "tracr-reverse-ours", "--ablation", "mean");
         Assert.Equal(1, code);
         Assert.Contains("mean-corrupt", error);
-        (code, _, error) = Run("eval", "--model", SharedFiles.Fixture("tiny-gpt2"), "--task", "ioi", "--circuit", "ioi-edges", "--component", "node");
+        (code, _, error) = Run("eval", "--model", TestFiles.Fixture("tiny-gpt2"), "--task", "ioi", "--circuit", "ioi-edges", "--component", "node");
         Assert.Equal(1, code);
         Assert.Contains("use 'ioi'", error);
     }
@@ -103,7 +103,7 @@ public class EvaluationCliTests
         {
             string circuit = Path.Combine(dir, "c.json");
             File.WriteAllText(circuit, "{\"edges\":[{\"src\":\"MLP 0\",\"dest\":\"Resid End\",\"position\":null},{\"src\":\"A1.0\",\"dest\":\"Resid End\",\"position\":3}]}");
-            var (code, output, error) = Run("report", "--model", SharedFiles.Fixture("tiny-gpt2"), "--task", "tracr-reverse", "--circuit", circuit,
+            var (code, output, error) = Run("report", "--model", TestFiles.Fixture("tiny-gpt2"), "--task", "tracr-reverse", "--circuit", circuit,
                 "--prompts", "6", "--values", "resample,zero", "--json");
             Assert.True(code == 0, error);
             using var doc = JsonDocument.Parse(output);
@@ -111,7 +111,7 @@ public class EvaluationCliTests
             Assert.Equal(4, doc.RootElement.GetProperty("circuitAblated").GetArrayLength());
             Assert.Equal("logit-diff-recovered", doc.RootElement.GetProperty("metric").GetString());
             Assert.Contains("moves the median most", doc.RootElement.GetProperty("sensitivity").GetProperty("statement").GetString());
-            var text = Run("report", "--model", SharedFiles.Fixture("tiny-gpt2"), "--task", "tracr-reverse", "--circuit", circuit, "--prompts", "6", "--values", "zero", "--sets", "complement").Out;
+            var text = Run("report", "--model", TestFiles.Fixture("tiny-gpt2"), "--task", "tracr-reverse", "--circuit", circuit, "--prompts", "6", "--values", "zero", "--sets", "complement").Out;
             Assert.Contains("most faithful first", text);
         }
         finally

@@ -44,7 +44,7 @@ public class ModelsCommandTests : IDisposable
     [Fact]
     public void PullThenListShowsTheCachedModel()
     {
-        var repo = _hub.AddFolder("test-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        var repo = _hub.AddFolder("test-org/tiny-gpt2", TestFiles.Fixture("tiny-gpt2"));
         var (code, output, error) = Models("pull", "test-org/tiny-gpt2", "--json");
         Assert.True(code == 0, error);
         Assert.Equal("", error); // no progress bar when stderr is not a terminal
@@ -58,7 +58,7 @@ public class ModelsCommandTests : IDisposable
         Assert.True(code == 0, error);
         Assert.Contains("test-org/tiny-gpt2", output);
         Assert.Contains("complete", output);
-        long size = new FileInfo(SharedFiles.Fixture("tiny-gpt2/model.safetensors")).Length + repo["config.json"].Content.Length;
+        long size = new FileInfo(TestFiles.Fixture("tiny-gpt2/model.safetensors")).Length + repo["config.json"].Content.Length;
         Assert.Contains(ConsoleProgress.Bytes(size), output);
 
         (code, output, _) = Models("list", "--json");
@@ -87,7 +87,7 @@ public class ModelsCommandTests : IDisposable
         // tiny-gpt2 with a byte-level tokenizer whose ids (bytes) fit its 512-token vocabulary.
         string folder = Path.Combine(_cache, "with-tokenizer");
         Directory.CreateDirectory(folder);
-        foreach (var f in new[] { "config.json", "model.safetensors" }) File.Copy(SharedFiles.Fixture("tiny-gpt2/" + f), Path.Combine(folder, f));
+        foreach (var f in new[] { "config.json", "model.safetensors" }) File.Copy(TestFiles.Fixture("tiny-gpt2/" + f), Path.Combine(folder, f));
         File.WriteAllText(Path.Combine(folder, "tokenizer.json"), Hub.HubTests.MinimalByteLevelTokenizer());
         File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), """{"bos_token": "<|endoftext|>"}""");
 
@@ -112,7 +112,7 @@ public class ModelsCommandTests : IDisposable
         Assert.Null(all[400]); // beyond the tokenizer's 257 ids
 
         var err = new StringWriter();
-        Assert.Equal(CliErrors.Failure, WorkbookCli.Run(new[] { "run", "--model", SharedFiles.Fixture("tiny-gpt2"), "--prompt", "hi" }, new StringWriter(), err));
+        Assert.Equal(CliErrors.Failure, WorkbookCli.Run(new[] { "run", "--model", TestFiles.Fixture("tiny-gpt2"), "--prompt", "hi" }, new StringWriter(), err));
         Assert.Contains("no tokenizer", err.ToString());
     }
 }

@@ -16,7 +16,7 @@ namespace Workbook.Tests.Discovery;
 /// </summary>
 public class AttributionScoreTests
 {
-    static readonly Lazy<HookedTransformer> Model = new(() => ModelLoader.Load(SharedFiles.Fixture("tiny-gpt2")));
+    static readonly Lazy<HookedTransformer> Model = new(() => ModelLoader.Load(TestFiles.Fixture("tiny-gpt2")));
 
     [Theory]
     [InlineData("eap")]

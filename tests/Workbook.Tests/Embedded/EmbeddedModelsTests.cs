@@ -35,7 +35,7 @@ public class EmbeddedModelsTests
     [Fact]
     public void TheRepositoryFolderLoadsWithItsWordLevelTokenizer()
     {
-        using var loaded = ModelLoader.LoadWithTokenizer(Path.Combine(Support.SharedFiles.RepoRoot, ToyIoi.RepositoryFolder));
+        using var loaded = ModelLoader.LoadWithTokenizer(Path.Combine(Support.TestFiles.RepoRoot, ToyIoi.RepositoryFolder));
         Assert.Equal(ModelSourceKind.Folder, loaded.Source.Kind);
         Assert.IsType<WordLevelTokenizer>(loaded.Tokenizer);
         Assert.Equal(ToyIoi.Tokenizer.Vocabulary, ((WordLevelTokenizer)loaded.Tokenizer!).Vocabulary);

@@ -13,7 +13,7 @@ namespace Workbook.Tests.Embedded;
 /// <summary>The committed toy IOI checkpoint against its own model card, and the determinism of its training.</summary>
 public class ToyIoiModelTests
 {
-    static string RepositoryFolder => Path.Combine(SharedFiles.RepoRoot, ToyIoi.RepositoryFolder);
+    static string RepositoryFolder => Path.Combine(TestFiles.RepoRoot, ToyIoi.RepositoryFolder);
 
     /// <summary>Prompts the card's numbers were not measured on (the card uses seed <see cref="ToyIoiBuild.EvaluationSeed"/>).</summary>
     static IReadOnlyList<IoiPromptPair> OtherSeedPrompts(int count) => ToyIoi.Prompts(count, seed: 424242);

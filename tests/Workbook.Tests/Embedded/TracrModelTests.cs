@@ -7,6 +7,8 @@ using Workbook.Circuits;
 using Workbook.Graph;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Tasks;
+using Workbook.Tasks.Generators;
 using Workbook.Tokenization;
 using Workbook.Tests.Support;
 using static TorchSharp.torch;
@@ -70,7 +72,7 @@ public class TracrModelTests
     /// <summary>Dense tensors from the "name[index] = value" lines of an Appendix B section.</summary>
     static Dictionary<string, Tensor> AppendixWeights(HookedTransformer model, string section, string[] labels)
     {
-        string text = File.ReadAllText(Path.Combine(SharedFiles.Root, "spec", "paper-reference.md"));
+        string text = TestFiles.ReadPaperReference();
         int start = text.IndexOf(section, StringComparison.Ordinal);
         Assert.True(start >= 0, $"Section {section} not found in the spec.");
         int open = text.IndexOf("```", start, StringComparison.Ordinal);
@@ -125,34 +127,35 @@ public class TracrModelTests
 
     sealed record TracrPrompts(long[,] Clean, long[,] Corrupt, double[,] Answers, double[,] WrongAnswers);
 
-    static TracrPrompts LoadDataset(string file)
+    // The project's own generator (spec D.5): every input sequence once, each paired with another as its corrupt
+    // prompt. AutoCircuit's files hold the same prompts in another order (GeneratorTests compares them where present);
+    // the checks below do not depend on the order.
+    static TracrPrompts Dataset(PromptDataset dataset)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(SharedFiles.Reference(Path.Combine("autocircuit-datasets", "tracr", file))));
-        var prompts = doc.RootElement.GetProperty("prompts").EnumerateArray().ToList();
-        int n = prompts.Count;
+        int n = dataset.Count;
         var clean = new long[n, 6];
         var corrupt = new long[n, 6];
         var answers = new double[n, 5];
         var wrong = new double[n, 5];
         for (int i = 0; i < n; i++)
         {
-            var p = prompts[i];
+            var p = dataset.Prompts[i];
             for (int t = 0; t < 6; t++)
             {
-                clean[i, t] = p.GetProperty("clean")[t].GetInt64();
-                corrupt[i, t] = p.GetProperty("corrupt")[t].GetInt64();
+                clean[i, t] = p.Clean.Tokens![t];
+                corrupt[i, t] = p.Corrupt.Tokens![t];
             }
             for (int t = 0; t < 5; t++)
             {
-                answers[i, t] = p.GetProperty("answers")[t][0].GetDouble();
-                wrong[i, t] = p.GetProperty("wrong_answers")[t][0].GetDouble();
+                answers[i, t] = p.Answers.Values![t][0];
+                wrong[i, t] = p.WrongAnswers.Values![t][0];
             }
         }
         return new TracrPrompts(clean, corrupt, answers, wrong);
     }
 
-    static readonly Lazy<TracrPrompts> XProportionData = new(() => LoadDataset("tracr_xproportion_len_5_prompts.json"));
-    static readonly Lazy<TracrPrompts> ReverseData = new(() => LoadDataset("tracr_reverse_len_5_prompts.json"));
+    static readonly Lazy<TracrPrompts> XProportionData = new(() => Dataset(TracrGenerator.XProportion()));
+    static readonly Lazy<TracrPrompts> ReverseData = new(() => Dataset(TracrGenerator.Reverse()));
 
     [Fact]
     public void XProportionAnswersEveryDatasetPromptWithin1e4()

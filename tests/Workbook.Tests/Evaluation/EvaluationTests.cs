@@ -15,8 +15,8 @@ namespace Workbook.Tests.Evaluation;
 /// <summary>Evaluation on the tiny fixture models with token-id tasks built here (the fixtures have no tokenizer).</summary>
 public class EvaluationTests
 {
-    static readonly Lazy<HookedTransformer> Gpt2 = new(() => ModelLoader.Load(SharedFiles.Fixture("tiny-gpt2")));
-    static readonly Lazy<HookedTransformer> NeoX = new(() => ModelLoader.Load(SharedFiles.Fixture("tiny-neox")));
+    static readonly Lazy<HookedTransformer> Gpt2 = new(() => ModelLoader.Load(TestFiles.Fixture("tiny-gpt2")));
+    static readonly Lazy<HookedTransformer> NeoX = new(() => ModelLoader.Load(TestFiles.Fixture("tiny-neox")));
 
     static HookedTransformer ModelNamed(string name) => name == "tiny-gpt2" ? Gpt2.Value : NeoX.Value;
 

@@ -70,7 +70,7 @@ public class ExportAndReportTests
     [Fact]
     public void ReportCoversTheGridOrdersByFaithfulnessAndNamesTheInfluentialChoice()
     {
-        var model = ModelLoader.Load(SharedFiles.Fixture("tiny-gpt2"));
+        var model = ModelLoader.Load(TestFiles.Fixture("tiny-gpt2"));
         var graph = ComputationGraph.Factorized(model.Config);
         var residual = ComputationGraph.Residual(model.Config);
         // A node circuit and an edge circuit of the same heads, at labelled positions, as a family.

@@ -26,7 +26,7 @@ public class PaperReproductionTests
     /// <summary>Spec A.2's table: template → (ABBA no-BOS, BABA no-BOS, ABBA +BOS, BABA +BOS).</summary>
     static Dictionary<int, double[]> Targets()
     {
-        string spec = File.ReadAllText(Path.Combine(SharedFiles.Root, "spec", "paper-reference.md"));
+        string spec = TestFiles.ReadPaperReference();
         int start = spec.IndexOf("| template | ABBA no-BOS | BABA no-BOS | ABBA +BOS | BABA +BOS |", StringComparison.Ordinal);
         return Regex.Matches(spec[start..(start + 2000)], @"^\| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", RegexOptions.Multiline)
             .ToDictionary(m => int.Parse(m.Groups[1].Value), m => Enumerable.Range(2, 4).Select(g => double.Parse(m.Groups[g].Value, System.Globalization.CultureInfo.InvariantCulture)).ToArray());

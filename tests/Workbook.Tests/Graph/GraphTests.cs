@@ -48,7 +48,7 @@ public class GraphTests
     {
         var fixture = ScenarioFixture.Load(file);
         var config = Workbook.Checkpoints.HuggingFaceCheckpoint.ReadConfig(
-            Workbook.Checkpoints.ConfigJson.Load(SharedFiles.Fixture(fixture.Model + "/config.json")), fixture.Model);
+            Workbook.Checkpoints.ConfigJson.Load(TestFiles.Fixture(fixture.Model + "/config.json")), fixture.Model);
         var g = ComputationGraph.Factorized(config);
         Assert.Equal(fixture.Sources, g.Sources.Select(s => s.Name));
         Assert.Equal(fixture.Destinations, g.Destinations.Select(d => d.Name));

@@ -48,8 +48,8 @@ public class HubTests : IDisposable
         TensorAssert.Close(fixture["unpatched"].Logits, model.Forward(TensorAssert.Tokens(fixture.Clean)), tolerance, "pulled tiny-gpt2");
     }
 
-    static long FixtureSize => new FileInfo(SharedFiles.Fixture("tiny-gpt2/model.safetensors")).Length;
-    static string FixtureSha256 => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(SharedFiles.Fixture("tiny-gpt2/model.safetensors"))));
+    static long FixtureSize => new FileInfo(TestFiles.Fixture("tiny-gpt2/model.safetensors")).Length;
+    static string FixtureSha256 => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(TestFiles.Fixture("tiny-gpt2/model.safetensors"))));
 
     /// <summary>Nothing about a file is in the cache but (perhaps) a partial download.</summary>
     void AssertNothingComplete(string repoId, FakeRepo repo, string file)
@@ -65,7 +65,7 @@ public class HubTests : IDisposable
     [Fact]
     public void FullPullUsesTheHubCacheLayoutAndLoads()
     {
-        var repo = _hub.AddFolder("test-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        var repo = _hub.AddFolder("test-org/tiny-gpt2", TestFiles.Fixture("tiny-gpt2"));
         using var hub = new ModelHub(Options(token: "hf_secret"));
         var pulled = hub.Pull(Model("test-org/tiny-gpt2"));
 
@@ -75,11 +75,11 @@ public class HubTests : IDisposable
         // LFS file: blob named by its sha256 (computed here from the fixture), reached through a relative symlink.
         var weights = new FileInfo(Path.Combine(pulled.Folder, "model.safetensors"));
         Assert.Equal($"../../blobs/{FixtureSha256}", weights.LinkTarget);
-        Assert.Equal(File.ReadAllBytes(SharedFiles.Fixture("tiny-gpt2/model.safetensors")), File.ReadAllBytes(weights.FullName));
+        Assert.Equal(File.ReadAllBytes(TestFiles.Fixture("tiny-gpt2/model.safetensors")), File.ReadAllBytes(weights.FullName));
         // Regular file: blob named by its git object id; checked against git itself when it is installed.
         var config = new FileInfo(Path.Combine(pulled.Folder, "config.json"));
         Assert.Equal($"../../blobs/{repo["config.json"].GitSha1}", config.LinkTarget);
-        if (GitHashObject(SharedFiles.Fixture("tiny-gpt2/config.json")) is { } gitId) Assert.Equal(gitId, repo["config.json"].GitSha1);
+        if (GitHashObject(TestFiles.Fixture("tiny-gpt2/config.json")) is { } gitId) Assert.Equal(gitId, repo["config.json"].GitSha1);
         Assert.False(File.Exists(Path.Combine(pulled.Folder, "generation_config.json")), "only the files a model needs are pulled");
         Assert.Empty(Directory.GetFiles(Path.Combine(dir, "blobs"), "*.incomplete"));
         Assert.Equal(new PullStatistics(2, FixtureSize + repo["config.json"].Content.Length, 0), pulled.Statistics);
@@ -122,7 +122,7 @@ public class HubTests : IDisposable
     [Fact]
     public void AliasDownloadsOnFirstUseThenWorksOffline()
     {
-        _hub.AddFolder("gpt2", SharedFiles.Fixture("tiny-gpt2")); // the alias's repository, with tiny stand-in weights
+        _hub.AddFolder("gpt2", TestFiles.Fixture("tiny-gpt2")); // the alias's repository, with tiny stand-in weights
         using (var model = ModelLoader.Load("gpt2", new LoadOptions { Hub = Options() }))
             AssertLogitsMatchFixture(model);
         Assert.True(Directory.Exists(RepoDir("gpt2")));
@@ -148,20 +148,20 @@ public class HubTests : IDisposable
         File.WriteAllText(Path.Combine(repo, "refs", "main"), commit);
         foreach (var (file, blob) in new[] { ("config.json", "0123456789abcdef0123456789abcdef01234567"), ("model.safetensors", FixtureSha256) })
         {
-            File.Copy(SharedFiles.Fixture("tiny-gpt2/" + file), Path.Combine(repo, "blobs", blob));
+            File.Copy(TestFiles.Fixture("tiny-gpt2/" + file), Path.Combine(repo, "blobs", blob));
             File.CreateSymbolicLink(Path.Combine(repo, "snapshots", commit, file), $"../../blobs/{blob}");
         }
         using var model = ModelLoader.Load("gpt2", new LoadOptions { Hub = Options(offline: true) });
         AssertLogitsMatchFixture(model);
         var listed = new HubCache(_cache).List().Single();
         Assert.Equal("openai-community/gpt2", listed.Id.Value);
-        Assert.Equal(FixtureSize + new FileInfo(SharedFiles.Fixture("tiny-gpt2/config.json")).Length, listed.SizeOnDisk);
+        Assert.Equal(FixtureSize + new FileInfo(TestFiles.Fixture("tiny-gpt2/config.json")).Length, listed.SizeOnDisk);
     }
 
     [Fact]
     public void InterruptedDownloadResumesWithARangeRequest()
     {
-        var repo = _hub.AddFolder("test-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        var repo = _hub.AddFolder("test-org/tiny-gpt2", TestFiles.Fixture("tiny-gpt2"));
         long dropAt = FixtureSize / 2;
         repo["model.safetensors"].DropAt = dropAt;
         repo["model.safetensors"].DropTimes = 1;
@@ -193,7 +193,7 @@ public class HubTests : IDisposable
     [Fact]
     public void OnePullRetriesAndResumesByItself()
     {
-        var repo = _hub.AddFolder("test-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        var repo = _hub.AddFolder("test-org/tiny-gpt2", TestFiles.Fixture("tiny-gpt2"));
         repo["model.safetensors"].DropAt = FixtureSize / 3;
         repo["model.safetensors"].DropTimes = 2;
         using var hub = new ModelHub(Options(maxAttempts: 3));
@@ -211,7 +211,7 @@ public class HubTests : IDisposable
     [Fact]
     public void ServerErrorsOnMetadataAreRetried()
     {
-        var repo = _hub.AddFolder("test-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        var repo = _hub.AddFolder("test-org/tiny-gpt2", TestFiles.Fixture("tiny-gpt2"));
         repo["config.json"].ServerErrorTimes = 2;
         using (var failing = new ModelHub(Options(maxAttempts: 2)))
             Assert.Contains("503", Assert.ThrowsAny<HubException>(() => failing.Pull(Model("test-org/tiny-gpt2"))).Message);
@@ -223,14 +223,14 @@ public class HubTests : IDisposable
     [Fact]
     public void ServerIgnoringRangeRestartsCleanly()
     {
-        var repo = _hub.AddFolder("test-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        var repo = _hub.AddFolder("test-org/tiny-gpt2", TestFiles.Fixture("tiny-gpt2"));
         var f = repo["model.safetensors"];
         f.DropAt = FixtureSize / 2;
         f.DropTimes = 1;
         f.IgnoreRange = true;
         using var hub = new ModelHub(Options(maxAttempts: 2));
         var pulled = hub.Pull(Model("test-org/tiny-gpt2"));
-        Assert.Equal(File.ReadAllBytes(SharedFiles.Fixture("tiny-gpt2/model.safetensors")), File.ReadAllBytes(Path.Combine(pulled.Folder, "model.safetensors")));
+        Assert.Equal(File.ReadAllBytes(TestFiles.Fixture("tiny-gpt2/model.safetensors")), File.ReadAllBytes(Path.Combine(pulled.Folder, "model.safetensors")));
     }
 
     [Theory]
@@ -240,7 +240,7 @@ public class HubTests : IDisposable
     [InlineData("config.json", -7)]
     public void WrongReportedSizeIsRejected(string file, long delta)
     {
-        var repo = _hub.AddFolder("test-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        var repo = _hub.AddFolder("test-org/tiny-gpt2", TestFiles.Fixture("tiny-gpt2"));
         repo[file].ReportedSize = repo[file].Content.Length + delta;
         using var hub = new ModelHub(Options(maxAttempts: 3));
         var e = Assert.Throws<VerificationException>(() => hub.Pull(Model("test-org/tiny-gpt2")));
@@ -255,7 +255,7 @@ public class HubTests : IDisposable
     [InlineData("config.json")]
     public void WrongChecksumIsRejected(string file)
     {
-        var repo = _hub.AddFolder("test-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        var repo = _hub.AddFolder("test-org/tiny-gpt2", TestFiles.Fixture("tiny-gpt2"));
         var f = repo[file];
         string wrong = f.Lfs ? Convert.ToHexStringLower(SHA256.HashData(new byte[] { 1, 2, 3 })) : new string('c', 40);
         f.ReportedEtag = wrong;
@@ -273,7 +273,7 @@ public class HubTests : IDisposable
     [Fact]
     public void OfflineWithoutCacheNamesWhatIsMissing()
     {
-        _hub.AddFolder("test-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        _hub.AddFolder("test-org/tiny-gpt2", TestFiles.Fixture("tiny-gpt2"));
         var e = Assert.Throws<OfflineFileMissingException>(() => ModelLoader.Load("test-org/tiny-gpt2", new LoadOptions { Hub = Options(offline: true) }));
         Assert.Contains("Offline mode", e.Message);
         Assert.Contains("models--test-org--tiny-gpt2", e.Message);
@@ -289,9 +289,9 @@ public class HubTests : IDisposable
         Directory.CreateDirectory(folder);
         try
         {
-            File.Copy(SharedFiles.Fixture("tiny-gpt2/config.json"), Path.Combine(folder, "config.json"));
+            File.Copy(TestFiles.Fixture("tiny-gpt2/config.json"), Path.Combine(folder, "config.json"));
             var weightMap = new Dictionary<string, string>();
-            using (var f = SafetensorsFile.Open(SharedFiles.Fixture("tiny-gpt2/model.safetensors")))
+            using (var f = SafetensorsFile.Open(TestFiles.Fixture("tiny-gpt2/model.safetensors")))
             using (NewDisposeScope())
             {
                 var names = f.Tensors.Keys.OrderBy(n => n).ToList();
@@ -327,7 +327,7 @@ public class HubTests : IDisposable
     [Fact]
     public async Task ConcurrentPullsDownloadEachBlobOnce()
     {
-        var repo = _hub.AddFolder("test-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        var repo = _hub.AddFolder("test-org/tiny-gpt2", TestFiles.Fixture("tiny-gpt2"));
         repo["model.safetensors"].PauseAt = FixtureSize / 2;
         var secondProgress = new RecordingProgress();
         using var first = new ModelHub(Options());
@@ -346,13 +346,13 @@ public class HubTests : IDisposable
         Assert.Equal(results[0].Folder, results[1].Folder);
         Assert.Single(_hub.ContentRequests("model.safetensors"));
         Assert.Equal(0, results[1].Statistics.FilesDownloaded);
-        Assert.Equal(File.ReadAllBytes(SharedFiles.Fixture("tiny-gpt2/model.safetensors")), File.ReadAllBytes(Path.Combine(results[1].Folder, "model.safetensors")));
+        Assert.Equal(File.ReadAllBytes(TestFiles.Fixture("tiny-gpt2/model.safetensors")), File.ReadAllBytes(Path.Combine(results[1].Folder, "model.safetensors")));
     }
 
     [Fact]
     public async Task PullStoppedMidFileIsResumedByTheNextOne()
     {
-        var repo = _hub.AddFolder("test-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        var repo = _hub.AddFolder("test-org/tiny-gpt2", TestFiles.Fixture("tiny-gpt2"));
         long pauseAt = FixtureSize / 2;
         repo["model.safetensors"].PauseAt = pauseAt;
         using var cancel = new CancellationTokenSource();
@@ -380,7 +380,7 @@ public class HubTests : IDisposable
     [Fact]
     public void RenamedRepositoryIsFollowedAndCachedUnderTheRequestedId()
     {
-        var repo = _hub.AddFolder("new-org/tiny-gpt2", SharedFiles.Fixture("tiny-gpt2"));
+        var repo = _hub.AddFolder("new-org/tiny-gpt2", TestFiles.Fixture("tiny-gpt2"));
         _hub.Rename("old-org/tiny-gpt2", "new-org/tiny-gpt2");
         using var model = ModelLoader.Load("old-org/tiny-gpt2", new LoadOptions { Hub = Options() });
         AssertLogitsMatchFixture(model);

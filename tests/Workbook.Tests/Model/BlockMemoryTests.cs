@@ -23,7 +23,7 @@ public class BlockMemoryTests
     [Fact]
     public void BlockIntermediatesAreFreedOnlyWhenNothingKeepsThem()
     {
-        using var model = ModelLoader.Load(SharedFiles.Fixture("tiny-gpt2"));
+        using var model = ModelLoader.Load(TestFiles.Fixture("tiny-gpt2"));
         Assert.True(model.Config.NLayers >= 3);
         using var tokens = tensor(new long[] { 409, 191, 80, 7, 12, 33, 5, 9 }).view(2, 4);
         using var scope = NewDisposeScope();
@@ -47,7 +47,7 @@ public class BlockMemoryTests
     {
         // A hook may keep the tensor it sees (without cloning it) for the rest of the pass, so with hooks nothing is
         // freed early, even when the interceptor would allow it.
-        using var model = ModelLoader.Load(SharedFiles.Fixture("tiny-gpt2"));
+        using var model = ModelLoader.Load(TestFiles.Fixture("tiny-gpt2"));
         using var tokens = tensor(new long[] { 409, 191, 80, 7 }).view(1, 4);
         Tensor? kept = null;
         double? readLater = null;

@@ -70,7 +70,7 @@ public class CheckpointErrorTests : IDisposable
     [Fact]
     public void ChunkedReadEqualsWholeRead()
     {
-        using var f = SafetensorsFile.Open(SharedFiles.Fixture("tiny-gpt2/model.safetensors"));
+        using var f = SafetensorsFile.Open(TestFiles.Fixture("tiny-gpt2/model.safetensors"));
         using var whole = f.Read("transformer.h.0.mlp.c_fc.weight");
         int saved = SafetensorsFile.CopyChunkBytes;
         try
@@ -90,9 +90,9 @@ public class CheckpointErrorTests : IDisposable
     {
         string dir = Path.Combine(_dir, Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
-        string config = File.ReadAllText(SharedFiles.Fixture("tiny-gpt2/config.json"));
+        string config = File.ReadAllText(TestFiles.Fixture("tiny-gpt2/config.json"));
         File.WriteAllText(Path.Combine(dir, "config.json"), editConfig?.Invoke(config) ?? config);
-        using var f = SafetensorsFile.Open(SharedFiles.Fixture("tiny-gpt2/model.safetensors"));
+        using var f = SafetensorsFile.Open(TestFiles.Fixture("tiny-gpt2/model.safetensors"));
         using var scope = NewDisposeScope();
         var tensors = new List<(string, Tensor)>();
         foreach (var name in f.Tensors.Keys)
@@ -156,8 +156,8 @@ public class CheckpointErrorTests : IDisposable
         // The original hub checkpoint has no "transformer." prefix and carries attn.bias / attn.masked_bias buffers.
         string hub = Path.Combine(_dir, "hub");
         Directory.CreateDirectory(hub);
-        File.Copy(SharedFiles.Fixture("tiny-gpt2/config.json"), Path.Combine(hub, "config.json"));
-        using (var f = SafetensorsFile.Open(SharedFiles.Fixture("tiny-gpt2/model.safetensors")))
+        File.Copy(TestFiles.Fixture("tiny-gpt2/config.json"), Path.Combine(hub, "config.json"));
+        using (var f = SafetensorsFile.Open(TestFiles.Fixture("tiny-gpt2/model.safetensors")))
         using (NewDisposeScope())
         {
             var tensors = f.Tensors.Keys.Select(n => (n.Replace("transformer.", ""), f.Read(n))).ToList();

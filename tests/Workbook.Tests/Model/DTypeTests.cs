@@ -19,7 +19,7 @@ public class DTypeTests
     public void HalfPrecisionLogitsStayCloseToFloat32(string model, ScalarType dtype)
     {
         var fixture = ScenarioFixture.Load($"{model}-scenarios.json");
-        using var m = ModelLoader.Load(SharedFiles.Fixture(model), new LoadOptions { DType = dtype });
+        using var m = ModelLoader.Load(TestFiles.Fixture(model), new LoadOptions { DType = dtype });
         Assert.Equal(dtype, m.embed.W_E.dtype);
         using var scope = NewDisposeScope();
         using var _ = no_grad();

@@ -14,7 +14,7 @@ public class FixtureForwardTests
     public void UnpatchedLogitsMatchHuggingFace(string model)
     {
         var fixture = ScenarioFixture.Load($"{model}-scenarios.json");
-        using var m = ModelLoader.Load(SharedFiles.Fixture(model));
+        using var m = ModelLoader.Load(TestFiles.Fixture(model));
         using var _ = NewDisposeScope();
         using var __ = no_grad();
         var logits = m.Forward(TensorAssert.Tokens(fixture.Clean));
@@ -24,8 +24,8 @@ public class FixtureForwardTests
     [Fact]
     public void NeoXConfigIsReadFromEitherRopeSpelling()
     {
-        var modern = HuggingFaceCheckpoint.ReadConfig(ConfigJson.Load(SharedFiles.Fixture("tiny-neox/config.json")), "m");
-        var legacyJson = File.ReadAllText(SharedFiles.Fixture("tiny-neox/config.json"))
+        var modern = HuggingFaceCheckpoint.ReadConfig(ConfigJson.Load(TestFiles.Fixture("tiny-neox/config.json")), "m");
+        var legacyJson = File.ReadAllText(TestFiles.Fixture("tiny-neox/config.json"))
             .Replace("\"rope_parameters\"", "\"unused\"")
             .Replace("\"use_parallel_residual\"", "\"rotary_pct\": 0.25, \"rotary_emb_base\": 10000, \"use_parallel_residual\"");
         var legacy = HuggingFaceCheckpoint.ReadConfig(ConfigJson.Parse(legacyJson), "m");

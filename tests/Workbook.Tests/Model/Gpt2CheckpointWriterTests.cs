@@ -24,7 +24,7 @@ public class Gpt2CheckpointWriterTests
         string dir = Directory.CreateTempSubdirectory("gpt2-writer").FullName;
         try
         {
-            using var original = ModelLoader.Load(SharedFiles.Fixture("tiny-gpt2"));
+            using var original = ModelLoader.Load(TestFiles.Fixture("tiny-gpt2"));
             Gpt2CheckpointWriter.Save(original, dir);
             using var reloaded = ModelLoader.Load(dir);
             Assert.Equal(original.Config with { Name = "x" }, reloaded.Config with { Name = "x" });

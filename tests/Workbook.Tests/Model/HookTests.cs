@@ -9,7 +9,7 @@ public class HookTests
 {
     static readonly Lazy<ScenarioFixture> Gpt2Fixture = new(() => ScenarioFixture.Load("tiny-gpt2-scenarios.json"));
 
-    static HookedTransformer Load(string name) => ModelLoader.Load(SharedFiles.Fixture(name));
+    static HookedTransformer Load(string name) => ModelLoader.Load(TestFiles.Fixture(name));
 
     [Fact]
     public void SequentialResidualIsMidPlusMlpOut()

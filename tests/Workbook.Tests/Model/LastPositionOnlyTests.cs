@@ -15,7 +15,7 @@ public class LastPositionOnlyTests
     [InlineData("tiny-neox")]
     public void TheLastPositionsLogitsAreTheFullRunsLastRow(string name)
     {
-        using var model = ModelLoader.Load(SharedFiles.Fixture(name));
+        using var model = ModelLoader.Load(TestFiles.Fixture(name));
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         manual_seed(4);

@@ -20,8 +20,8 @@ public class ScenarioConformanceTests
     public void ReproducesScenarioLogits(string model, string scenario)
     {
         var expected = ScenarioFixture.Load($"{model}-scenarios.json")[scenario];
-        var file = ScenarioFile.Read(SharedFiles.Fixture($"{model}-scenarios.json"));
-        using var m = ModelLoader.Load(SharedFiles.Fixture(model));
+        var file = ScenarioFile.Read(TestFiles.Fixture($"{model}-scenarios.json"));
+        using var m = ModelLoader.Load(TestFiles.Fixture(model));
         using var scope = NewDisposeScope();
         var logits = file.Run(m, file.Scenarios.Single(s => s.Name == scenario));
         TensorAssert.Close(expected.Logits, logits, 1e-4, $"{model}/{scenario}");

@@ -146,8 +146,8 @@ public sealed class CheckpointFuzzTests : IDisposable
 
     static readonly string[] ConfigBases =
     {
-        File.ReadAllText(SharedFiles.Fixture("tiny-gpt2/config.json")),
-        File.ReadAllText(SharedFiles.Fixture("tiny-neox/config.json")),
+        File.ReadAllText(TestFiles.Fixture("tiny-gpt2/config.json")),
+        File.ReadAllText(TestFiles.Fixture("tiny-neox/config.json")),
         TransformerLensConfig,
         """{"model_type":"gpt_neox","hidden_size":64,"num_attention_heads":4,"num_hidden_layers":2,"intermediate_size":256,"vocab_size":512,"max_position_embeddings":64,"rotary_pct":0.25,"rotary_emb_base":10000}""",
     };
@@ -198,8 +198,8 @@ public sealed class CheckpointFuzzTests : IDisposable
     {
         string folder = Path.Combine(_dir, "tiny-gpt2");
         Directory.CreateDirectory(folder);
-        File.Copy(SharedFiles.Fixture("tiny-gpt2/model.safetensors"), Path.Combine(folder, "model.safetensors"));
-        string baseConfig = File.ReadAllText(SharedFiles.Fixture("tiny-gpt2/config.json"));
+        File.Copy(TestFiles.Fixture("tiny-gpt2/model.safetensors"), Path.Combine(folder, "model.safetensors"));
+        string baseConfig = File.ReadAllText(TestFiles.Fixture("tiny-gpt2/config.json"));
         var gen = Gen.Int.Select(seed =>
         {
             var r = new Random(seed);

@@ -32,7 +32,7 @@ public sealed class DownloadProcessTests : IDisposable
 
     string RepoDir => Path.Combine(_cache, "models--test-org--tiny-gpt2");
 
-    static byte[] Fixture => File.ReadAllBytes(SharedFiles.Fixture("tiny-gpt2/model.safetensors"));
+    static byte[] Fixture => File.ReadAllBytes(TestFiles.Fixture("tiny-gpt2/model.safetensors"));
     static string Sha256(byte[] b) => Convert.ToHexStringLower(SHA256.HashData(b));
 
     /// <summary>The whole cache of the repository is what a complete pull of <paramref name="repo"/> leaves.</summary>
@@ -65,7 +65,7 @@ public sealed class DownloadProcessTests : IDisposable
     [Fact]
     public void PullKilledMidFileThenRestartedLeavesACorrectCache()
     {
-        var repo = _hub.AddFolder(RepoName, SharedFiles.Fixture("tiny-gpt2"));
+        var repo = _hub.AddFolder(RepoName, TestFiles.Fixture("tiny-gpt2"));
         var weights = repo["model.safetensors"];
         long pauseAt = weights.Content.Length / 2;
         weights.PauseAt = pauseAt;
@@ -104,7 +104,7 @@ public sealed class DownloadProcessTests : IDisposable
     [Fact]
     public async Task TwoPullsAtOnceInTwoProcessesLeaveACorrectCache()
     {
-        var repo = _hub.AddFolder(RepoName, SharedFiles.Fixture("tiny-gpt2"));
+        var repo = _hub.AddFolder(RepoName, TestFiles.Fixture("tiny-gpt2"));
         repo["model.safetensors"].ChunkDelay = TimeSpan.FromMilliseconds(40); // ~2 s per download: the two overlap
         using var a = CliProcess.Start(Environment, "models", "pull", RepoName);
         using var b = CliProcess.Start(Environment, "models", "pull", RepoName);

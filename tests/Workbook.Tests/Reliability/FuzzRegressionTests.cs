@@ -129,8 +129,8 @@ public sealed class FuzzRegressionTests : IDisposable
         // n_layer 1000 next to a 3-layer checkpoint: the model (~200 MB here, terabytes for a wider config) was allocated first
         string folder = Path.Combine(_dir, "big");
         Directory.CreateDirectory(folder);
-        File.Copy(SharedFiles.Fixture("tiny-gpt2/model.safetensors"), Path.Combine(folder, "model.safetensors"));
-        File.WriteAllText(Path.Combine(folder, "config.json"), File.ReadAllText(SharedFiles.Fixture("tiny-gpt2/config.json")).Replace("\"n_layer\": 3", "\"n_layer\": 1000"));
+        File.Copy(TestFiles.Fixture("tiny-gpt2/model.safetensors"), Path.Combine(folder, "model.safetensors"));
+        File.WriteAllText(Path.Combine(folder, "config.json"), File.ReadAllText(TestFiles.Fixture("tiny-gpt2/config.json")).Replace("\"n_layer\": 3", "\"n_layer\": 1000"));
         Rejected<CheckpointException>(() => ModelLoader.LoadFolder(folder), "config.json", "does not belong to these weights");
     }
 
@@ -198,7 +198,7 @@ public sealed class FuzzRegressionTests : IDisposable
     [InlineData("\"type\": \"WordLevel\"", "\"type\": 7", "malformed")] // was InvalidOperationException
     public void WordLevelFileWithDuplicateKeysOrMistypedValues(string from, string to, string mention)
     {
-        string text = File.ReadAllText(Path.Combine(SharedFiles.RepoRoot, "data/models/toy-ioi/tokenizer.json"));
+        string text = File.ReadAllText(Path.Combine(TestFiles.RepoRoot, "data/models/toy-ioi/tokenizer.json"));
         Assert.Contains(from, text);
         string path = Write("wl/tokenizer.json", text.Replace(from, to));
         Rejected<FormatException>(() => WordLevelTokenizer.Load(path), path, mention);
@@ -243,7 +243,7 @@ public sealed class FuzzRegressionTests : IDisposable
     [Fact]
     public void EdgeNameWithAnUnknownNodeNamesTheLine()
     {
-        var graph = ComputationGraph.Factorized(HuggingFaceCheckpoint.ReadConfig(ConfigJson.Load(SharedFiles.Fixture("tiny-gpt2/config.json")), "tiny-gpt2"));
+        var graph = ComputationGraph.Factorized(HuggingFaceCheckpoint.ReadConfig(ConfigJson.Load(TestFiles.Fixture("tiny-gpt2/config.json")), "tiny-gpt2"));
         Rejected<UnknownNodeException>(() => Circuit.Parse(graph, new[] { "A0.1->A1.2.Q", "# comment", "A0.9->A1.2.Q" }), "line 3", "A0.9");
     }
 }

@@ -17,7 +17,7 @@ namespace Workbook.Tests.Reliability;
 /// <summary>Guards against silent no-ops and meaningless numbers: each one fails with a typed exception and a clear message.</summary>
 public class GuardTests
 {
-    static readonly Lazy<HookedTransformer> Gpt2 = new(() => ModelLoader.Load(SharedFiles.Fixture("tiny-gpt2")));
+    static readonly Lazy<HookedTransformer> Gpt2 = new(() => ModelLoader.Load(TestFiles.Fixture("tiny-gpt2")));
 
     static TokenizedDataset Data(int count = 12) => TokenizedDataset.Create(EvaluationTests.TokenDataset(7, count), null, false, false);
 
@@ -110,7 +110,7 @@ public class GuardTests
     public void NaNLogitsOfAPatchedRunNameTheMethodologyAndBatch()
     {
         // tiny-neox: its unembedding is not tied to the embedding, so only runs that read token 3 see the NaN.
-        using var model = ModelLoader.Load(SharedFiles.Fixture("tiny-neox"));
+        using var model = ModelLoader.Load(TestFiles.Fixture("tiny-neox"));
         using (no_grad()) model.embed.W_E[3] = full(model.Config.DModel, double.NaN);
         var circuit = Edges("A0.1->A1.2.Q");
         // The clean run never sees token 3, so the reference is finite; resampling from the corrupt run brings the NaN in.
@@ -125,7 +125,7 @@ public class GuardTests
     [Fact]
     public void InfiniteLogitsOfTheUnpatchedModelAreNamed()
     {
-        using var model = ModelLoader.Load(SharedFiles.Fixture("tiny-gpt2"));
+        using var model = ModelLoader.Load(TestFiles.Fixture("tiny-gpt2"));
         using (no_grad()) model.ln_final!.b.fill_(double.PositiveInfinity);
         var e = Assert.Throws<NonFiniteLogitsException>(() => Evaluator.Run(Request(Edges("A0.1->A1.2.Q"), new Methodology(), model: model)));
         Assert.Contains("unpatched model", e.Message);

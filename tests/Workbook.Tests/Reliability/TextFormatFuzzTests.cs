@@ -29,7 +29,7 @@ public sealed class TextFormatFuzzTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    static TransformerConfig TinyGpt2Config => HuggingFaceCheckpoint.ReadConfig(ConfigJson.Load(SharedFiles.Fixture("tiny-gpt2/config.json")), "tiny-gpt2");
+    static TransformerConfig TinyGpt2Config => HuggingFaceCheckpoint.ReadConfig(ConfigJson.Load(TestFiles.Fixture("tiny-gpt2/config.json")), "tiny-gpt2");
 
     static Gen<FuzzCase<string>> JsonCases(string[] bases, string mustName, params string[] alsoNamed) => Gen.Int.Select(seed =>
     {
@@ -94,8 +94,8 @@ public sealed class TextFormatFuzzTests : IDisposable
         Directory.CreateDirectory(folder);
         string path = Path.Combine(folder, "tokenizer.json");
         string configPath = Path.Combine(folder, "tokenizer_config.json");
-        string baseJson = File.ReadAllText(Path.Combine(SharedFiles.RepoRoot, "data/models/toy-ioi/tokenizer.json"));
-        string baseConfig = File.ReadAllText(Path.Combine(SharedFiles.RepoRoot, "data/models/toy-ioi/tokenizer_config.json"));
+        string baseJson = File.ReadAllText(Path.Combine(TestFiles.RepoRoot, "data/models/toy-ioi/tokenizer.json"));
+        string baseConfig = File.ReadAllText(Path.Combine(TestFiles.RepoRoot, "data/models/toy-ioi/tokenizer_config.json"));
         // The file's text through FromJson (no disk), with the BOS from a mutated tokenizer_config.json through Load for every 50th case.
         var gen = Gen.Int.Select(seed =>
         {
@@ -155,7 +155,7 @@ public sealed class TextFormatFuzzTests : IDisposable
         var concrete = Circuit.Parse(edges, new[] { "Resid Start->A1.0.V", "A1.0->Resid End@3", "MLP 0->Resid End", "A0.2->A2.1.Q@9" });
         string[] bases =
         {
-            File.ReadAllText(Path.Combine(SharedFiles.RepoRoot, "data/circuits/tiny-gpt2-example.json")),
+            File.ReadAllText(Path.Combine(TestFiles.RepoRoot, "data/circuits/tiny-gpt2-example.json")),
             CircuitJson.Write(concrete, new Dictionary<int, string> { [9] = "end" }),
             SymbolicCircuitJson.Write(SymbolicCircuit.FromCircuit("nodes", Circuit.Parse(nodes, new[] { "A0.1->Resid Mid 0", "MLP 1->Resid Post 1" }))),
             """{"name":"labels","edges":[{"src":"A0.1","dest":"A1.2","position":"S2"},{"src":"A1.0","dest":"Resid End","position":"IO..end"},{"src":"A2.3","dest":"Resid End","position":"S2+1","allTokensOnly":false}]}""",
@@ -202,7 +202,7 @@ public sealed class TextFormatFuzzTests : IDisposable
         const string source = "fuzz/scenarios.json";
         var config = TinyGpt2Config;
         // The fixture, without its expected logits (large) and with fewer scenarios, as the base.
-        var full = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(SharedFiles.Fixture("tiny-gpt2-scenarios.json")))!.AsObject();
+        var full = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(TestFiles.Fixture("tiny-gpt2-scenarios.json")))!.AsObject();
         var scenarios = full["scenarios"]!.AsArray();
         var small = new System.Text.Json.Nodes.JsonArray();
         foreach (var s in scenarios.Take(8))

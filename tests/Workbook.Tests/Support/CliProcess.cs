@@ -11,7 +11,7 @@ public static class CliProcess
 {
     public sealed record Result(int ExitCode, string Out, string Err);
 
-    static string CliDll => Path.Combine(AppContext.BaseDirectory, "Workbook.Cli.dll");
+    public static string CliDll => Path.Combine(AppContext.BaseDirectory, "Workbook.Cli.dll");
 
     public static Process Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
@@ -39,5 +39,32 @@ public static class CliProcess
         }
         p.WaitForExit();
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>Runs several commands at once, each in its own process; returns their results in the order given.</summary>
+    public static Result[] RunAll(IReadOnlyDictionary<string, string> environment, TimeSpan timeout, IReadOnlyList<string[]> commands)
+    {
+        var started = commands.Select(args => Start(environment, args)).ToList();
+        try
+        {
+            var streams = started.Select(p => (Out: p.StandardOutput.ReadToEndAsync(), Err: p.StandardError.ReadToEndAsync())).ToList();
+            var deadline = DateTime.UtcNow + timeout;
+            for (int i = 0; i < started.Count; i++)
+            {
+                var left = deadline - DateTime.UtcNow;
+                if (left < TimeSpan.Zero || !started[i].WaitForExit(left))
+                    throw new TimeoutException($"workbook {string.Join(' ', commands[i])} did not finish in {timeout}.");
+                started[i].WaitForExit();
+            }
+            return started.Select((p, i) => new Result(p.ExitCode, streams[i].Out.Result, streams[i].Err.Result)).ToArray();
+        }
+        finally
+        {
+            foreach (var p in started)
+            {
+                if (!p.HasExited) p.Kill(entireProcessTree: true);
+                p.Dispose();
+            }
+        }
     }
 }

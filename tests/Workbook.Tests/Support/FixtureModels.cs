@@ -14,7 +14,7 @@ public static class FixtureModels
     static readonly Lazy<(HookedTransformer Model, ScenarioFixture Fixture)> NeoX = new(() => Load("tiny-neox"));
 
     static (HookedTransformer, ScenarioFixture) Load(string name) =>
-        (ModelLoader.Load(SharedFiles.Fixture(name)), ScenarioFixture.Load($"{name}-scenarios.json"));
+        (ModelLoader.Load(TestFiles.Fixture(name)), ScenarioFixture.Load($"{name}-scenarios.json"));
 
     /// <summary>A fixture model ("tiny-gpt2" or "tiny-neox") and its scenarios' clean/corrupt prompt pair.</summary>
     public static (HookedTransformer Model, PromptPair Batch) WithPrompts(string model)

@@ -16,7 +16,7 @@ public sealed class ScenarioFixture
 
     public static ScenarioFixture Load(string file)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(SharedFiles.Fixture(file)));
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(TestFiles.Fixture(file)));
         var root = doc.RootElement;
         static long[,] Tokens(JsonElement e)
         {

@@ -18,7 +18,7 @@ public class DocstringTokenizationTests
     {
         using var loaded = RealModels.LoadOrSkip("attn-only-4l");
         var tokenizer = loaded.RequireTokenizer();
-        var file = AutoCircuitJson.ReadFile(SharedFiles.Reference(Path.Combine("autocircuit-datasets", "docstring_prompts.json")));
+        var file = DocstringGenerator.Generate(1000, seed: 0); // AutoCircuit's docstring_prompts.json, byte for byte (GeneratorTests)
         var data = KnownTasks.Docstring.Tokenize(new[] { file }, tokenizer)[0]; // throws if any prompt differs in length
         Assert.Equal(1000, data.Count);
         Assert.Equal(41, data.SeqLen);

@@ -5,15 +5,19 @@ using Workbook.Tokenization;
 
 namespace Workbook.Tests.Tasks;
 
-/// <summary>The seeded generators regenerate AutoCircuit's original dataset files byte for byte (the files are oracles in ../shared).</summary>
+/// <summary>
+/// The seeded generators regenerate AutoCircuit's original dataset files byte for byte. The files are oracles that
+/// are not redistributed with the workbook: these tests skip unless they are present (see <see cref="TestFiles.AutoCircuitDataset"/>).
+/// </summary>
 public class GeneratorTests
 {
-    static string Original(string relative) => File.ReadAllText(SharedFiles.Reference(Path.Combine("autocircuit-datasets", relative)));
+    static string Original(string relative) => File.ReadAllText(TestFiles.AutoCircuitDataset(relative));
 
     public static IEnumerable<object[]> IoiParts() =>
         from order in new[] { IoiOrder.ABBA, IoiOrder.BABA } from t in Enumerable.Range(0, 15) select new object[] { order, t };
 
-    [Theory]
+    [SkippableTheory]
+    [Trait("Category", TestFiles.AutoCircuitCategory)]
     [MemberData(nameof(IoiParts))]
     public void IoiFilesAreRegeneratedByteForByte(IoiOrder order, int template)
     {
@@ -29,7 +33,8 @@ public class GeneratorTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
+    [Trait("Category", TestFiles.AutoCircuitCategory)]
     public void DocstringFileIsRegeneratedByteForByte()
     {
         var dataset = DocstringGenerator.Generate(1000, seed: 0);
@@ -45,7 +50,8 @@ public class GeneratorTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
+    [Trait("Category", TestFiles.AutoCircuitCategory)]
     [InlineData("docstring_prompts.json")]
     [InlineData("sports-players/sports_players_pythia-2.8b-deduped_prompts.json")]
     [InlineData("tracr/tracr_reverse_len_5_prompts.json")]
@@ -57,7 +63,8 @@ public class GeneratorTests
         Assert.Equal(original, AutoCircuitJson.Write(AutoCircuitJson.Read(original, file)));
     }
 
-    [Fact]
+    [SkippableFact]
+    [Trait("Category", TestFiles.AutoCircuitCategory)]
     public void SportsPlayersTableGivesTheFilesCleanPrompts()
     {
         Assert.Equal(249, SportsPlayersGenerator.Players.Count);
@@ -78,7 +85,8 @@ public class GeneratorTests
         Assert.Equal(file.WordIdxs!.ToString(), generated.WordIdxs!.ToString());
     }
 
-    [Fact]
+    [SkippableFact]
+    [Trait("Category", TestFiles.AutoCircuitCategory)]
     public void TracrDatasetsCoverEverySequenceWithTheFilesAnswers()
     {
         foreach (var (generated, file) in new[]

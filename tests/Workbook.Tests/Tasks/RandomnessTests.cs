@@ -68,7 +68,7 @@ public class RandomnessTests
 
     static List<int> AppendixEList(string heading)
     {
-        string spec = File.ReadAllText(Path.Combine(SharedFiles.Root, "spec", "paper-reference.md"));
+        string spec = TestFiles.ReadPaperReference();
         int start = spec.IndexOf("## Appendix E", StringComparison.Ordinal);
         int at = spec.IndexOf(heading + " (n=", start, StringComparison.Ordinal);
         int open = spec.IndexOf('[', at), close = spec.IndexOf(']', open);

@@ -6,18 +6,21 @@ using Workbook.Tokenization;
 
 namespace Workbook.Tests.Tasks;
 
-/// <summary>The original dataset files, imported and tokenized, agree with the spec's positions and BOS rules (D.2, F.1, F.2).</summary>
+/// <summary>
+/// The generated datasets, tokenized, agree with the spec's positions and BOS rules (D.2, F.1, F.2). The generators
+/// reproduce AutoCircuit's files byte for byte where that is checked (<see cref="GeneratorTests"/>), so these tests need
+/// no file from outside the repository.
+/// </summary>
 public class TaskDatasetTests
 {
     static readonly Gpt2Tokenizer Gpt2 = new();
 
-    static PromptDataset Original(string relative) =>
-        AutoCircuitJson.ReadFile(SharedFiles.Reference(Path.Combine("autocircuit-datasets", relative)));
+    static PromptDataset Ioi(IoiOrder order, int template, int count) => IoiGenerator.Generate(order, template, count, seed: 0, Gpt2);
 
     /// <summary>Spec D.2's table: template → (ABBA IO,S1,S1+1,S2,end; BABA ...; T without BOS).</summary>
     static Dictionary<int, (int[] Abba, int[] Baba, int T)> SpecTable()
     {
-        string spec = File.ReadAllText(Path.Combine(SharedFiles.Root, "spec", "paper-reference.md"));
+        string spec = TestFiles.ReadPaperReference();
         int start = spec.IndexOf("| template | ABBA IO,S1,S1+1,S2,end", StringComparison.Ordinal);
         var rows = new Dictionary<int, (int[], int[], int)>();
         foreach (Match m in Regex.Matches(spec[start..(start + 2000)], @"^\| (\d+) \| ([\d,]+) \| ([\d,]+) \| (\d+) \|", RegexOptions.Multiline))
@@ -37,7 +40,7 @@ public class TaskDatasetTests
     {
         var row = SpecTable()[template];
         var expected = order == IoiOrder.ABBA ? row.Abba : row.Baba;
-        var file = Original($"ioi/ioi_{order}_template_{template}_prompts.json").Take(200);
+        var file = Ioi(order, template, 200);
         var data = KnownTasks.Ioi.Tokenize(new[] { file }, Gpt2)[0];
         Assert.False(data.BosPrepended);
         Assert.Equal(0, data.SharedPrefix);
@@ -52,14 +55,12 @@ public class TaskDatasetTests
             Assert.Equal(data.WrongAnswerIds![i][0], data.Clean[i][data.Positions["S1"]]);
             Assert.Equal(data.WrongAnswerIds![i][0], data.Clean[i][data.Positions["S2"]]);
         }
-        // Our generator, run with the same tokenizer, locates the same positions.
-        Assert.Equal(file.WordIdxs!.ToString(), IoiGenerator.Generate(order, template, 3, 0, Gpt2).WordIdxs!.ToString());
     }
 
     [Fact]
     public void PrependingBosShiftsEveryPositionByOne()
     {
-        var file = Original("ioi/ioi_ABBA_template_0_prompts.json").Take(10);
+        var file = Ioi(IoiOrder.ABBA, 0, 10);
         var plain = TokenizedDataset.Create(file, Gpt2, prependBos: false, tailDivergence: false);
         var bos = TokenizedDataset.Create(file, Gpt2, prependBos: true, tailDivergence: false);
         Assert.Equal(plain.SeqLen + 1, bos.SeqLen);
@@ -76,7 +77,7 @@ public class TaskDatasetTests
     {
         // Sports prompts share "Fact: Tiger Woods plays the sport of golf\nFact:" (12 tokens, 13 with BOS, spec A.4).
         // GPT-2 splits the names differently from Pythia, so keep the pairs whose GPT-2 lengths agree.
-        var sports = Original("sports-players/sports_players_pythia-2.8b-deduped_prompts.json");
+        var sports = SportsPlayersGenerator.Generate(seed: 0);
         sports = sports with { Prompts = sports.Prompts.Where(p => Gpt2.Encode(p.Clean.Text!).Count == 19 && Gpt2.Encode(p.Corrupt.Text!).Count == 19).Take(20).ToArray() };
         Assert.True(sports.Count >= 5);
         var data = TokenizedDataset.Create(sports, Gpt2, prependBos: true, tailDivergence: true);
@@ -84,7 +85,7 @@ public class TaskDatasetTests
         Assert.Equal(0, TokenizedDataset.Create(sports, Gpt2, prependBos: true, tailDivergence: false).SharedPrefix);
         Assert.Equal(13, data.Take(3).SharedPrefix);
         // Docstring: clean and corrupt first differ at A_def (10, or 11 with BOS) for the paper's 50 prompts.
-        var doc = Original("docstring_prompts.json");
+        var doc = DocstringGenerator.Generate(1000, seed: 0);
         Assert.Equal(11, doc.WordIdxs!["A_def"] + 1);
         Assert.All(doc.Prompts.Take(50), p =>
         {
@@ -97,7 +98,8 @@ public class TaskDatasetTests
     [Fact]
     public void TracrPromptsAreUsedAsTheyAreWithPerPositionTargets()
     {
-        var reverse = KnownTasks.TracrReverse.Tokenize(KnownTasks.TracrReverse.Select(new[] { Original("tracr/tracr_reverse_len_5_prompts.json") }, null), null)[0];
+        var file = TracrGenerator.Reverse();
+        var reverse = KnownTasks.TracrReverse.Tokenize(KnownTasks.TracrReverse.Select(new[] { file }, null), null)[0];
         Assert.Equal(200, reverse.Count);
         Assert.Equal(6, reverse.SeqLen);
         Assert.All(reverse.Clean, t => Assert.Equal(3, t[0])); // BOS already first, nothing prepended
@@ -106,11 +108,10 @@ public class TaskDatasetTests
         // The answer at output position i is the clean token at position 5 - i (reversal).
         for (int i = 0; i < reverse.Count; i++)
             for (int p = 0; p < 5; p++) Assert.Equal(reverse.Clean[i][5 - p], (int)reverse.AnswerValues![i][p][0]);
-        // Shuffled like AutoCircuit: the first test prompt is file prompt 45 (spec Appendix E).
-        var file = Original("tracr/tracr_reverse_len_5_prompts.json");
+        // Shuffled like AutoCircuit: the first test prompt is dataset prompt 45 (spec Appendix E).
         Assert.Equal(file.Prompts[45].Clean.Tokens, reverse.Clean[0]);
 
-        var xprop = KnownTasks.TracrXProportion.Tokenize(new[] { Original("tracr/tracr_xproportion_len_5_prompts.json") }, null)[0];
+        var xprop = KnownTasks.TracrXProportion.Tokenize(new[] { TracrGenerator.XProportion() }, null)[0];
         Assert.False(xprop.HasTokenAnswers);
         Assert.Equal(1024, xprop.Count);
     }
@@ -119,8 +120,8 @@ public class TaskDatasetTests
     public void BadDatasetsAreRejectedWithReasons()
     {
         Assert.Contains("needs a tokenizer", Assert.Throws<ArgumentException>(() =>
-            TokenizedDataset.Create(Original("ioi/ioi_ABBA_template_0_prompts.json").Take(2), null, false, false)).Message);
-        var mixed = Original("ioi/ioi_ABBA_template_0_prompts.json").Take(2);
+            TokenizedDataset.Create(Ioi(IoiOrder.ABBA, 0, 2), null, false, false)).Message);
+        var mixed = Ioi(IoiOrder.ABBA, 0, 2);
         mixed = mixed with { Prompts = new[] { mixed.Prompts[0], mixed.Prompts[1] with { Clean = PromptInput.FromText("Then, Scott went") , Corrupt = PromptInput.FromText("Then, Bob went") } } };
         Assert.Contains("prompt 1 is", Assert.Throws<ArgumentException>(() => TokenizedDataset.Create(mixed, Gpt2, false, false)).Message);
         var multiToken = mixed with { Prompts = new[] { mixed.Prompts[0] with { Answers = AnswerList.FromTexts(new[] { " Scottington Jr" }) } } };
