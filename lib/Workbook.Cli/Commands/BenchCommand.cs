@@ -26,19 +26,20 @@ public static class BenchCommand
         var tf32 = CommonOptions.AllowTf32();
         var prompts = TaskInputs.Prompts();
         var batchSize = TaskInputs.BatchSize();
+        var parts = new Option<int?>("--parts-per-order") { Description = "IOI: only the first N templates of each name order (a part of the figure; default: all 15)." };
         var noReuse = new Option<bool>("--no-reuse") { Description = "Compute clean runs, patch-source activations and means per methodology (the reference that work sharing is measured against)." };
         var json = CommonOptions.Json();
         var cmd = new Command("figure", "Time the evaluations behind one of the paper's figures at the paper's prompt counts (3: IOI grid, 4: ABC dataset size, " +
                                         "9: Docstring, 10: Sports Players) on the paper's model or its random stand-in; wall time, and the process's peak memory.")
         {
-            figure, model, device, dtype, tf32, prompts, batchSize, noReuse, json,
+            figure, model, device, dtype, tf32, prompts, batchSize, parts, noReuse, json,
         };
         cmd.SetAction(parse =>
         {
             Devices.AllowTf32 = parse.GetValue(tf32);
             var parameters = new Experiments.FigureParameters(parse.GetValue(model), parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(prompts), parse.GetValue(batchSize));
             using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
-            var result = FigureBenchmark.Run(parse.GetValue(figure)!, parameters, !parse.GetValue(noReuse), progress);
+            var result = FigureBenchmark.Run(parse.GetValue(figure)!, parameters, !parse.GetValue(noReuse), progress, parse.GetValue(parts));
             progress.Dispose();
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) CommonOptions.WriteJson(output, result);

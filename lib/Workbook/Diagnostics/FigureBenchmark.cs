@@ -37,7 +37,9 @@ public static class FigureBenchmark
 
     public static IReadOnlyCollection<string> Names => Figures.Keys.ToArray();
 
-    public static FigureBenchmarkResult Run(string figure, FigureParameters parameters, bool reuseWork = true, IProgress<WorkProgress>? progress = null)
+    /// <param name="partsPerOrder">IOI: only the first templates of each name order (a part of the figure, for quicker comparisons); null: all.</param>
+    public static FigureBenchmarkResult Run(string figure, FigureParameters parameters, bool reuseWork = true, IProgress<WorkProgress>? progress = null,
+        int? partsPerOrder = null)
     {
         var spec = Figures.TryGetValue(figure.Trim(), out var f) ? f
             : throw new ArgumentException($"There is no figure '{figure}' to time; choose one of {string.Join(", ", Figures.Keys)}.");
@@ -60,14 +62,14 @@ public static class FigureBenchmark
             if (!setup.IsPaperModel)
                 throw new ArgumentException($"Figure {figure} is timed on the paper's model '{task.PaperModel}', which is not in the hub cache. " +
                                             $"Pull it (workbook models pull {task.PaperModel}) or write a stand-in with its shape (workbook models random --like {task.PaperModel}).");
-            var timed = setup.WithReuse(reuseWork);
+            var timed = (partsPerOrder is int k ? setup.WithFirstParts(k) : setup).WithReuse(reuseWork);
             double load = clock.Elapsed.TotalSeconds;
             clock.Restart();
             int methodologies = spec.Run(timed);
             Devices.Synchronize(device);
             double compute = clock.Elapsed.TotalSeconds;
             return new FigureBenchmarkResult(figure, setup.ModelName, setup.RandomWeights is not null, task.Name, parameters.Device, Devices.Describe(device),
-                Precision.Name(setup.Loaded.Model.DType), setup.Parts.Count, setup.PromptCount, methodologies, reuseWork, load, compute, PeakResidentBytes(),
+                Precision.Name(setup.Loaded.Model.DType), timed.Parts.Count, timed.PromptCount, methodologies, reuseWork, load, compute, PeakResidentBytes(),
                 TorchSharp.torch.get_num_threads());
         }
     }
