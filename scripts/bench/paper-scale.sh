@@ -12,9 +12,10 @@
 #   DEVICE [cpu]  DTYPE [float32]  HALF_FIGURES [10 on cuda]: figures also timed in bfloat16
 #   PROMPTS []                 prompts per part instead of the paper's (a quick dry run: PROMPTS=2)
 #   REUSE_COMPARISON [0]       1: also time Figure 3 without work sharing (--no-reuse), for the saving
+#   PARTS_PER_ORDER []         IOI figures on the first N templates of each order only (a partial, quicker measurement)
 #   NOTEBOOK [0]               1: also run notebooks/01-ioi.dib headless at paper scale (per-cell times in the log)
 #   MIN_FREE_GB_PYTHIA [16]    Figure 10 (Pythia-2.8B shape) runs only with this much memory available (free -g)
-#   OUT [bench-results]        results: paper-scale-<device>.log, paper-scale-<device>.md, one JSON file per run
+#   OUT [scripts/bench/results]  results: paper-scale-<device>.log, paper-scale-<device>.md, one JSON file per run
 #   HF_HUB_CACHE [${TMPDIR:-/tmp}/workbook-standins]  where the stand-ins are written (seed 0) and found
 #   WORKBOOK []                the command to run (default: the Release build of lib/Workbook.Cli, built if needed)
 #   STEP_TIMEOUT [5400]        seconds before one run is stopped
@@ -29,7 +30,7 @@ REUSE_COMPARISON="${REUSE_COMPARISON:-0}"
 NOTEBOOK="${NOTEBOOK:-0}"
 MIN_FREE_GB_PYTHIA="${MIN_FREE_GB_PYTHIA:-16}"
 STEP_TIMEOUT="${STEP_TIMEOUT:-5400}"
-OUT="${OUT:-$root/bench-results}"
+OUT="${OUT:-$root/scripts/bench/results}"
 export HF_HUB_CACHE="${HF_HUB_CACHE:-${TMPDIR:-/tmp}/workbook-standins}"
 mkdir -p "$OUT" "$HF_HUB_CACHE"
 OUT="$(cd "$OUT" && pwd)"
@@ -87,7 +88,9 @@ run() {
   machine
   say "== $name: workbook bench figure $*"
   local json="$OUT/paper-scale-$tag-$name.json" start=$SECONDS
-  timeout --kill-after=10 "$STEP_TIMEOUT" "${timer[@]}" $WORKBOOK bench figure "$@" --device "$DEVICE" --json ${PROMPTS:+--prompts $PROMPTS} \
+  local parts=()
+  [[ -n "${PARTS_PER_ORDER:-}" && ( "$1" == 3 || "$1" == 4 ) ]] && parts=(--parts-per-order "$PARTS_PER_ORDER")
+  timeout --kill-after=10 "$STEP_TIMEOUT" "${timer[@]}" $WORKBOOK bench figure "$@" "${parts[@]}" --device "$DEVICE" --json ${PROMPTS:+--prompts $PROMPTS} \
     > "$json" 2> >(tee -a "$log" >&2)
   local rc=$?
   say "$name: exit $rc after $((SECONDS - start)) s"
