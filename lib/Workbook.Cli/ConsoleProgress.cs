@@ -24,12 +24,12 @@ public sealed class ConsoleProgress : IDownloadProgress
     {
         lock (_lock)
         {
-            _label = file;
+            _label = Util.ControlCharacters.Escape(file);
             _total = totalBytes;
             _done = _startBytes = resumedFrom;
             _clock.Restart();
             _lastDraw = TimeSpan.MinValue;
-            if (resumedFrom > 0) Line($"{repoId}/{file}: resuming at {Bytes(resumedFrom)} of {Bytes(totalBytes)}");
+            if (resumedFrom > 0) Line($"{repoId}/{_label}: resuming at {Bytes(resumedFrom)} of {Bytes(totalBytes)}");
             Draw(force: true);
         }
     }
@@ -61,7 +61,7 @@ public sealed class ConsoleProgress : IDownloadProgress
     void Line(string text)
     {
         _error.Write("\r" + new string(' ', _lastWidth) + "\r");
-        _error.WriteLine(text);
+        _error.WriteLine(CliErrors.Printable(text)); // notes quote names and server-sent text: no control characters reach the terminal
         _lastWidth = 0;
     }
 

@@ -32,7 +32,15 @@ public static class WorkbookCli
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
         var root = Build();
+        for (int i = 0; i < args.Length; i++)
+            if (args[i].Contains('\0')) return CliErrors.Report(new ArgumentException($"Argument {i + 1} ('{Workbook.Util.ControlCharacters.Quote(args[i], 60)}') contains a NUL character (a control character no argument can hold)."), error);
         var parsed = root.Parse(args);
+        // A bad option is one line naming it (and where to find the options), not the whole help text.
+        if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
+        {
+            string verb = parsed.CommandResult.Command == root ? "workbook" : "workbook " + string.Join(' ', CommandPath(parsed.CommandResult));
+            return CliErrors.Report(new ArgumentException($"{parsed.Errors[0].Message} (see '{verb} --help')"), error);
+        }
         var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
         try
         {
@@ -42,5 +50,13 @@ public static class WorkbookCli
         {
             return CliErrors.Report(e, error);
         }
+    }
+
+    static IEnumerable<string> CommandPath(System.CommandLine.Parsing.SymbolResult? result)
+    {
+        var names = new Stack<string>();
+        for (var r = result; r != null; r = r.Parent)
+            if (r is System.CommandLine.Parsing.CommandResult c && c.Parent != null) names.Push(c.Command.Name);
+        return names;
     }
 }

@@ -63,7 +63,8 @@ public static class NotebookRunner
         if (!File.Exists(path)) throw new FileNotFoundException($"Notebook '{path}' does not exist.", path);
         if (!path.EndsWith(".dib", StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"'{path}' is not a .dib notebook; the runner reads Polyglot Notebooks' .dib format.");
-        var document = CodeSubmission.Parse(await File.ReadAllTextAsync(path, cancel), KnownKernels());
+        // A regular file of at most 64 MiB (a FIFO named *.dib would block the read forever).
+        var document = CodeSubmission.Parse(Util.SafeRead.ReadAllText(path, 64L << 20, m => new ArgumentException(m)), KnownKernels());
         var elements = document.Elements.Where(e => !string.IsNullOrWhiteSpace(e.Contents)).ToList();
         foreach (var e in elements)
             if (e.KernelName is not ("csharp" or "markdown" or "C#"))

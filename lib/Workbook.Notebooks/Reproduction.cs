@@ -20,16 +20,31 @@ public sealed record ReproductionResult(string OutputFolder, string Index, IRead
 /// </summary>
 public static class Reproduction
 {
-    /// <summary>The repository's <c>notebooks/</c> folder: searched upwards from the working directory, then from the program's folder.</summary>
-    public static string FindNotebooks()
+    /// <summary>
+    /// The workbook's own notebooks, never a folder found by searching: those shipped beside the program (a published
+    /// or packed tool carries them in notebooks/), else those of the checkout this program was built from (its root,
+    /// recorded at build time, holding Workbook.sln and notebooks/; a build in a checkout copies none). Notebooks are C#
+    /// that runs with the user's rights: a <c>notebooks/</c> folder in the working directory or one of its parents is
+    /// never taken (pass --notebooks for those).
+    /// </summary>
+    public static string WorkbookNotebooks()
     {
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                string candidate = Path.Combine(dir.FullName, "notebooks");
-                if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, "*.dib").Any()) return candidate;
-            }
-        throw new DirectoryNotFoundException("No notebooks/ folder with .dib files was found above the working directory; run from the repository or pass --notebooks DIR.");
+        var candidates = new List<string> { Path.Combine(AppContext.BaseDirectory, "notebooks") };
+        if (BuiltFromCheckout() is { } root && File.Exists(Path.Combine(root, "Workbook.sln"))) candidates.Add(Path.Combine(root, "notebooks"));
+        foreach (var candidate in candidates)
+            if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, "*.dib").Any()) return candidate;
+        throw new DirectoryNotFoundException($"The workbook's notebooks were not found (looked in {string.Join(" and ", candidates)}); pass --notebooks DIR.");
+    }
+
+    /// <summary>The repository root this assembly was built in (recorded by the build), or null.</summary>
+    static string? BuiltFromCheckout() => typeof(Reproduction).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+        .OfType<System.Reflection.AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "WorkbookRepositoryRoot")?.Value;
+
+    /// <summary>The notebooks <see cref="RunAsync"/> runs from a folder, in order.</summary>
+    public static IReadOnlyList<string> NotebooksIn(string notebooksFolder)
+    {
+        var notebooks = Directory.EnumerateFiles(notebooksFolder, "*.dib").OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal).ToList();
+        return notebooks.Count > 0 ? notebooks : throw new ArgumentException($"'{notebooksFolder}' holds no .dib notebooks.");
     }
 
     /// <param name="progress">One line per notebook as it starts and ends.</param>
@@ -37,9 +52,9 @@ public static class Reproduction
     public static async Task<ReproductionResult> RunAsync(string notebooksFolder, string outputFolder, NotebookRunOptions? options = null, IProgress<string>? progress = null,
         CancellationToken cancel = default, IProgress<string>? cellProgress = null)
     {
-        var notebooks = Directory.EnumerateFiles(notebooksFolder, "*.dib").OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal).ToList();
-        if (notebooks.Count == 0) throw new ArgumentException($"'{notebooksFolder}' holds no .dib notebooks.");
-        Directory.CreateDirectory(outputFolder);
+        var notebooks = NotebooksIn(notebooksFolder);
+        // Marked in progress, the earlier index removed: an interrupted run leaves no index vouching for a mix of old and new pages.
+        var folderRun = Util.OutputFolderRun.Begin(outputFolder, "index.html", $"workbook reproduce, notebooks from {notebooksFolder}");
         PlotlyJs.WriteInto(outputFolder);
         var results = new List<ReproducedNotebook>();
         for (int i = 0; i < notebooks.Count; i++)
@@ -57,9 +72,8 @@ public static class Reproduction
             progress?.Report($"    {(run.Succeeded ? "ok" : $"FAILED at cell {failure?.Number}: {failure?.Error}")} ({NotebookReport.Seconds(clock.Elapsed)}) -> {report}");
             results.Add(new ReproducedNotebook(notebooks[i], run.Title, report, run.Succeeded, failure?.Error, clock.Elapsed));
         }
-        string index = Path.Combine(outputFolder, "index.html");
-        Util.AtomicFile.WriteAllText(index, IndexHtml(results));
-        return new ReproductionResult(outputFolder, index, results);
+        folderRun.Complete(IndexHtml(results)); // last: the index describes exactly this run's pages
+        return new ReproductionResult(outputFolder, folderRun.IndexPath, results);
     }
 
     /// <summary>Reports synchronously (unlike <see cref="Progress{T}"/>, which posts to the thread pool and can reorder lines).</summary>

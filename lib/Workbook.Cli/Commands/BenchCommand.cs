@@ -97,10 +97,10 @@ public static class BenchCommand
         var device = CommonOptions.Device();
         var tf32 = CommonOptions.AllowTf32();
         var json = CommonOptions.Json();
-        var batch = new Option<int>("--batch") { Description = "Prompts per batch.", DefaultValueFactory = _ => 50 };
-        var seq = new Option<int>("--seq") { Description = "Tokens per prompt.", DefaultValueFactory = _ => 16 };
-        var repeat = new Option<int>("--repeat") { Description = "Timed runs of each forward (the median is reported).", DefaultValueFactory = _ => 10 };
-        var warmup = new Option<int>("--warmup") { Description = "Untimed runs before timing.", DefaultValueFactory = _ => 2 };
+        var batch = new Option<int>("--batch") { Description = "Prompts per batch.", DefaultValueFactory = _ => 50 }.Within(1, OptionLimits.MaxBatch);
+        var seq = new Option<int>("--seq") { Description = "Tokens per prompt.", DefaultValueFactory = _ => 16 }.Within(1, 1024, "GPT-2's context");
+        var repeat = new Option<int>("--repeat") { Description = "Timed runs of each forward (the median is reported).", DefaultValueFactory = _ => 10 }.Within(1, OptionLimits.MaxRepeat);
+        var warmup = new Option<int>("--warmup") { Description = "Untimed runs before timing.", DefaultValueFactory = _ => 2 }.Within(0, OptionLimits.MaxRepeat);
         var circuit = new Option<string>("--circuit")
         {
             Description = "The kept 771-edge circuit: ioi (the IOI edge circuit, structured like real circuits) or random edges.",
@@ -117,8 +117,8 @@ public static class BenchCommand
         {
             Devices.AllowTf32 = parse.GetValue(tf32);
             int b = parse.GetValue(batch), s = parse.GetValue(seq);
-            if (b < 1) throw new ArgumentException($"--batch must be at least 1; got {b}.");
-            if (s < 1 || s > 1024) throw new ArgumentException($"--seq must be within 1..1024; got {s}.");
+            if (Devices.Parse(parse.GetValue(device)!).type == TorchSharp.DeviceType.CPU)
+                OptionLimits.EnsureActivationsFit(PatchingWorkload.Gpt2SmallShape, b, s, everyLayerKept: false, "--batch/--seq", patched: true);
             bool asJson = parse.GetValue(json);
             var output = parse.InvocationConfiguration.Output;
             var log = asJson ? parse.InvocationConfiguration.Error : output;

@@ -23,9 +23,11 @@ public sealed class DiscoveryOptions
     public Option<int?> BatchSize { get; } = TaskInputs.BatchSize();
     public Option<int> Seed { get; } = new("--seed") { Description = "Seed of the dataset generator and of subnetwork probing's mask samples.", DefaultValueFactory = _ => 0 };
     public Option<string?> Dataset { get; } = TaskInputs.Dataset();
-    public Option<int?> Epochs { get; } = new("--epochs") { Description = "Subnetwork probing epochs (default 500, the paper's)." };
+    public Option<int?> Epochs { get; } = new Option<int?>("--epochs") { Description = "Subnetwork probing epochs (default 500, the paper's)." }
+        .Within(0, OptionLimits.MaxEpochs);
     public Option<string?> TauExponents { get; } = new("--tau-exponents") { Description = "ACDC threshold exponents as FROM..TO or a comma list (default -25..-2; thresholds = {1,3,5,7,9} x 10^exponent)." };
-    public Option<int?> Threads { get; } = new("--threads") { Description = "libtorch threads for the run (1 is fastest for the tiny Tracr and toy models, especially on a busy machine). Default: libtorch's." };
+    public Option<int?> Threads { get; } = new Option<int?>("--threads") { Description = "libtorch threads for the run (1 is fastest for the tiny Tracr and toy models, especially on a busy machine). Default: libtorch's." }
+        .Within(1, OptionLimits.MaxThreads, $"this machine has {OptionLimits.MaxThreads} processors");
     public Option<string> Device { get; } = CommonOptions.Device();
     public Option<string> DType { get; } = CommonOptions.DType();
     public Option<bool> Offline { get; } = CommonOptions.Offline();
@@ -52,7 +54,6 @@ public sealed class DiscoveryOptions
             sp = epochs >= 0 ? sp with { Epochs = epochs } : throw new ArgumentException($"--epochs must not be negative, got {epochs}.");
         var acdc = new AcdcOptions();
         if (parse.GetValue(TauExponents) is string exps) acdc = acdc with { TauExponents = ParseExponents(exps) };
-        if (parse.GetValue(BatchSize) is < 1) throw new ArgumentException($"--batch-size must be at least 1, got {parse.GetValue(BatchSize)}.");
 
         var load = CommonOptions.LoadOptions(parse, Device, DType, Offline);
         Precision.EnsureUsable(load.DType, Devices.Parse(load.Device)); // before the model is read
@@ -90,15 +91,30 @@ public sealed class DiscoveryOptions
     {
         int Int(string s) => int.TryParse(s.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int v)
             ? v : throw new ArgumentException($"--tau-exponents: '{s}' is not an integer.");
+        int Exponent(string s)
+        {
+            int e = Int(s);
+            OptionLimits.Ensure(e >= -OptionLimits.MaxTauMagnitude && e <= OptionLimits.MaxTauMagnitude,
+                $"--tau-exponents: {e} is outside -{OptionLimits.MaxTauMagnitude}..{OptionLimits.MaxTauMagnitude} (a threshold of 10^{e} is not a finite, positive double).");
+            return e;
+        }
+        int[] exponents;
         int range = text.IndexOf("..", StringComparison.Ordinal);
         if (range >= 0)
         {
-            int from = Int(text[..range]), to = Int(text[(range + 2)..]);
+            int from = Exponent(text[..range]), to = Exponent(text[(range + 2)..]);
             if (to < from) throw new ArgumentException($"--tau-exponents: {from}..{to} is empty.");
-            return Enumerable.Range(from, to - from + 1).ToArray();
+            OptionLimits.Ensure(to - from + 1 <= OptionLimits.MaxTauExponents,
+                $"--tau-exponents: {from}..{to} is {to - from + 1} exponents, more than {OptionLimits.MaxTauExponents} (each is 5 full ACDC runs; the paper uses 24).");
+            exponents = Enumerable.Range(from, to - from + 1).ToArray();
         }
-        var list = text.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Int).ToArray();
-        return list.Length > 0 ? list : throw new ArgumentException("--tau-exponents lists nothing.");
+        else
+        {
+            var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries);
+            OptionLimits.Ensure(parts.Length <= OptionLimits.MaxTauExponents, $"--tau-exponents lists {parts.Length} exponents, more than {OptionLimits.MaxTauExponents}.");
+            exponents = parts.Select(Exponent).ToArray();
+        }
+        return exponents.Length > 0 ? exponents : throw new ArgumentException("--tau-exponents lists nothing.");
     }
 
 }
@@ -114,7 +130,8 @@ public static class DiscoverCommand
         var options = new DiscoveryOptions();
         var json = CommonOptions.Json();
         var output = new Option<string?>("--out") { Description = "Write the scores (JSON) to this file, atomically." };
-        var top = new Option<int>("--top") { Description = "Edges to list in the text output (most important first).", DefaultValueFactory = _ => 20 };
+        var top = new Option<int>("--top") { Description = "Edges to list in the text output (most important first).", DefaultValueFactory = _ => 20 }
+            .Within(0, OptionLimits.MaxTop);
         var cmd = new Command("discover", "Discover a circuit: score every edge with ACDC, edge attribution patching, subnetwork probing or HISP (spec A.5).");
         foreach (var o in options.All) cmd.Options.Add(o);
         cmd.Options.Add(output);
@@ -146,7 +163,7 @@ public static class DiscoverCommand
         }
         var scores = result.Scores;
         var info = scores.Info;
-        writer.WriteLine($"{info.Algorithm.DisplayName()}, {info.Search.Name()} search, {info.Task} on {info.Model}: {info.Prompts} prompts, " +
+        writer.WriteLine($"{info.Algorithm.DisplayName()}, {info.Search.Name()} search, {info.Task} on {Util.ControlCharacters.Escape(info.Model)}: {info.Prompts} prompts, " +
             $"ablation {info.Ablation}, target {info.Target.Name()}");
         writer.WriteLine($"score: {info.Algorithm.ScoreMeaning()}");
         if (result.Nodes is { } nodes)

@@ -76,7 +76,7 @@ public static class EvalCommand
         if (render.Json) output.WriteLine(Json());
         else
         {
-            output.WriteLine($"{plan.Task}, circuit {plan.Circuit}, {plan.Methodologies[0].Label}, {plan.Parts.Sum(p => p.Prompts)} prompts in {plan.Parts.Count} part(s)");
+            output.WriteLine($"{plan.Task}, circuit {Util.ControlCharacters.Escape(plan.Circuit)}, {plan.Methodologies[0].Label}, {plan.Parts.Sum(p => p.Prompts)} prompts in {plan.Parts.Count} part(s)");
             foreach (var s in summaries)
             {
                 var v = s.Values;

@@ -15,8 +15,8 @@ public static class HooksCommand
         var device = CommonOptions.Device();
         var json = CommonOptions.Json();
         var offline = CommonOptions.Offline();
-        var batch = new Option<int>("--batch") { Description = "Batch size of the example input.", DefaultValueFactory = _ => 1 };
-        var seq = new Option<int>("--seq") { Description = "Sequence length of the example input.", DefaultValueFactory = _ => 4 };
+        var batch = new Option<int>("--batch") { Description = "Batch size of the example input.", DefaultValueFactory = _ => 1 }.Within(1, OptionLimits.MaxBatch);
+        var seq = new Option<int>("--seq") { Description = "Sequence length of the example input (at most the model's context).", DefaultValueFactory = _ => 4 }.Within(1, 1 << 20);
         var cmd = new Command("hooks", "List every hook point of a model with its activation shape for an example input.")
         {
             model, batch, seq, device, offline, json,
@@ -24,6 +24,10 @@ public static class HooksCommand
         cmd.SetAction(parse =>
         {
             using var m = ModelLoader.Load(parse.GetValue(model)!, CommonOptions.LoadOptions(parse, device, offline: offline));
+            int b = parse.GetValue(batch), s = parse.GetValue(seq);
+            OptionLimits.Ensure(s <= m.Config.NCtx, $"--seq {s} is longer than the model's context of {m.Config.NCtx} tokens.");
+            // The listing runs one prompt (shapes are batch-first), every hook's activation alive until the pass ends.
+            if (m.Device.type == TorchSharp.DeviceType.CPU) OptionLimits.EnsureActivationsFit(m.Config, 1, s, everyLayerKept: true, "--seq");
             var hooks = m.ListHooks(parse.GetValue(batch), parse.GetValue(seq)).Select(h => new Hook(h.Name, h.Shape)).ToList();
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) CommonOptions.WriteJson(output, new Output(hooks));

@@ -127,8 +127,8 @@ public static class ModelsCommand
             {
                 output.WriteLine($"{model.Name}: {pulled.Repo} at {pulled.Commit[..12]}");
                 output.WriteLine($"  downloaded {s.FilesDownloaded} file{(s.FilesDownloaded == 1 ? "" : "s")} ({ConsoleProgress.Bytes(s.BytesDownloaded)}), {s.FilesReused} already cached");
-                output.WriteLine($"  {pulled.Folder}");
-                if (pulled.TokenizerFolder != null) output.WriteLine($"  tokenizer: {pulled.TokenizerFolder}");
+                output.WriteLine($"  {Util.ControlCharacters.Escape(pulled.Folder)}");
+                if (pulled.TokenizerFolder != null) output.WriteLine($"  tokenizer: {Util.ControlCharacters.Escape(pulled.TokenizerFolder)}");
             }
             return Task.FromResult(0);
         });
@@ -150,7 +150,7 @@ public static class ModelsCommand
                 CommonOptions.WriteJson(output, rows);
                 return 0;
             }
-            output.WriteLine($"cache: {cache.Root}");
+            output.WriteLine($"cache: {Util.ControlCharacters.Escape(cache.Root)}");
             if (rows.Count == 0)
             {
                 output.WriteLine("(empty: try 'workbook models pull gpt2')");
@@ -158,7 +158,7 @@ public static class ModelsCommand
             }
             output.WriteLine($"{"repository",-42} {"alias",-20} {"size",10} {"files",5}  {"commit",-12}  status");
             foreach (var r in rows)
-                output.WriteLine($"{r.Repo,-42} {r.Alias ?? "",-20} {ConsoleProgress.Bytes(r.SizeBytes),10} {r.Files,5}  {(r.Commit ?? "")[..Math.Min(12, (r.Commit ?? "").Length)],-12}  {r.Status}" +
+                output.WriteLine($"{r.Repo,-42} {r.Alias ?? "",-20} {ConsoleProgress.Bytes(r.SizeBytes),10} {r.Files,5}  {(r.Commit ?? "")[..Math.Min(12, (r.Commit ?? "").Length)],-12}  {Util.ControlCharacters.Escape(r.Status)}" +
                                  (r.IncompleteBytes > 0 ? $" (+{ConsoleProgress.Bytes(r.IncompleteBytes)} of unfinished downloads)" : ""));
             return 0;
         });

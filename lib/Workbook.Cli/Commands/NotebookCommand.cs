@@ -43,19 +43,19 @@ public static class NotebookCommand
             if (report is not null)
             {
                 NotebookReport.Write(result, report, source);
-                error.WriteLine($"report: {report}");
+                error.WriteLine($"report: {Util.ControlCharacters.Escape(report)}");
                 if (pngPath is not null)
                 {
                     Chromium.Screenshot(report, pngPath, 1200, 900);
-                    error.WriteLine($"png: {pngPath}");
+                    error.WriteLine($"png: {Util.ControlCharacters.Escape(pngPath)}");
                 }
             }
             if (result.Failure is { } failure)
             {
-                error.WriteLine($"error: cell {failure.Number} of {Path.GetFileName(result.Path)} failed: {failure.Error}");
+                error.WriteLine($"error: cell {failure.Number} of {CliErrors.Printable(Path.GetFileName(result.Path))} failed: {CliErrors.Printable(failure.Error ?? "")}");
                 return CliErrors.Failure;
             }
-            parse.InvocationConfiguration.Output.WriteLine($"{Path.GetFileName(result.Path)}: {result.Cells.Count} cells ran without errors in {NotebookReport.Seconds(result.Elapsed)}");
+            parse.InvocationConfiguration.Output.WriteLine($"{Util.ControlCharacters.Escape(Path.GetFileName(result.Path))}: {result.Cells.Count} cells ran without errors in {NotebookReport.Seconds(result.Elapsed)}");
             return 0;
         });
         return new Command("notebook", "Run the workbook's .dib notebooks headless.") { run };
@@ -120,9 +120,9 @@ public static class NotebookCommand
         public void Dispose() => _printer.Dispose();
     }
 
-    /// <summary>Progress lines on stderr, written as they come.</summary>
+    /// <summary>Progress lines on stderr, written as they come (cell text and notebook names escaped: they come from the notebook).</summary>
     public sealed class LineProgress(TextWriter error) : IProgress<string>
     {
-        public void Report(string value) => error.WriteLine(value);
+        public void Report(string value) => error.WriteLine(CliErrors.Printable(value));
     }
 }

@@ -30,7 +30,7 @@ public static class PatchCommand
                 using var scope = NewDisposeScope();
                 var logits = file.Run(m, s, graph).cpu().contiguous();
                 results.Add((s.Name, logits.data<float>().ToArray(), logits.shape));
-                parse.InvocationConfiguration.Error.WriteLine($"patched {s.Name} ({s.Edges.Count} edge entries)");
+                parse.InvocationConfiguration.Error.WriteLine($"patched {Util.ControlCharacters.Escape(s.Name)} ({s.Edges.Count} edge entries)");
             }
             WriteResults(parse.GetValue(outFile)!, results);
             return 0;
@@ -38,14 +38,11 @@ public static class PatchCommand
         return cmd;
     }
 
-    /// <summary>Writes the logits JSON to a temporary file and renames it, so a failure leaves no partial file.</summary>
+    /// <summary>Writes the logits JSON atomically (<see cref="Util.AtomicFile"/>), so a failure leaves no partial file.</summary>
     static void WriteResults(string path, List<(string Name, float[] Logits, long[] Shape)> results)
     {
-        string full = Path.GetFullPath(path);
-        string tmp = full + $".{Environment.ProcessId}.tmp";
-        try
+        Util.AtomicFile.Write(path, stream =>
         {
-            using (var stream = File.Create(tmp))
             using (var w = new Utf8JsonWriter(stream))
             {
                 w.WriteStartObject();
@@ -73,11 +70,6 @@ public static class PatchCommand
                 w.WriteEndArray();
                 w.WriteEndObject();
             }
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        });
     }
 }

@@ -94,6 +94,7 @@ public static class ReportCommand
             report.Faithfulness.Select(EntryJson.Of).ToArray(), report.CircuitAblated.Select(EntryJson.Of).ToArray(), report.Sensitivity, report.HighestVsLowest,
             report.RandomWeights),
             EvaluationExport.JsonOptions);
-        return new VerbOutputs(render.Json ? Json() + Environment.NewLine : report.ToText(), Json, () => EvaluationExport.RowsCsv(result.Rows));
+        // Names from circuit files may hold anything: each text line escaped.
+        return new VerbOutputs(render.Json ? Json() + Environment.NewLine : string.Join('\n', report.ToText().Split('\n').Select(Util.ControlCharacters.Escape)), Json, () => EvaluationExport.RowsCsv(result.Rows));
     }
 }

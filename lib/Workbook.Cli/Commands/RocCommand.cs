@@ -91,10 +91,10 @@ public static class RocCommand
             return new VerbOutputs(output.ToString(), Json, null);
         }
         string F(double x) => x.ToString("0.000", CultureInfo.InvariantCulture);
-        output.WriteLine($"{description}: {edges.Count} edges");
+        output.WriteLine($"{Util.ControlCharacters.Escape(description)}: {edges.Count} edges");
         foreach (var (name, curve) in curves)
         {
-            output.WriteLine($"truth {name} ({curve.Positives} of {edges.Count} edges): AUC {F(curve.Area)}, TPR at FPR 0: {F(curve.TruePositiveRateAtZeroFalsePositives)}");
+            output.WriteLine($"truth {Util.ControlCharacters.Escape(name)} ({curve.Positives} of {edges.Count} edges): AUC {F(curve.Area)}, TPR at FPR 0: {F(curve.TruePositiveRateAtZeroFalsePositives)}");
             output.WriteLine("  FPR    TPR    edges selected");
             foreach (var p in curve.Points) output.WriteLine($"  {F(p.FalsePositiveRate)}  {F(p.TruePositiveRate)}  {p.Selected}");
         }

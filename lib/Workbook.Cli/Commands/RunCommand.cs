@@ -25,7 +25,7 @@ public static class RunCommand
         var tokens = new Option<string>("--tokens") { Description = "Comma-separated token ids, e.g. 1,2,3." };
         var prompt = new Option<string>("--prompt") { Description = "Text, tokenized with the model's tokenizer (instead of --tokens)." };
         var bos = new Option<bool>("--bos") { Description = "Prepend the tokenizer's BOS token to --prompt (a tokenizer never adds one by itself)." };
-        var top = new Option<int>("--top") { Description = "How many predictions to show.", DefaultValueFactory = _ => 10 };
+        var top = new Option<int>("--top") { Description = "How many predictions to show.", DefaultValueFactory = _ => 10 }.Within(1, OptionLimits.MaxTop);
         var cmd = new Command("run", "Run a model on token ids or a prompt and print the top next-token predictions at the last position.")
         {
             model, tokens, prompt, bos, top, device, dtype, offline, tf32, json,
@@ -45,7 +45,8 @@ public static class RunCommand
             {
                 using var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(model)!, options);
                 var tokenizer = loaded.RequireTokenizer();
-                var ids = tokenizer.EncodePrompt(promptText, parse.GetValue(bos)).Select(i => (long)i).ToArray();
+                // The model's context bounds the prompt: a longer one is refused before it is encoded (where the tokenizer can tell).
+                var ids = tokenizer.EncodePrompt(promptText, parse.GetValue(bos), loaded.Model.Config.NCtx).Select(i => (long)i).ToArray();
                 if (ids.Length == 0) throw new ArgumentException("--prompt is empty after tokenization.");
                 result = Predict(loaded.Model, ids, k, tokenizer, loaded.Source.Embedded?.OutputLabels);
             }

@@ -44,7 +44,7 @@ public static class SelfCheckCommand
             using var m = ModelLoader.Load(folder, new LoadOptions { Device = deviceName });
             var reference = scenarioPath is null ? null : ReferenceRun.FromScenarioFile(scenarioPath, m.Device);
             string hardware = Devices.Describe(m.Device);
-            log.WriteLine($"selfcheck: {m.Config.Name} on {deviceName} ({hardware}), {(reference is null ? "random prompts, no reference logits" : $"prompts and reference from {scenarioPath}")}");
+            log.WriteLine($"selfcheck: {m.Config.Name} on {deviceName} ({hardware}), {(reference is null ? "random prompts, no reference logits" : $"prompts and reference from {Util.ControlCharacters.Escape(scenarioPath)}")}");
             var results = SelfCheck.Run(m, reference, only, r => log.WriteLine(Format(r)));
             bool passed = results.All(r => r.Outcome != CheckOutcome.Fail);
             int failures = results.Count(r => r.Outcome == CheckOutcome.Fail);

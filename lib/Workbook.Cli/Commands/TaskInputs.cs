@@ -117,15 +117,15 @@ public static class TaskInputs
         Description = "An official circuit (see `workbook circuit`), a family with node and edge variants (ioi, docstring), or a circuit JSON file. Default: the task's circuit.",
     };
 
-    public static Option<int?> Prompts() => new("--prompts", "-n")
+    public static Option<int?> Prompts() => new Option<int?>("--prompts", "-n")
     {
         Description = "Prompts per dataset part (IOI: per template and order). Default: the paper's number.",
-    };
+    }.Within(1, OptionLimits.MaxPrompts, "prompts per dataset part");
 
-    public static Option<int?> BatchSize() => new("--batch-size")
+    public static Option<int?> BatchSize() => new Option<int?>("--batch-size")
     {
         Description = "Prompts per forward pass (also the batch of mean-batch ablation). Default: the task's (Sports 10, Tracr 200, others 50).",
-    };
+    }.Within(1, OptionLimits.MaxBatch, "prompts per forward pass");
 
     public static Option<int> Seed() => new("--seed")
     {
@@ -201,7 +201,13 @@ public static class TaskInputs
     public static IReadOnlyList<T>? ParseList<T>(string? text, Func<string, T> parse)
     {
         if (text is null) return null;
-        var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(parse).ToArray();
+        var names = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var items = names.Select(parse).ToArray();
+        // Two spellings of one choice ("node,nodes") are a duplicate too: compared after parsing.
+        for (int i = 0; i < items.Length; i++)
+            for (int j = 0; j < i; j++)
+                if (EqualityComparer<T>.Default.Equals(items[i], items[j]))
+                    throw new ArgumentException($"'{text}' lists {(names[i] == names[j] ? $"'{names[i]}' twice" : $"'{names[j]}' and '{names[i]}', the same choice")}; list each once.");
         return items.Length > 0 ? items : throw new ArgumentException($"'{text}' lists nothing.");
     }
 }

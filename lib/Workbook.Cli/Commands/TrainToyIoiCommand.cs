@@ -10,9 +10,10 @@ public static class TrainToyIoiCommand
     {
         var defaults = new ToyIoiTrainingOptions();
         var output = new Option<string>("--out") { Description = "Folder to write (replaced when complete).", DefaultValueFactory = _ => ToyIoi.RepositoryFolder };
-        var steps = new Option<int>("--steps") { Description = "Training steps.", DefaultValueFactory = _ => defaults.Steps };
+        var steps = new Option<int>("--steps") { Description = "Training steps.", DefaultValueFactory = _ => defaults.Steps }.Within(1, OptionLimits.MaxSteps);
         var seed = new Option<ulong>("--seed") { Description = "Seed of the initialisation and of the training sentences.", DefaultValueFactory = _ => defaults.Seed };
-        var threads = new Option<int>("--threads") { Description = "CPU threads (1 makes the weights reproducible).", DefaultValueFactory = _ => defaults.Threads };
+        var threads = new Option<int>("--threads") { Description = "CPU threads (1 makes the weights reproducible).", DefaultValueFactory = _ => defaults.Threads }
+            .Within(1, OptionLimits.MaxThreads, $"this machine has {OptionLimits.MaxThreads} processors");
         var analyseOnly = new Option<bool>("--analyse-only") { Description = "Keep the weights in --out and only redo the evaluation, head analysis and model card." };
         var cmd = new Command("train-toy-ioi", "Train the toy IOI model from scratch on IOI sentences and write its checkpoint, tokenizer, circuit and model card.")
         {
@@ -33,7 +34,7 @@ public static class TrainToyIoiCommand
     {
         public void Report(string value)
         {
-            writer.WriteLine(value);
+            writer.WriteLine(Util.ControlCharacters.Escape(value));
             writer.Flush();
         }
     }

@@ -19,8 +19,7 @@ public sealed class ConfigJson
         if (!File.Exists(path)) throw new CheckpointException($"{path}: config file not found.");
         try
         {
-            var bytes = File.ReadAllBytes(path);
-            if (!Util.JsonInput.IsUtf8(bytes)) throw new CheckpointException($"{path}: not valid UTF-8 text.");
+            var bytes = Util.JsonInput.ReadFile(path, m => new CheckpointException(m), Util.JsonInput.MaxSmallFileBytes);
             using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 32 });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new CheckpointException($"{path}: must be a JSON object, got {doc.RootElement.ValueKind}.");

@@ -91,23 +91,12 @@ public static class Gpt2CheckpointWriter
     }
 }
 
-/// <summary>Writes a text file so that it appears only once complete (temporary file, then rename).</summary>
+/// <summary>Writes a text file so that it appears only once complete: <see cref="Util.AtomicFile"/>, creating the folder first.</summary>
 internal static class AtomicTextFile
 {
     public static void WriteAllText(string path, string text)
     {
-        string full = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllText(tmp, text);
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        Util.AtomicFile.WriteAllText(path, text);
     }
 }

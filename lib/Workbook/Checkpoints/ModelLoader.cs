@@ -126,6 +126,7 @@ public static class ModelLoader
     {
         options ??= new LoadOptions();
         if (string.IsNullOrWhiteSpace(spec)) throw new ArgumentException("No model given: pass a checkpoint folder, an embedded model name, or a hub alias or id.");
+        Util.ControlCharacters.EnsureNone(spec, "The model");
         if (Directory.Exists(spec)) return new ModelSource(ModelSourceKind.Folder, spec, spec, null, null, null);
         if (EmbeddedModels.TryGet(spec, out var embedded)) return new ModelSource(ModelSourceKind.Embedded, spec, null, null, embedded, null);
         if (LooksLikePath(spec)) throw new CheckpointException($"Model folder '{spec}' does not exist.");

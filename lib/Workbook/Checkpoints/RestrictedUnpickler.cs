@@ -7,6 +7,8 @@ namespace Workbook.Checkpoints;
 /// A Python pickle reader that only rebuilds PyTorch state dicts. Any global other than the few that rebuild
 /// tensors and ordered dicts is refused before it is used, so a hostile checkpoint cannot run code: there is
 /// no code to run, only data structures. Supports the opcodes of protocols 2 to 5 that <c>torch.save</c> emits.
+/// The work and memory a pickle can ask for are bounded (opcodes, stack depth, memo entries, objects created), so a
+/// small hostile pickle (a flood of DUP opcodes, say) fails with a message instead of growing the process by gigabytes.
 /// </summary>
 internal sealed class RestrictedUnpickler
 {
@@ -52,9 +54,17 @@ internal sealed class RestrictedUnpickler
     static bool IsAllowed(Global g) =>
         AllowedGlobals.Contains(g.ToString()) || (g.Module == "torch" && StorageTypes.ContainsKey(g.Name));
 
+    /// <summary>
+    /// Limits far above what a state dict needs (torch.save pickles a few objects per tensor and pushes at most 1,000
+    /// dict items before a SETITEMS), far below what would exhaust memory (each counted object is a few dozen bytes).
+    /// </summary>
+    internal const int MaxStack = 100_000, MaxMemo = 2_000_000;
+    internal const long MaxOpcodes = 20_000_000, MaxObjects = 4_000_000;
+
     readonly byte[] _data;
     readonly string _source;
     int _pos;
+    long _opcodes, _objects;
     readonly List<object?> _stack = new();
     readonly Dictionary<long, object?> _memo = new();
 
@@ -74,6 +84,7 @@ internal sealed class RestrictedUnpickler
         while (true)
         {
             if (_pos >= _data.Length) throw Error("pickle data ends without a STOP opcode (truncated file?).");
+            if (++_opcodes > MaxOpcodes) throw Error($"the pickle runs more than {MaxOpcodes:N0} opcodes; a state dict needs far fewer (corrupt or hostile file).");
             byte op = _data[_pos++];
             switch (op)
             {
@@ -81,6 +92,8 @@ internal sealed class RestrictedUnpickler
                 case 0x95: Take(8); break; // FRAME length (frames are just a read-ahead hint)
                 case (byte)'.': // STOP
                     if (_stack.Count != 1) throw Error($"pickle ends with {_stack.Count} objects on the stack, expected 1.");
+                    if (_pos != _data.Length)
+                        throw Error($"{_data.Length - _pos:N0} bytes follow the pickle's STOP opcode; a torch.save pickle ends there (padded or corrupt file?).");
                     return _stack[0];
                 case (byte)'(': Push(Mark.Instance); break;
                 case (byte)'}': Push(new PickleDict()); break;
@@ -92,10 +105,10 @@ internal sealed class RestrictedUnpickler
                 case 0x85: Push(new[] { Pop() }); break; // TUPLE1
                 case 0x86: { var b = Pop(); var a = Pop(); Push(new[] { a, b }); break; } // TUPLE2
                 case 0x87: { var c = Pop(); var b = Pop(); var a = Pop(); Push(new[] { a, b, c }); break; } // TUPLE3
-                case (byte)'q': _memo[Take(1)[0]] = Peek(); break; // BINPUT
-                case (byte)'r': _memo[BinaryPrimitives.ReadUInt32LittleEndian(Take(4))] = Peek(); break; // LONG_BINPUT
-                case (byte)'p': _memo[MemoKey(ReadLine())] = Peek(); break; // PUT
-                case 0x94: _memo[_memo.Count] = Peek(); break; // MEMOIZE
+                case (byte)'q': Memoize(Take(1)[0]); break; // BINPUT
+                case (byte)'r': Memoize(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))); break; // LONG_BINPUT
+                case (byte)'p': Memoize(MemoKey(ReadLine())); break; // PUT
+                case 0x94: Memoize(_memo.Count); break; // MEMOIZE
                 case (byte)'h': Push(Recall(Take(1)[0])); break; // BINGET
                 case (byte)'j': Push(Recall(BinaryPrimitives.ReadUInt32LittleEndian(Take(4)))); break; // LONG_BINGET
                 case (byte)'g': Push(Recall(MemoKey(ReadLine()))); break; // GET
@@ -120,10 +133,10 @@ internal sealed class RestrictedUnpickler
                 case (byte)'R': { var args = Pop(); var func = Pop(); Push(Reduce(func, args)); break; } // REDUCE
                 case (byte)'b': { var state = Pop(); Build(Peek(), state); break; } // BUILD
                 case (byte)'Q': Push(PersistentLoad(Pop())); break; // BINPERSID
-                case (byte)'s': { var v = Pop(); var k = Pop(); AsDict(Peek()).Items.Add(new(KeyOf(k), v)); break; } // SETITEM
+                case (byte)'s': { var v = Pop(); var k = Pop(); Count(1); AsDict(Peek()).Items.Add(new(KeyOf(k), v)); break; } // SETITEM
                 case (byte)'u': { var items = PopMark(); AddPairs(AsDict(Peek()), items); break; } // SETITEMS
-                case (byte)'a': { var v = Pop(); AsList(Peek()).Add(v); break; } // APPEND
-                case (byte)'e': { var items = PopMark(); AsList(Peek()).AddRange(items); break; } // APPENDS
+                case (byte)'a': { var v = Pop(); Count(1); AsList(Peek()).Add(v); break; } // APPEND
+                case (byte)'e': { var items = PopMark(); Count(items.Count); AsList(Peek()).AddRange(items); break; } // APPENDS
                 case (byte)'0': Pop(); break; // POP
                 case (byte)'1': PopMark(); break; // POP_MARK
                 case (byte)'2': Push(Peek()); break; // DUP
@@ -154,13 +167,13 @@ internal sealed class RestrictedUnpickler
 
     long MemoKey(string s) => long.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out long v)
         ? v
-        : throw Error($"bad memo key '{s}' (corrupt data).");
+        : throw Error($"bad memo key '{Util.ControlCharacters.Quote(s, 40)}' (corrupt data).");
 
     object ParseIntLine(string s) => s switch
     {
         "01" => true,
         "00" => false,
-        _ => long.TryParse(s, out long v) ? v : throw Error($"bad INT argument '{s}'."),
+        _ => long.TryParse(s, out long v) ? v : throw Error($"bad INT argument '{Util.ControlCharacters.Quote(s, 40)}'."),
     };
 
     object ReadLong(int n)
@@ -173,7 +186,26 @@ internal sealed class RestrictedUnpickler
         return v;
     }
 
-    void Push(object? o) => _stack.Add(o);
+    void Push(object? o)
+    {
+        if (_stack.Count >= MaxStack) throw Error($"the pickle stack grows past {MaxStack:N0} entries; a state dict needs far fewer (corrupt or hostile file).");
+        Count(1);
+        _stack.Add(o);
+    }
+
+    /// <summary>Counts objects and container elements created, against <see cref="MaxObjects"/>.</summary>
+    void Count(long n)
+    {
+        _objects += n;
+        if (_objects > MaxObjects) throw Error($"the pickle builds more than {MaxObjects:N0} objects; a state dict needs far fewer (corrupt or hostile file).");
+    }
+
+    void Memoize(long key)
+    {
+        if (_memo.Count >= MaxMemo && !_memo.ContainsKey(key))
+            throw Error($"the pickle stores more than {MaxMemo:N0} memo entries; a state dict needs far fewer (corrupt or hostile file).");
+        _memo[key] = Peek();
+    }
 
     object? Pop()
     {
@@ -191,6 +223,7 @@ internal sealed class RestrictedUnpickler
         int i = _stack.FindLastIndex(o => o is Mark);
         if (i < 0) throw Error("pickle data has no MARK where one is needed (corrupt data).");
         var items = _stack.GetRange(i + 1, _stack.Count - i - 1);
+        Count(items.Count);
         _stack.RemoveRange(i, _stack.Count - i);
         return items;
     }
@@ -201,7 +234,7 @@ internal sealed class RestrictedUnpickler
     {
         var g = new Global(module, name);
         if (!IsAllowed(g))
-            throw Error($"refuses the pickled global '{g}': only tensor-rebuilding globals are allowed in a checkpoint " +
+            throw Error($"refuses the pickled global '{Util.ControlCharacters.Quote(g.ToString(), 100)}': only tensor-rebuilding globals are allowed in a checkpoint " +
                         "(collections.OrderedDict, torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter, torch.*Storage). " +
                         "The file may contain code; it is not loaded.");
         return g;
@@ -212,7 +245,7 @@ internal sealed class RestrictedUnpickler
     static string Describe(object? o) => o switch
     {
         null => "None",
-        string s => $"'{s}'",
+        string s => $"'{Util.ControlCharacters.Quote(s, 60)}'",
         long l => l.ToString(),
         Global g => g.ToString(),
         _ => o.GetType().Name,
@@ -226,6 +259,7 @@ internal sealed class RestrictedUnpickler
     void AddPairs(PickleDict d, List<object?> items)
     {
         if (items.Count % 2 != 0) throw Error("a dict has an odd number of keys and values.");
+        Count(items.Count / 2);
         for (int i = 0; i < items.Count; i += 2) d.Items.Add(new(KeyOf(items[i]), items[i + 1]));
     }
 

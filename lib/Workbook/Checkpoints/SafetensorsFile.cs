@@ -37,6 +37,7 @@ public sealed class SafetensorsFile : ITensorFile
     public IReadOnlyDictionary<string, SafetensorsEntry> Tensors { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
     public IReadOnlyDictionary<string, StoredTensor> Entries { get; }
+    public double StoredValues => Tensors.Values.Sum(t => (double)t.ElementCount);
 
     SafetensorsFile(string path, SafeFileHandle handle, long dataStart, Dictionary<string, SafetensorsEntry> tensors, Dictionary<string, string> metadata)
     {
@@ -54,6 +55,7 @@ public sealed class SafetensorsFile : ITensorFile
     public static SafetensorsFile Open(string path)
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors reading needs a little-endian machine.");
+        WeightFiles.EnsureRegularFile(path);
         SafeFileHandle handle;
         try
         {

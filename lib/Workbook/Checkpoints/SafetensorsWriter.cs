@@ -51,43 +51,34 @@ public static class SafetensorsWriter
             if (!names.Add(spec.Name)) throw new ArgumentException($"Tensor '{spec.Name}' is listed twice.");
         var header = Header(specs, metadata);
 
-        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         using var hash = sha256 ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
-        try
+        // Through AtomicFile: an exclusive, unpredictable temporary name, never through a link, renamed when complete.
+        Util.AtomicFile.Write(path, f =>
         {
-            using (var f = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            void Put(ReadOnlySpan<byte> bytes)
             {
-                void Put(ReadOnlySpan<byte> bytes)
-                {
-                    f.Write(bytes);
-                    hash?.AppendData(bytes);
-                }
-                Put(BitConverter.GetBytes((ulong)header.Length));
-                Put(header);
-                for (int i = 0; i < specs.Count; i++)
-                {
-                    var spec = specs[i];
-                    using var scope = NewDisposeScope();
-                    var value = produce(spec, i).detach().cpu().contiguous();
-                    if (value.dtype != spec.DType || !value.shape.SequenceEqual(spec.Shape))
-                        throw new ArgumentException($"Tensor '{spec.Name}' was made as {value.dtype} [{string.Join(", ", value.shape)}] but declared {spec.DType} [{string.Join(", ", spec.Shape)}].");
-                    if (value.NumberOfElements > 0)
-                    {
-                        using var flat = value.view(-1);
-                        Put(flat.bytes);
-                    }
-                    afterTensor?.Invoke(i, spec);
-                }
+                f.Write(bytes);
+                hash?.AppendData(bytes);
             }
-            File.Move(tmp, path, overwrite: true);
-            return hash is null ? null : Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+            Put(BitConverter.GetBytes((ulong)header.Length));
+            Put(header);
+            for (int i = 0; i < specs.Count; i++)
+            {
+                var spec = specs[i];
+                using var scope = NewDisposeScope();
+                var value = produce(spec, i).detach().cpu().contiguous();
+                if (value.dtype != spec.DType || !value.shape.SequenceEqual(spec.Shape))
+                    throw new ArgumentException($"Tensor '{spec.Name}' was made as {value.dtype} [{string.Join(", ", value.shape)}] but declared {spec.DType} [{string.Join(", ", spec.Shape)}].");
+                if (value.NumberOfElements > 0)
+                {
+                    using var flat = value.view(-1);
+                    Put(flat.bytes);
+                }
+                afterTensor?.Invoke(i, spec);
+            }
+        });
+        return hash is null ? null : Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
     }
 
     static byte[] Header(IReadOnlyList<TensorSpec> specs, IReadOnlyDictionary<string, string>? metadata)

@@ -26,10 +26,13 @@ internal static class SizeCheck
     public static void EnsurePlausible(TransformerConfig config, WeightFiles files, string configPath)
     {
         double needed = MatrixValues(config);
-        double stored = files.Names.Sum(n => (double)files.Describe(n).Shape.Aggregate(1.0, (a, b) => a * b));
-        if (needed > stored)
+        // What the bytes hold, not what the shapes claim: tensors that view one storage count it once, so a few stored
+        // values viewed by many tensors cannot pass for a large model. Twice that is allowed, for a tied unembedding
+        // stored as a view of the embedding (as torch.save writes W_U = W_E.T).
+        double stored = files.StoredValues;
+        if (needed > 2 * stored)
             throw new CheckpointException(
                 $"{configPath}: describes a model whose weight matrices alone hold {needed:N0} values, but the checkpoint in {files.Folder} " +
-                $"holds {stored:N0}; the config does not belong to these weights (compare its sizes, e.g. the model width, layers and vocabulary, with the tensors' shapes).");
+                $"holds {stored:N0} (twice that allowed for tied weights); the config does not belong to these weights (compare its sizes, e.g. the model width, layers and vocabulary, with the tensors' shapes).");
     }
 }

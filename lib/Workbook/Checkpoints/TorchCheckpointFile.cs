@@ -17,8 +17,15 @@ public sealed class TorchCheckpointFile : ITensorFile
     readonly string _prefix;
     readonly Dictionary<string, RestrictedUnpickler.TensorRef> _tensors;
 
+    /// <summary>Largest <c>data.pkl</c> read: a state dict's pickle is a few hundred bytes per tensor (kilobytes for GPT-2 XL).</summary>
+    public const long MaxPickleBytes = 64L << 20;
+
+    /// <summary>Most dimensions a stored tensor may have (PyTorch itself allows 64).</summary>
+    public const int MaxDimensions = 64;
+
     public string Path { get; }
     public IReadOnlyDictionary<string, StoredTensor> Entries { get; }
+    public double StoredValues { get; }
 
     TorchCheckpointFile(string path, FileStream stream, ZipArchive zip, string prefix, Dictionary<string, RestrictedUnpickler.TensorRef> tensors)
     {
@@ -28,11 +35,13 @@ public sealed class TorchCheckpointFile : ITensorFile
         _prefix = prefix;
         _tensors = tensors;
         Entries = tensors.ToDictionary(kv => kv.Key, kv => new StoredTensor(kv.Key, kv.Value.Storage.DType, kv.Value.Shape), StringComparer.Ordinal);
+        StoredValues = tensors.Values.Select(t => t.Storage).DistinctBy(s => s.Key).Sum(s => (double)s.ElementCount);
     }
 
     public static TorchCheckpointFile Open(string path)
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("torch checkpoint reading needs a little-endian machine.");
+        WeightFiles.EnsureRegularFile(path);
         FileStream stream;
         try
         {
@@ -68,17 +77,13 @@ public sealed class TorchCheckpointFile : ITensorFile
                 var byteorder = zip.GetEntry(prefix + "byteorder");
                 if (byteorder != null)
                 {
-                    using var r = new StreamReader(byteorder.Open());
-                    string order = r.ReadToEnd().Trim();
-                    if (order != "little") throw new CheckpointException($"{path}: tensors are stored {order}-endian; only little-endian is supported.");
+                    // The record is one word; read no more than a few bytes of it, whatever the zip claims.
+                    var order = System.Text.Encoding.Latin1.GetString(ReadEntry(byteorder, 16, path, "the byteorder record", refuseLonger: false)).Trim();
+                    if (order == "big") throw new CheckpointException($"{path}: tensors are stored big-endian; only little-endian is supported.");
+                    if (order != "little")
+                        throw new CheckpointException($"{path}: unknown byteorder record '{Util.ControlCharacters.Quote(order, 16)}' (torch.save writes 'little' or 'big'); corrupt file?");
                 }
-                byte[] pickle;
-                using (var s = pkl[0].Open())
-                using (var ms = new MemoryStream())
-                {
-                    s.CopyTo(ms);
-                    pickle = ms.ToArray();
-                }
+                byte[] pickle = ReadEntry(pkl[0], MaxPickleBytes, path, "the pickle (data.pkl)", refuseLonger: true);
                 var root = RestrictedUnpickler.Load(pickle, path);
                 var tensors = StateDict(root, path);
                 foreach (var (name, t) in tensors) Validate(path, stream.Length, zip, prefix, name, t);
@@ -100,6 +105,31 @@ public sealed class TorchCheckpointFile : ITensorFile
             stream.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Reads at most <paramref name="maxBytes"/> of a zip entry, never trusting the sizes the zip states (a few
+    /// kilobytes of deflate can expand to gigabytes). Longer entries are refused, or cut when <paramref name="refuseLonger"/> is false.
+    /// </summary>
+    static byte[] ReadEntry(ZipArchiveEntry entry, long maxBytes, string path, string what, bool refuseLonger)
+    {
+        if (refuseLonger && entry.Length > maxBytes)
+            throw new CheckpointException($"{path}: {what} is {entry.Length:N0} bytes, more than the {maxBytes:N0} a state dict's can need (corrupt or hostile file?).");
+        using var s = entry.Open();
+        using var result = new MemoryStream((int)Math.Min(Math.Max(entry.Length, 0), maxBytes));
+        var chunk = new byte[81920];
+        while (result.Length <= maxBytes)
+        {
+            int n = s.Read(chunk, 0, (int)Math.Min(chunk.Length, maxBytes + 1 - result.Length));
+            if (n == 0) break;
+            result.Write(chunk, 0, n);
+        }
+        if (result.Length > maxBytes)
+        {
+            if (refuseLonger) throw new CheckpointException($"{path}: {what} is longer than the {maxBytes:N0} bytes a state dict's can need (corrupt or hostile file?).");
+            result.SetLength(maxBytes);
+        }
+        return result.ToArray();
     }
 
     /// <summary>What System.IO.Compression throws for a damaged archive (bad headers, sizes, compressed data or methods).</summary>
@@ -142,21 +172,44 @@ public sealed class TorchCheckpointFile : ITensorFile
         // (deflate at most ~1032:1), nor can those exceed the file. Checked before any buffer is allocated.
         if (entry.CompressedLength > fileLength || (double)bytes > Math.Max(1, entry.CompressedLength) * 1032.0)
             throw new CheckpointException($"{path}: storage '{t.Storage.Key}' of tensor '{name}' claims {bytes} bytes from {entry.CompressedLength} stored bytes in a {fileLength}-byte file (corrupt archive?).");
+        CheckView(path, name, t);
+    }
+
+    /// <summary>
+    /// A tensor is a strided view of its storage: it must lie inside the storage (offset + Σ (size − 1)·stride + 1
+    /// elements, computed without overflow) and hold no more elements than the storage does. A view with more, such as
+    /// a stride of 0 along a long dimension, repeats stored values: legal in PyTorch (expand), but never what a state
+    /// dict holds, and the way a few stored bytes would be turned into gigabytes when the tensor is read.
+    /// </summary>
+    internal static void CheckView(string path, string name, RestrictedUnpickler.TensorRef t)
+    {
+        if (t.Shape.Length > MaxDimensions) throw new CheckpointException($"{path}: tensor '{name}' has {t.Shape.Length} dimensions (at most {MaxDimensions}).");
         if (t.Shape.Any(d => d < 0) || t.Strides.Any(s => s < 0) || t.Offset < 0)
             throw new CheckpointException($"{path}: tensor '{name}' has a negative size, stride or offset.");
-        if (t.Shape.Contains(0)) return;
-        long last;
+        if (t.Offset > t.Storage.ElementCount)
+            throw new CheckpointException($"{path}: tensor '{name}' starts at element {t.Offset} of a storage of {t.Storage.ElementCount}.");
+        long count = 1, last = t.Offset;
         try
         {
-            last = t.Offset;
-            for (int i = 0; i < t.Shape.Length; i++) last = checked(last + (t.Shape[i] - 1) * t.Strides[i]);
+            // Even an empty tensor's other sizes must multiply without overflow: libtorch computes its strides from them.
+            foreach (var d in t.Shape) count = checked(count * Math.Max(1, d));
+            if (t.Shape.Contains(0)) return; // no elements: nothing is read, whatever the strides
+            count = 1;
+            for (int i = 0; i < t.Shape.Length; i++)
+            {
+                count = checked(count * t.Shape[i]);
+                last = checked(last + (t.Shape[i] - 1) * t.Strides[i]);
+            }
         }
         catch (OverflowException)
         {
-            throw new CheckpointException($"{path}: tensor '{name}' has absurd sizes or strides.");
+            throw new CheckpointException($"{path}: tensor '{name}' has absurd sizes or strides [{string.Join(", ", t.Shape)}] / [{string.Join(", ", t.Strides)}].");
         }
         if (last >= t.Storage.ElementCount)
             throw new CheckpointException($"{path}: tensor '{name}' [{string.Join(", ", t.Shape)}] reaches element {last} of a storage of {t.Storage.ElementCount}.");
+        if (count > t.Storage.ElementCount)
+            throw new CheckpointException($"{path}: tensor '{name}' [{string.Join(", ", t.Shape)}] with strides [{string.Join(", ", t.Strides)}] has {count:N0} elements " +
+                $"but views a storage of {t.Storage.ElementCount:N0}: it repeats stored values (a stride of 0 or overlapping strides), which a state dict never does; not loaded.");
     }
 
     static ScalarType TorchType(string dtype) => dtype switch

@@ -24,10 +24,17 @@ public sealed class WeightFiles : IDisposable
     public static string? EntryFile(string folder)
     {
         if (!Directory.Exists(folder)) return null;
-        var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-            .Select(f => System.IO.Path.GetRelativePath(folder, f).Replace(System.IO.Path.DirectorySeparatorChar, '/'))
-            .ToHashSet(StringComparer.Ordinal);
+        // A bounded walk that never enters a linked folder: a link loop in a checkpoint folder must not hang the loader.
+        var files = Util.SafeRead.FilesUnder(folder, Hub.HubCache.MaxWalkEntries, m => new CheckpointException(m)).ToHashSet(StringComparer.Ordinal);
         return Hub.ModelFiles.ChooseWeights(files);
+    }
+
+    /// <summary>A weight file must be a regular file (links followed): opening a FIFO would block, a device would never end.</summary>
+    internal static void EnsureRegularFile(string path)
+    {
+        var kind = Util.FileSystemEntries.TargetKindOf(path);
+        if (kind is Util.EntryKind.RegularFile or Util.EntryKind.Missing) return; // a missing file gets the opener's own message
+        throw new CheckpointException($"{path}: is {Util.AtomicFile.Describe(kind)}, not a regular file; only regular files are read.");
     }
 
     static ITensorFile OpenFile(string path) =>
@@ -78,8 +85,7 @@ public sealed class WeightFiles : IDisposable
         JsonDocument doc;
         try
         {
-            var bytes = File.ReadAllBytes(indexPath);
-            if (!Util.JsonInput.IsUtf8(bytes)) throw new CheckpointException($"{indexPath}: not valid UTF-8 text.");
+            var bytes = Util.JsonInput.ReadFile(indexPath, m => new CheckpointException(m), Util.JsonInput.MaxSmallFileBytes);
             doc = JsonDocument.Parse(bytes);
         }
         catch (JsonException e)
@@ -117,6 +123,9 @@ public sealed class WeightFiles : IDisposable
     }
 
     public bool Contains(string name) => _byTensor.ContainsKey(name);
+
+    /// <summary>Values the checkpoint's bytes hold (see <see cref="ITensorFile.StoredValues"/>), over every file.</summary>
+    public double StoredValues => _files.Sum(f => f.StoredValues);
 
     public StoredTensor Describe(string name) => _byTensor.TryGetValue(name, out var f)
         ? f.Entries[name]

@@ -47,7 +47,7 @@ public static class SymbolicCircuitJson
     public static SymbolicCircuit ReadFile(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Circuit file '{path}' does not exist.", path);
-        return Read(File.ReadAllText(path), Path.GetFileNameWithoutExtension(path), path);
+        return Read(JsonInput.ReadText(path, m => new FormatException(m)), Path.GetFileNameWithoutExtension(path), path);
     }
 
     public static SymbolicCircuit Read(string json, string defaultName, string source = "circuit")

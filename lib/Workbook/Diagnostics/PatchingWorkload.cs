@@ -108,7 +108,7 @@ public sealed class PatchingWorkload : IDisposable
         {
             using var scope = NewDisposeScope(); // frees each CPU draw before the next
             if (name.EndsWith(".w", StringComparison.Ordinal)) p.fill_(1.0);
-            else p.copy_(randn(p.shape, dtype: ScalarType.Float32, generator: generator) * 0.02);
+            else p.copy_(randn(p.shape, dtype: ScalarType.Float32, generator: generator).Times(0.02));
         }
         return model;
     }

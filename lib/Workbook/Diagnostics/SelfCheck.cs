@@ -27,8 +27,7 @@ public sealed record ReferenceRun(PromptPair Prompts, bool InputIsClean, float[]
         var file = ScenarioFile.Read(path);
         var unpatched = file.Scenarios.FirstOrDefault(s => s.Patch == ScenarioPatch.None)
             ?? throw new FormatException($"{path}: no scenario with patch \"none\" to compare the unpatched logits with.");
-        using var stream = File.OpenRead(path);
-        using var doc = JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 64 });
+        using var doc = JsonDocument.Parse(Util.JsonInput.ReadFile(path, m => new FormatException(m)), new JsonDocumentOptions { MaxDepth = 64 });
         var scenario = doc.RootElement.GetProperty("scenarios").EnumerateArray()
             .First(s => s.GetProperty("name").GetString() == unpatched.Name);
         if (!scenario.TryGetProperty("logits", out var logits) || logits.ValueKind != JsonValueKind.Array)
@@ -163,13 +162,13 @@ public static class SelfCheck
                 var pre = cache[n.ResidPre];
                 var attn = cache[n.AttnOut];
                 var post = cache[n.ResidPost];
-                if (!c.HasMlp) worst = Math.Max(worst, MaxDiff(post, pre + attn));
-                else if (c.ParallelAttnMlp) worst = Math.Max(worst, MaxDiff(post, pre + attn + cache[n.MlpOut]));
+                if (!c.HasMlp) worst = Math.Max(worst, MaxDiff(post, pre.Plus(attn)));
+                else if (c.ParallelAttnMlp) worst = Math.Max(worst, MaxDiff(post, pre.Plus(attn).Plus(cache[n.MlpOut])));
                 else
                 {
                     var mid = cache[n.ResidMid];
-                    worst = Math.Max(worst, MaxDiff(mid, pre + attn));
-                    worst = Math.Max(worst, MaxDiff(post, mid + cache[n.MlpOut]));
+                    worst = Math.Max(worst, MaxDiff(mid, pre.Plus(attn)));
+                    worst = Math.Max(worst, MaxDiff(post, mid.Plus(cache[n.MlpOut])));
                 }
                 if (l + 1 < c.NLayers) worst = Math.Max(worst, MaxDiff(cache[HookNames.Block(l + 1).ResidPre], post));
             }
@@ -194,7 +193,7 @@ public static class SelfCheck
             for (int l = 0; l < c.NLayers; l++)
             {
                 var n = HookNames.Block(l);
-                var summed = results[n.Result].sum(dim: 2) + model.blocks[l].attn.b_O; // [B, T, H, D] -> [B, T, D]
+                var summed = results[n.Result].sum(dim: 2).Plus(model.blocks[l].attn.b_O); // [B, T, H, D] -> [B, T, D]
                 worst = Math.Max(worst, MaxDiff(outs[n.AttnOut], summed));
             }
             return Verdict("head-results-sum", worst, ReferenceTolerance, $"sum over heads of hook_result + b_O = hook_attn_out, {c.NLayers} layers x {c.NHeads} heads");

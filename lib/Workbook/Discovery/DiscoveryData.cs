@@ -156,8 +156,8 @@ internal sealed class DiscoveryData : IDisposable
         return target switch
         {
             DiscoveryTarget.Kl => Kl(clean, y),
-            DiscoveryTarget.Mse => (y - clean).pow(2).mean(new long[] { 1, 2 }),
-            DiscoveryTarget.MseToAnswers => (y - batch.Answers!).pow(2).mean(new long[] { 1, 2 }),
+            DiscoveryTarget.Mse => (y - clean).Power(2).mean(new long[] { 1, 2 }),
+            DiscoveryTarget.MseToAnswers => (y - batch.Answers!).Power(2).mean(new long[] { 1, 2 }),
             _ => -FaithfulnessMetrics.LogitDiff(y, batch.Targets),
         };
     }

@@ -95,7 +95,7 @@ public static class ScoresJson
         if (!File.Exists(path)) throw new FileNotFoundException($"Scores file '{path}' does not exist.", path);
         try
         {
-            return Read(File.ReadAllText(path));
+            return Read(Util.JsonInput.ReadText(path, m => new FormatException(m)));
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
         {

@@ -37,8 +37,8 @@ internal static class SubnetworkProbing
         if (!(options.LearningRate > 0)) throw new ArgumentException($"The learning rate must be positive, got {options.LearningRate}.");
         var sites = PatchSite.For(graph);
         using var outer = NewDisposeScope();
-        var logits = sites.Select(s => new TorchSharp.Modules.Parameter(full(new long[] { s.Rows, s.SourceCount }, options.InitialLogit, dtype: ScalarType.Float32, device: model.Device))).ToList();
-        using var optimizer = optim.Adam(logits, lr: options.LearningRate);
+        var logits = sites.Select(s => new TorchSharp.Modules.Parameter(TensorMath.Full(new long[] { s.Rows, s.SourceCount }, options.InitialLogit, ScalarType.Float32, model.Device))).ToList();
+        using var optimizer = new Adam(logits, options.LearningRate);
         using var generator = new Generator((ulong)seed, device: CPU);
         var losses = new List<double>();
         var tracker = new ProgressTracker(progress, "subnetwork probing", options.Epochs, "epochs");
@@ -59,11 +59,11 @@ internal static class SubnetworkProbing
                 var masks = PatchMasks.FromTensors(graph, sampled);
                 var output = Patcher.Run(model, masks, values[b], batch.Pair.Corrupt);
                 var faith = data.PerPromptLoss(target, output, batch).mean();
-                var penalty = cat(logits.Select(l => Sample(l, 1, generator).flatten()).ToArray()).sum() / graph.EdgeCount;
-                var loss = faith + options.Lambda * penalty.to(ScalarType.Float64);
-                optimizer.zero_grad();
+                var penalty = cat(logits.Select(l => Sample(l, 1, generator).flatten()).ToArray()).sum().DividedBy(graph.EdgeCount);
+                var loss = faith.Plus(penalty.to(ScalarType.Float64).Times(options.Lambda));
+                optimizer.ZeroGrad();
                 loss.backward();
-                optimizer.step();
+                optimizer.Step();
                 losses.Add(loss.item<double>());
             }
             tracker.Advance(1, $"loss {losses[^1]:G4}");
@@ -95,8 +95,8 @@ internal static class SubnetworkProbing
     internal static Tensor Sample(Tensor logit, long batch, Generator generator)
     {
         var shape = new long[] { batch }.Concat(logit.shape).ToArray();
-        var u = (rand(shape, dtype: logit.dtype, generator: generator) * (1 - 2 * Eps) + Eps).to(logit.device);
-        var s = ((u.log() - (1 - u).log() + logit) / Temperature).sigmoid();
-        return (s * (High - Low) + Low).clamp(0.0, 1.0);
+        var u = rand(shape, dtype: logit.dtype, generator: generator).Times(1 - 2 * Eps).Plus(Eps).to(logit.device);
+        var s = (u.log() - u.SubtractedFrom(1).log()).Plus(logit).DividedBy(Temperature).sigmoid();
+        return s.Times(High - Low).Plus(Low).ClampedTo(0.0, 1.0);
     }
 }

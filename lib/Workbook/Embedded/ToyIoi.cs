@@ -57,6 +57,19 @@ public static class ToyIoi
         JsonSerializer.Deserialize<T>(File.ReadAllText(Path.Combine(Folder.Value, file)), ToyIoiBuild.Json)
         ?? throw new InvalidOperationException($"{Alias}: {file} is empty.");
 
+    /// <summary>Whether <paramref name="folder"/> is a real folder (not a link) holding regular files with exactly these contents.</summary>
+    static bool HoldsExactly(string folder, IReadOnlyList<(string Name, byte[] Bytes)> contents)
+    {
+        if (Util.FileSystemEntries.KindOf(folder) != Util.EntryKind.Directory) return false;
+        foreach (var (name, bytes) in contents)
+        {
+            string path = Path.Combine(folder, name);
+            if (Util.FileSystemEntries.KindOf(path) != Util.EntryKind.RegularFile || new FileInfo(path).Length != bytes.Length) return false;
+            if (!File.ReadAllBytes(path).AsSpan().SequenceEqual(bytes)) return false;
+        }
+        return true;
+    }
+
     static string ExtractResources()
     {
         var assembly = typeof(ToyIoi).Assembly;
@@ -75,20 +88,27 @@ public static class ToyIoi
         string version = Convert.ToHexString(sha.Hash!)[..16].ToLowerInvariant();
         string root = Path.Combine(Path.GetTempPath(), "workbook-embedded-models");
         string folder = Path.Combine(root, $"{Alias}-{version}");
-        if (Directory.Exists(folder)) return folder;   // complete: folders appear only by rename
+        // The temporary folder is shared with every user of the machine, and the folder's name is predictable: reuse it
+        // only when it holds exactly the embedded files (anyone could have put other weights there first).
+        if (HoldsExactly(folder, contents)) return folder;   // complete: folders appear only by rename
         Directory.CreateDirectory(root);
         string staging = Path.Combine(root, $".{Alias}-{version}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
             Directory.CreateDirectory(staging);
-            foreach (var (name, bytes) in contents) File.WriteAllBytes(Path.Combine(staging, name), bytes);
+            foreach (var (name, bytes) in contents)
+                using (var f = Util.AtomicFile.CreateExclusive(Path.Combine(staging, name))) f.Write(bytes);
             try
             {
                 Directory.Move(staging, folder);
             }
-            catch (IOException) when (Directory.Exists(folder))
+            catch (IOException) when (Util.FileSystemEntries.KindOf(folder) != Util.EntryKind.Missing)
             {
-                // Another process extracted the same version first.
+                // Another process extracted the same version first, or something else has the name: use our own copy then.
+                if (HoldsExactly(folder, contents)) return folder;
+                string own = Path.Combine(root, $"{Alias}-{version}-{Guid.NewGuid():N}");
+                Directory.Move(staging, own);
+                return own;
             }
             return folder;
         }

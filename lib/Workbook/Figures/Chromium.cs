@@ -34,7 +34,7 @@ public static class Chromium
     {
         string full = Path.GetFullPath(pngPath);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = full + ".tmp.png";
+        string tmp = Util.AtomicFile.TempName(full) + ".png"; // unpredictable: Chromium writes it without our checks
         Run(new[] { $"--screenshot={tmp}", $"--window-size={width},{height}" }, htmlPath, timeout);
         if (!File.Exists(tmp)) throw new InvalidOperationException($"Chromium wrote no screenshot of {htmlPath}.");
         File.Move(tmp, full, overwrite: true);
@@ -50,7 +50,7 @@ public static class Chromium
         string page = Path.Combine(Path.GetTempPath(), $"workbook-figure-{Environment.ProcessId}-{Guid.NewGuid():N}.html");
         try
         {
-            File.WriteAllText(page, FigureHtml.Page(figure.Layout.Title?.Text ?? "figure", new[] { figure }));
+            using (var f = new StreamWriter(Util.AtomicFile.CreateExclusive(page))) f.Write(FigureHtml.Page(figure.Layout.Title?.Text ?? "figure", new[] { figure }));
             Screenshot(page, pngPath, width, height ?? (int)(figure.Layout.Height ?? 450) + 80);
         }
         finally

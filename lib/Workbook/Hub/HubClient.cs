@@ -18,7 +18,8 @@ public sealed record RepoRevision(RepoId Repo, string Commit, IReadOnlyList<Repo
 /// (<c>X-Linked-Etag</c> for LFS files, which is their sha256; else <c>ETag</c>, the git blob sha1), its size
 /// (<c>X-Linked-Size</c>, else <c>Content-Length</c>) and where to GET it (a CDN for LFS files).
 /// </summary>
-public sealed record RemoteFile(string File, string Commit, string Etag, long Size, Uri Location);
+/// <remarks><paramref name="WeakEtag"/>: the ETag was a weak validator (<c>W/"..."</c>), which need not be a checksum of the bytes.</remarks>
+public sealed record RemoteFile(string File, string Commit, string Etag, long Size, Uri Location, bool WeakEtag = false);
 
 /// <summary>The hub's HTTP protocol, as used by HuggingFace's own clients. Knows nothing about the cache.</summary>
 public sealed class HubClient : IDisposable
@@ -31,7 +32,7 @@ public sealed class HubClient : IDisposable
     {
         _options = options;
         if (!Uri.TryCreate(options.Endpoint.TrimEnd('/') + "/", UriKind.Absolute, out var endpoint) || endpoint.Scheme is not ("http" or "https"))
-            throw new HubException($"Hub endpoint '{options.Endpoint}' is not an http(s) address (check HF_ENDPOINT).");
+            throw new HubException($"Hub endpoint '{Util.ControlCharacters.Quote(options.DisplayEndpoint, 200)}' is not an http(s) address (check HF_ENDPOINT).");
         _endpoint = endpoint;
         // Redirects are followed by hand: only relative ones (renamed repositories) on HEAD, and the token never leaves the hub's host.
         _http = new HttpClient(handler ?? new SocketsHttpHandler { AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(30) })
@@ -42,6 +43,23 @@ public sealed class HubClient : IDisposable
     }
 
     public void Dispose() => _http.Dispose();
+
+    /// <summary>Largest answer of the model API read (a repository's file list is kilobytes; an endless answer must not fill memory).</summary>
+    public const long MaxApiAnswerBytes = 16L << 20;
+
+    /// <summary>An address as it may appear in a message: user info (a password in HF_ENDPOINT) and the token removed.</summary>
+    string Show(Uri uri) => _options.Redact(uri.ToString());
+
+    string Show(string text) => _options.Redact(text);
+
+    /// <summary>A redirect target, resolved against the request, if it is an http(s) address; anything else (file:, ftp:, data:) is refused.</summary>
+    Uri RedirectTarget(Uri from, Uri location)
+    {
+        var next = location.IsAbsoluteUri ? location : new Uri(from, location);
+        if (next.Scheme is not ("http" or "https"))
+            throw new HubException($"{Show(from)}: the server redirects to '{Util.ControlCharacters.Quote(Show(next), 200)}', which is not an http(s) address; refusing to follow it.");
+        return next;
+    }
 
     static string EscapePath(string path) => string.Join("/", path.Split('/').Select(Uri.EscapeDataString));
 
@@ -69,11 +87,29 @@ public sealed class HubClient : IDisposable
         }
         catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
         {
-            throw new TransientHubException($"{req.Method} {req.RequestUri}: no answer within {_options.ReadTimeout.TotalSeconds:0} s.");
+            throw new TransientHubException($"{req.Method} {Show(req.RequestUri!)}: no answer within {_options.ReadTimeout.TotalSeconds:0} s.");
         }
         catch (HttpRequestException e)
         {
-            throw new TransientHubException($"{req.Method} {req.RequestUri}: {e.Message}", e);
+            throw new TransientHubException($"{req.Method} {Show(req.RequestUri!)}: {Show(e.Message)}", e);
+        }
+    }
+
+    /// <summary>The whole body of a (small) answer, refused past <paramref name="maxBytes"/> and when it stalls.</summary>
+    async Task<byte[]> ReadBodyAsync(HttpResponseMessage resp, Uri uri, long maxBytes, CancellationToken cancel)
+    {
+        if (resp.Content.Headers.ContentLength is long declared && declared > maxBytes)
+            throw new HubException($"{Show(uri)}: the answer is {declared:N0} bytes, more than the {maxBytes:N0} a model listing can need.");
+        await using var body = await resp.Content.ReadAsStreamAsync(cancel).ConfigureAwait(false);
+        using var result = new MemoryStream();
+        var buffer = new byte[81920];
+        while (true)
+        {
+            int n = await ReadAsync(body, buffer, cancel).ConfigureAwait(false);
+            if (n == 0) return result.ToArray();
+            if (result.Length + n > maxBytes)
+                throw new HubException($"{Show(uri)}: the answer runs past {maxBytes:N0} bytes, more than a model listing can need; not read further.");
+            result.Write(buffer, 0, n);
         }
     }
 
@@ -85,11 +121,11 @@ public sealed class HubClient : IDisposable
         for (int hops = 0; ; hops++)
         {
             using var req = Request(HttpMethod.Get, uri);
-            resp = await SendAsync(req, HttpCompletionOption.ResponseContentRead, cancel).ConfigureAwait(false);
+            resp = await SendAsync(req, HttpCompletionOption.ResponseHeadersRead, cancel).ConfigureAwait(false);
             // A renamed repository answers with a redirect on the hub's own host.
             if ((int)resp.StatusCode is >= 300 and < 400 && resp.Headers.Location is { } loc && hops < 5)
             {
-                var next = loc.IsAbsoluteUri ? loc : new Uri(uri, loc);
+                var next = RedirectTarget(uri, loc);
                 if (next.Host == _endpoint.Host && next.Port == _endpoint.Port)
                 {
                     resp.Dispose();
@@ -101,28 +137,48 @@ public sealed class HubClient : IDisposable
         }
         using var _ = resp;
         if (!resp.IsSuccessStatusCode) throw StatusError(resp, repo, null);
-        var json = await resp.Content.ReadAsByteArrayAsync(cancel).ConfigureAwait(false);
+        var json = await ReadBodyAsync(resp, uri, MaxApiAnswerBytes, cancel).ConfigureAwait(false);
+        return ParseRevision(json, repo, Show(uri));
+    }
+
+    /// <summary>
+    /// Reads the model API's answer: an object with the commit hash <c>sha</c> and <c>siblings</c>, each with an
+    /// <c>rfilename</c> and perhaps a <c>size</c>. Anything else is a <see cref="HubException"/> saying what was wrong.
+    /// </summary>
+    internal static RepoRevision ParseRevision(byte[] json, RepoId repo, string where)
+    {
+        if (!Util.JsonInput.IsUtf8(json)) throw new HubException($"{where}: the answer is not UTF-8 text.");
         try
         {
-            using var doc = JsonDocument.Parse(json);
+            using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 32 });
             var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new HubException($"{where}: the answer is a JSON {Kind(root)}, not the object the model API returns; is the endpoint a HuggingFace hub?");
             if (!root.TryGetProperty("sha", out var sha) || sha.ValueKind != JsonValueKind.String || !HubCache.CommitPattern().IsMatch(sha.GetString()!))
-                throw new HubException($"{uri}: the answer has no commit hash 'sha'.");
+                throw new HubException($"{where}: the answer has no commit hash 'sha'.");
             var files = new List<RepoFile>();
-            if (root.TryGetProperty("siblings", out var siblings) && siblings.ValueKind == JsonValueKind.Array)
+            if (root.TryGetProperty("siblings", out var siblings))
+            {
+                if (siblings.ValueKind != JsonValueKind.Array) throw new HubException($"{where}: 'siblings' is a JSON {Kind(siblings)}, not the list of files.");
                 foreach (var s in siblings.EnumerateArray())
                 {
-                    if (!s.TryGetProperty("rfilename", out var name) || name.ValueKind != JsonValueKind.String) continue;
-                    long? size = s.TryGetProperty("size", out var sz) && sz.ValueKind == JsonValueKind.Number ? sz.GetInt64() : null;
+                    if (s.ValueKind != JsonValueKind.Object || !s.TryGetProperty("rfilename", out var name) || name.ValueKind != JsonValueKind.String) continue;
+                    long? size = null;
+                    if (s.TryGetProperty("size", out var sz) && sz.ValueKind != JsonValueKind.Null)
+                        size = sz.ValueKind == JsonValueKind.Number && sz.TryGetInt64(out long n) && n >= 0 ? n
+                            : throw new HubException($"{where}: file '{Util.ControlCharacters.Quote(name.GetString(), 100)}' is listed with size {Util.ControlCharacters.Quote(sz.GetRawText(), 40)}, which is not a byte count.");
                     files.Add(new RepoFile(name.GetString()!, size));
                 }
+            }
             return new RepoRevision(repo, sha.GetString()!, files);
         }
         catch (JsonException e)
         {
-            throw new HubException($"{uri}: the answer is not valid JSON ({e.Message}).", e);
+            throw new HubException($"{where}: the answer is not valid JSON ({e.Message}).", e);
         }
     }
+
+    static string Kind(JsonElement e) => e.ValueKind.ToString().ToLowerInvariant();
 
     /// <summary>HEAD on the resolve address: commit, ETag, size and download location of one file.</summary>
     public async Task<RemoteFile> GetFileMetadataAsync(RepoId repo, string revision, string file, CancellationToken cancel = default)
@@ -134,26 +190,29 @@ public sealed class HubClient : IDisposable
             req.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("identity")); // sizes of the raw bytes
             using var resp = await SendAsync(req, HttpCompletionOption.ResponseHeadersRead, cancel).ConfigureAwait(false);
             int status = (int)resp.StatusCode;
-            Uri? location = resp.Headers.Location is { } loc ? (loc.IsAbsoluteUri ? loc : new Uri(uri, loc)) : null;
+            Uri? location = resp.Headers.Location is { } loc ? RedirectTarget(uri, loc) : null;
             bool redirect = status is >= 300 and < 400 && location != null;
             // A redirect to the same host is a renamed repository: follow it. One to another host is the CDN holding an LFS file.
             if (redirect && location!.Host == _endpoint.Host && location.Port == _endpoint.Port && Header(resp, "X-Linked-Etag") == null)
             {
-                if (hops >= 5) throw new HubException($"{ResolveUri(repo, revision, file)}: too many redirects.");
+                if (hops >= 5) throw new HubException($"{Show(ResolveUri(repo, revision, file))}: too many redirects.");
                 uri = location;
                 continue;
             }
             if (!resp.IsSuccessStatusCode && !redirect) throw StatusError(resp, repo, file);
             string? commit = Header(resp, "X-Repo-Commit");
             if (commit == null || !HubCache.CommitPattern().IsMatch(commit))
-                throw new HubException($"{uri}: the answer has no X-Repo-Commit header; '{_options.Endpoint}' does not look like a HuggingFace hub.");
-            string? etag = NormalizeEtag(Header(resp, "X-Linked-Etag") ?? Header(resp, "ETag"));
+                throw new HubException($"{Show(uri)}: the answer has no X-Repo-Commit header; '{_options.DisplayEndpoint}' does not look like a HuggingFace hub.");
+            string? rawEtag = Header(resp, "X-Linked-Etag") ?? Header(resp, "ETag");
+            string? etag = NormalizeEtag(rawEtag);
             if (etag == null)
-                throw new HubException($"{uri}: the answer has no ETag, so the download could not be verified.");
+                throw new HubException($"{Show(uri)}: the answer has no ETag, so the download could not be verified.");
             string? sizeText = Header(resp, "X-Linked-Size") ?? resp.Content.Headers.ContentLength?.ToString();
-            if (sizeText == null || !long.TryParse(sizeText, out long size) || size < 0)
-                throw new HubException($"{uri}: the answer does not state the file's size.");
-            return new RemoteFile(file, commit, etag, size, redirect ? location! : uri);
+            if (sizeText == null)
+                throw new HubException($"{Show(uri)}: the answer does not state the file's size.");
+            if (!long.TryParse(sizeText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long size))
+                throw new HubException($"{Show(uri)}: the answer states the size '{Util.ControlCharacters.Quote(sizeText, 40)}' for '{file}', which is not a byte count.");
+            return new RemoteFile(file, commit, etag, size, redirect ? location! : uri, rawEtag!.TrimStart().StartsWith("W/", StringComparison.Ordinal));
         }
     }
 
@@ -183,8 +242,14 @@ public sealed class HubClient : IDisposable
             int status = (int)resp.StatusCode;
             if (status is >= 300 and < 400 && resp.Headers.Location is { } loc && hops < 5)
             {
-                resp.Dispose();
-                uri = loc.IsAbsoluteUri ? loc : new Uri(uri, loc);
+                try
+                {
+                    uri = RedirectTarget(uri, loc);
+                }
+                finally
+                {
+                    resp.Dispose();
+                }
                 continue;
             }
             return resp;
@@ -192,21 +257,24 @@ public sealed class HubClient : IDisposable
     }
 
     /// <summary>Reads up to <paramref name="buffer"/>.Length bytes, failing as transient when nothing arrives within the read timeout.</summary>
-    public async Task<int> ReadAsync(Stream body, Memory<byte> buffer, CancellationToken cancel)
+    public Task<int> ReadAsync(Stream body, Memory<byte> buffer, CancellationToken cancel) => ReadAsync(body, buffer, _options.ReadTimeout, cancel);
+
+    /// <summary>As <see cref="ReadAsync(Stream, Memory{byte}, CancellationToken)"/> with a given time limit for this read.</summary>
+    public async Task<int> ReadAsync(Stream body, Memory<byte> buffer, TimeSpan timeLimit, CancellationToken cancel)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        timeout.CancelAfter(_options.ReadTimeout);
+        timeout.CancelAfter(timeLimit);
         try
         {
             return await body.ReadAsync(buffer, timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
         {
-            throw new TransientHubException($"no data for {_options.ReadTimeout.TotalSeconds:0} s.");
+            throw new ReadTimeoutException($"no data for {timeLimit.TotalSeconds:0.#} s.");
         }
         catch (Exception e) when (e is IOException or HttpRequestException)
         {
-            throw new TransientHubException($"connection lost: {e.Message}", e);
+            throw new TransientHubException($"connection lost: {Show(e.Message)}", e);
         }
     }
 
@@ -214,7 +282,7 @@ public sealed class HubClient : IDisposable
     {
         int status = (int)resp.StatusCode;
         string what = file == null ? $"repository '{repo}'" : $"'{file}' in repository '{repo}'";
-        string where = $"{_options.Endpoint}";
+        string where = _options.DisplayEndpoint;
         return resp.StatusCode switch
         {
             HttpStatusCode.NotFound when file != null => new HubException($"The hub at {where} has no file {what} (HTTP 404)."),
@@ -228,8 +296,14 @@ public sealed class HubClient : IDisposable
 }
 
 /// <summary>A failure worth retrying: connection lost, timeout, server error.</summary>
-public sealed class TransientHubException : HubException
+public class TransientHubException : HubException
 {
     public TransientHubException(string message) : base(message) { }
     public TransientHubException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>Nothing arrived within a read's time limit (transient: the download is retried, resuming).</summary>
+public sealed class ReadTimeoutException : TransientHubException
+{
+    public ReadTimeoutException(string message) : base(message) { }
 }

@@ -35,6 +35,16 @@ public sealed record HubOptions
     /// <summary>Time allowed without any bytes arriving before a request is abandoned (and retried).</summary>
     public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// A download is stalled when fewer than <see cref="StallBytes"/> arrive within this time: a server trickling a byte
+    /// every few seconds never trips <see cref="ReadTimeout"/>, and would hold a pull forever. A stalled download is
+    /// retried, resuming from the bytes kept (<c>WORKBOOK_HUB_STALL_TIMEOUT</c>, in seconds).
+    /// </summary>
+    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Bytes that must arrive within each <see cref="StallTimeout"/> (or the rest of the file, if less).</summary>
+    public long StallBytes { get; init; } = 64 * 1024;
+
     /// <summary>Receives progress of downloads (null: silent).</summary>
     public IDownloadProgress? Progress { get; init; }
 
@@ -46,13 +56,51 @@ public sealed record HubOptions
     {
         string? endpoint = NonEmpty(env("HF_ENDPOINT"));
         string? token = NonEmpty(env("HF_TOKEN")) ?? NonEmpty(env("HUGGING_FACE_HUB_TOKEN"));
-        return new HubOptions
+        var options = new HubOptions
         {
             Endpoint = (endpoint ?? DefaultEndpoint).TrimEnd('/'),
             Token = token,
             CacheDir = DefaultCacheDir(env),
             Offline = IsTrue(env("HF_HUB_OFFLINE")) || IsTrue(env("TRANSFORMERS_OFFLINE")) || IsTrue(env("WORKBOOK_OFFLINE")),
         };
+        if (Seconds(env, "WORKBOOK_HUB_STALL_TIMEOUT") is { } stall) options = options with { StallTimeout = stall };
+        return options;
+    }
+
+    /// <summary>A positive number of seconds (at most a day) from a variable; anything else is an error naming it.</summary>
+    static TimeSpan? Seconds(Func<string, string?> env, string name)
+    {
+        string? text = NonEmpty(env(name));
+        if (text is null) return null;
+        return double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double s) && s > 0 && s <= 86_400
+            ? TimeSpan.FromSeconds(s)
+            : throw new ArgumentException($"{name}='{Util.ControlCharacters.Quote(text, 40)}' is not a number of seconds between 0 and 86400.");
+    }
+
+    /// <summary><see cref="Endpoint"/> fit to show: a password (or any user info) in it is replaced by ***.</summary>
+    public string DisplayEndpoint => Redact(Endpoint);
+
+    /// <summary>
+    /// <paramref name="text"/> with the secrets these options hold removed: the user info of <see cref="Endpoint"/>
+    /// (<c>https://user:password@host</c>) and the <see cref="Token"/>. Every message that may quote an address goes through it.
+    /// </summary>
+    public string Redact(string text)
+    {
+        if (string.IsNullOrEmpty(text)) return text;
+        if (Uri.TryCreate(Endpoint, UriKind.Absolute, out var uri) && uri.UserInfo.Length > 0)
+        {
+            text = text.Replace(uri.UserInfo + "@", "***@", StringComparison.Ordinal);
+            string decoded = Uri.UnescapeDataString(uri.UserInfo);
+            if (decoded.Length > 0) text = text.Replace(decoded + "@", "***@", StringComparison.Ordinal);
+            // The password (or a token given as the whole user info) also wherever it is quoted on its own.
+            foreach (var info in new[] { uri.UserInfo, decoded })
+            {
+                string secret = info.Contains(':') ? info[(info.IndexOf(':') + 1)..] : info;
+                if (secret.Length > 0) text = text.Replace(secret, "***", StringComparison.Ordinal);
+            }
+        }
+        if (!string.IsNullOrEmpty(Token)) text = text.Replace(Token, "***", StringComparison.Ordinal);
+        return text;
     }
 
     /// <summary>

@@ -39,8 +39,7 @@ public static class ModelFiles
     {
         try
         {
-            var bytes = File.ReadAllBytes(indexPath);
-            if (!Util.JsonInput.IsUtf8(bytes)) throw new HubException($"{indexPath}: not valid UTF-8 text.");
+            var bytes = Util.JsonInput.ReadFile(indexPath, m => new HubException(m), Util.JsonInput.MaxSmallFileBytes);
             using var doc = JsonDocument.Parse(bytes);
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new HubException($"{indexPath}: missing object 'weight_map'.");
@@ -65,16 +64,15 @@ public static class ModelFiles
     {
         try
         {
-            var bytes = File.ReadAllBytes(configPath);
-            if (!Util.JsonInput.IsUtf8(bytes)) return null; // the loader reports it
+            var bytes = Util.JsonInput.ReadFile(configPath, m => new HubException(m), Util.JsonInput.MaxSmallFileBytes);
             using var doc = JsonDocument.Parse(bytes);
             if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("tokenizer_name", out var t)
                 && t.ValueKind == JsonValueKind.String && RepoId.TryParse(t.GetString()!, out var id))
                 return id;
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or HubException)
         {
-            // The loader reports a broken config.json with its own message.
+            // The loader reports a broken or unreadable config.json with its own message.
         }
         return null;
     }
@@ -85,10 +83,10 @@ public static class ModelFiles
     /// </summary>
     public static string? FirstMissing(string folder)
     {
-        if (!File.Exists(Path.Combine(folder, Config))) return Config;
-        var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-            .Where(File.Exists) // a dangling symlink is no file
-            .Select(f => Path.GetRelativePath(folder, f).Replace(Path.DirectorySeparatorChar, '/')).ToHashSet(StringComparer.Ordinal);
+        if (Util.FileSystemEntries.TargetKindOf(Path.Combine(folder, Config)) != Util.EntryKind.RegularFile) return Config;
+        var files = Util.SafeRead.FilesUnder(folder, HubCache.MaxWalkEntries, m => new HubException(m))
+            .Where(f => Util.FileSystemEntries.TargetKindOf(Path.Combine(folder, f)) == Util.EntryKind.RegularFile) // a dangling link, FIFO or loop is no file
+            .ToHashSet(StringComparer.Ordinal);
         string? weights = ChooseWeights(files);
         if (weights == null) return $"the weights ({WeightsDescription})";
         if (IsIndex(weights))

@@ -2,6 +2,7 @@ using System.Net;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
+using Workbook.Util;
 
 namespace Workbook.Hub;
 
@@ -12,11 +13,15 @@ public sealed record PulledModel(HubModel Model, RepoId Repo, string Commit, str
     public Checkpoints.RandomWeightsInfo? ReplacedStandIn { get; init; }
 }
 
-/// <summary>What a pull did: files downloaded (and their bytes), files found complete in the cache.</summary>
-public sealed record PullStatistics(int FilesDownloaded, long BytesDownloaded, int FilesReused)
+/// <summary>
+/// What a pull did: files downloaded (and their bytes), files found complete in the cache, and files whose bytes could
+/// not be checked against a checksum (the server's ETag was not one); a pull with any of those writes no ref.
+/// </summary>
+public sealed record PullStatistics(int FilesDownloaded, long BytesDownloaded, int FilesReused, int FilesUnverified = 0)
 {
     public static readonly PullStatistics None = new(0, 0, 0);
-    public PullStatistics Add(PullStatistics o) => new(FilesDownloaded + o.FilesDownloaded, BytesDownloaded + o.BytesDownloaded, FilesReused + o.FilesReused);
+    public PullStatistics Add(PullStatistics o) =>
+        new(FilesDownloaded + o.FilesDownloaded, BytesDownloaded + o.BytesDownloaded, FilesReused + o.FilesReused, FilesUnverified + o.FilesUnverified);
 }
 
 /// <summary>
@@ -47,9 +52,15 @@ public sealed class ModelHub : IDisposable
     HubClient Client => _client ?? throw new InvalidOperationException("The hub client is not available in offline mode.");
 
     /// <summary>Resolves an alias or hub id; throws naming the known aliases when it is neither.</summary>
-    public static HubModel Resolve(string spec) => HubModels.TryResolve(spec) ?? throw new ArgumentException(
+    public static HubModel Resolve(string spec) => HubModels.TryResolve(CheckName(spec)) ?? throw new ArgumentException(
         $"'{spec}' is neither a model alias ({string.Join(", ", HubModels.Aliases.Keys)}) nor a hub id of the form owner/name." +
         Util.NearestNames.DidYouMean(spec, HubModels.Aliases.Keys));
+
+    static string CheckName(string spec)
+    {
+        ControlCharacters.EnsureNone(spec, "The model name");
+        return spec;
+    }
 
     /// <summary>
     /// The model from the cache when it is complete there; otherwise downloaded, unless offline, in which case the
@@ -82,7 +93,7 @@ public sealed class ModelHub : IDisposable
             string? commit = Cache.ResolveRevision(repo, Options.Revision);
             if (commit == null) continue;
             string folder = Cache.SnapshotFolder(repo, commit);
-            string? missing = Directory.Exists(folder) ? ModelFiles.FirstMissing(folder) : ModelFiles.Config;
+            string? missing = Directory.Exists(folder) ? Cache.SnapshotProblem(repo, commit) ?? ModelFiles.FirstMissing(folder) : ModelFiles.Config;
             if (missing != null)
             {
                 firstMissing ??= new Missing(missing, $"{missing} is missing from {folder}");
@@ -168,11 +179,11 @@ public sealed class ModelHub : IDisposable
             tokenizerFolder = tok.Folder;
             stats = stats.Add(tok.Statistics);
         }
-        // Last: only now does the revision point at a snapshot that holds everything.
+        // Last: only now does the revision point at a snapshot that holds everything, each file verified.
         Checkpoints.RandomWeightsInfo? replaced = before is not null && before != commit && StandInCache.IsStandIn(Cache, repo, before)
             ? Checkpoints.RandomWeightsInfo.Read(Cache.SnapshotFolder(repo, before)) : null;
-        Cache.WriteRef(repo, Options.Revision, commit);
-        if (replaced is not null) StandInCache.Remove(Cache, repo, before!);
+        // A stand-in goes only once the ref points at the verified real snapshot.
+        if (WriteRefIfVerified(repo, Options.Revision, commit, stats) && replaced is not null) StandInCache.Remove(Cache, repo, before!);
         return new PulledModel(model, repo, commit, folder, tokenizerFolder, stats) { ReplacedStandIn = replaced };
     }
 
@@ -184,8 +195,24 @@ public sealed class ModelHub : IDisposable
         var stats = PullStatistics.None;
         foreach (var t in ModelFiles.TokenizerFiles.Where(revision.Has))
             stats = stats.Add(await FetchAsync(repo, revision.Commit, t, cancel).ConfigureAwait(false));
-        Cache.WriteRef(repo, "main", revision.Commit);
+        WriteRefIfVerified(repo, "main", revision.Commit, stats);
         return (Cache.SnapshotFolder(repo, revision.Commit), stats);
+    }
+
+    /// <summary>
+    /// A ref says "this snapshot is complete and what the hub served": never written when a file could not be verified,
+    /// so that the next use asks the hub again instead of trusting unchecked bytes.
+    /// </summary>
+    bool WriteRefIfVerified(RepoId repo, string revision, string commit, PullStatistics stats)
+    {
+        if (stats.FilesUnverified == 0)
+        {
+            Cache.WriteRef(repo, revision, commit);
+            return true;
+        }
+        Options.Progress?.Note($"{repo}: {stats.FilesUnverified} file(s) could not be verified against a checksum (the server's ETag is not one); " +
+                               $"refs/{revision} is not written, so the next use checks with the hub again.");
+        return false;
     }
 
     /// <summary>Downloads one file into the cache (or finds it there) and links it from the snapshot.</summary>
@@ -194,31 +221,59 @@ public sealed class ModelHub : IDisposable
 
     async Task<PullStatistics> FetchCoreAsync(RepoId repo, string commit, string file, CancellationToken cancel)
     {
-        // A snapshot entry exists only once its blob was verified, so it needs no new look-up.
-        if (Cache.TryGetSnapshotFile(repo, commit, file) != null) return new PullStatistics(0, 0, 1);
+        // A snapshot entry leading to a verified blob needs no new look-up (one leading to unverified bytes does).
+        if (Cache.TryGetSnapshotFile(repo, commit, file) is { } existing && !IsUnverifiedBlob(existing)) return new PullStatistics(0, 0, 1);
         var remote = await RetryAsync(() => Client.GetFileMetadataAsync(repo, commit, file, cancel), cancel).ConfigureAwait(false);
         if (remote.Commit != commit)
             throw new HubException($"'{file}' in '{repo}': the hub answered for commit {remote.Commit}, not the requested {commit}.");
-        string blob = Cache.BlobPath(repo, remote.Etag);
-        if (File.Exists(blob))
+        string key = DownloadKey(repo, commit, remote);
+        bool checksum = IsChecksum(remote);
+        if (checksum && Cache.HasBlob(repo, key))
         {
-            Cache.LinkSnapshotFile(repo, commit, file, remote.Etag);
+            Cache.LinkSnapshotFile(repo, commit, file, key);
             Options.Progress?.Note($"{repo}/{file}: already in the cache");
             return new PullStatistics(0, 0, 1);
         }
-        Directory.CreateDirectory(Path.GetDirectoryName(blob)!);
-        using (Cache.AcquireLock(repo, remote.Etag, Options.LockTimeout, m => Options.Progress?.Note($"{repo}/{file}: {m}"), cancel))
+        using (Cache.AcquireLock(repo, key, Options.LockTimeout, m => Options.Progress?.Note($"{repo}/{file}: {m}"), cancel))
         {
-            if (File.Exists(blob)) // another pull finished it while we waited
+            if (checksum && Cache.HasBlob(repo, key)) // another pull finished it while we waited
             {
-                Cache.LinkSnapshotFile(repo, commit, file, remote.Etag);
+                Cache.LinkSnapshotFile(repo, commit, file, key);
                 return new PullStatistics(0, 0, 1);
             }
-            long downloaded = await DownloadBlobAsync(repo, remote, cancel).ConfigureAwait(false);
-            Cache.LinkSnapshotFile(repo, commit, file, remote.Etag);
-            return new PullStatistics(1, downloaded, 0);
+            var (downloaded, blob, verified) = await DownloadBlobAsync(repo, remote, key, cancel).ConfigureAwait(false);
+            Cache.LinkSnapshotFile(repo, commit, file, blob);
+            return new PullStatistics(1, downloaded, 0, verified ? 0 : 1);
         }
     }
+
+    /// <summary>Blobs of files that could not be verified are named <c>unverified-sha256-{sha256 of the bytes}</c>.</summary>
+    const string UnverifiedPrefix = "unverified-";
+
+    static bool IsUnverifiedBlob(string snapshotEntry)
+    {
+        try
+        {
+            return Path.GetFileName(FileSystemEntries.RealPath(snapshotEntry)).StartsWith(UnverifiedPrefix, StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>Whether the ETag is a strong validator shaped like a checksum (sha256 of an LFS file, git blob sha1 of another).</summary>
+    static bool IsChecksum(RemoteFile remote) => !remote.WeakEtag && ChecksumKind(remote.Etag.ToLowerInvariant()) != null;
+
+    static string? ChecksumKind(string etag) => IsHex(etag, 64) ? "sha256" : IsHex(etag, 40) ? "git blob sha1" : null;
+
+    /// <summary>
+    /// The name under which a file downloads (<c>{key}.incomplete</c>) and is locked: its checksum ETag, as the Python
+    /// tools do; for any other ETag a hash of where it came from, so that two files never share a partial download.
+    /// </summary>
+    static string DownloadKey(RepoId repo, string commit, RemoteFile remote) => IsChecksum(remote)
+        ? remote.Etag.ToLowerInvariant()
+        : UnverifiedPrefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{repo}\n{commit}\n{remote.File}\n{remote.Etag}\n{remote.Size}")))[..40];
 
     /// <summary>Runs a hub request, retrying transient failures (connection errors, timeouts, HTTP 5xx/429) with back-off.</summary>
     async Task<T> RetryAsync<T>(Func<Task<T>> request, CancellationToken cancel)
@@ -238,23 +293,29 @@ public sealed class ModelHub : IDisposable
         }
     }
 
-    /// <summary>Downloads into <c>{blob}.incomplete</c> with retries, verifies it and renames it to the blob. Returns bytes transferred.</summary>
-    async Task<long> DownloadBlobAsync(RepoId repo, RemoteFile remote, CancellationToken cancel)
+    /// <summary>
+    /// Downloads into <c>blobs/{key}.incomplete</c> with retries, verifies it and renames it to its blob. Returns the
+    /// bytes transferred, the blob's name and whether the bytes matched a checksum.
+    /// </summary>
+    async Task<(long Transferred, string Blob, bool Verified)> DownloadBlobAsync(RepoId repo, RemoteFile remote, string key, CancellationToken cancel)
     {
-        string blob = Cache.BlobPath(repo, remote.Etag);
-        string incomplete = Cache.IncompletePath(repo, remote.Etag);
+        string incomplete = Cache.IncompletePath(repo, key);
+        Cache.PrepareFolderFor(incomplete);
         var transferred = new StrongBox<long>(0);
         for (int attempt = 1; ; attempt++)
         {
-            long have = File.Exists(incomplete) ? new FileInfo(incomplete).Length : 0;
+            long have = IncompleteLength(incomplete);
             Options.Progress?.Started(repo.Value, remote.File, remote.Size, have);
             try
             {
                 await TransferAsync(remote, incomplete, transferred, cancel).ConfigureAwait(false);
-                Verify(repo, remote, incomplete);
-                File.Move(incomplete, blob, overwrite: false);
+                var (blobName, verified) = Verify(repo, remote, incomplete);
+                string blob = Cache.BlobPath(repo, blobName);
+                if (FileSystemEntries.KindOf(blob) is EntryKind.SymbolicLink or EntryKind.Other) File.Delete(blob); // never a blob: replace it
+                if (Cache.HasBlob(repo, blobName)) File.Delete(incomplete); // the same bytes are already there
+                else File.Move(incomplete, blob, overwrite: false);
                 Options.Progress?.Finished(true);
-                return transferred.Value;
+                return (transferred.Value, blobName, verified);
             }
             catch (TransientHubException e) when (attempt < Options.MaxAttempts && !cancel.IsCancellationRequested)
             {
@@ -266,19 +327,36 @@ public sealed class ModelHub : IDisposable
             catch (Exception e)
             {
                 Options.Progress?.Finished(false, e.Message);
-                if (e is VerificationException && File.Exists(incomplete)) File.Delete(incomplete); // never resume from rejected bytes
+                if (e is VerificationException && FileSystemEntries.KindOf(incomplete) == EntryKind.RegularFile) File.Delete(incomplete); // never resume from rejected bytes
                 if (e is TransientHubException t)
                     throw new TransientHubException($"Downloading '{remote.File}' from '{repo}' failed after {attempt} tries: {t.Message} " +
-                        $"The {(File.Exists(incomplete) ? new FileInfo(incomplete).Length : 0)} bytes received are kept in {incomplete}; pulling again resumes from there.", t);
+                        $"The {IncompleteLength(incomplete)} bytes received are kept in {incomplete}; pulling again resumes from there.", t);
                 throw;
             }
+        }
+    }
+
+    /// <summary>Bytes of a partial download to resume from: only a regular file counts (anything else there is removed).</summary>
+    static long IncompleteLength(string incomplete)
+    {
+        switch (FileSystemEntries.KindOf(incomplete))
+        {
+            case EntryKind.RegularFile:
+                return new FileInfo(incomplete).Length;
+            case EntryKind.Missing:
+                return 0;
+            case EntryKind.Directory:
+                throw new HubException($"{incomplete}: a folder where a partial download belongs; remove it and pull again.");
+            default:
+                File.Delete(incomplete); // a link (perhaps to a file outside the cache) or a device: never written through
+                return 0;
         }
     }
 
     /// <summary>Appends the missing bytes of one file to <paramref name="incomplete"/>, counting them in <paramref name="received"/>.</summary>
     async Task TransferAsync(RemoteFile remote, string incomplete, StrongBox<long> received, CancellationToken cancel)
     {
-        long have = File.Exists(incomplete) ? new FileInfo(incomplete).Length : 0;
+        long have = IncompleteLength(incomplete);
         if (have > remote.Size)
         {
             File.Delete(incomplete); // longer than the file can be: not a prefix of it
@@ -309,31 +387,73 @@ public sealed class ModelHub : IDisposable
         }
 
         await using var body = await resp.Content.ReadAsStreamAsync(cancel).ConfigureAwait(false);
-        await using var output = new FileStream(incomplete, have == 0 ? FileMode.Create : FileMode.Append, FileAccess.Write, FileShare.Read, 1 << 16, useAsync: true);
+        if (have == 0 && FileSystemEntries.KindOf(incomplete) == EntryKind.RegularFile) File.Delete(incomplete);
+        // Created exclusively, or appended to only when it is a regular file: a link planted as the partial download is never followed.
+        await using var output = have == 0 ? AtomicFile.CreateExclusive(incomplete, useAsync: true) : AtomicFile.OpenForAppend(incomplete, useAsync: true);
         var buffer = new byte[1 << 20];
         long written = 0;
-        while (true)
+        // Stall detection: within every StallTimeout, StallBytes (or the rest of the file) must arrive.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var windowStart = TimeSpan.Zero;
+        long windowBytes = 0;
+        void CheckWindow()
         {
-            int n = await Client.ReadAsync(body, buffer, cancel).ConfigureAwait(false);
-            if (n == 0) break;
-            if (have + written + n > remote.Size)
+            if (clock.Elapsed - windowStart < Options.StallTimeout) return;
+            long needed = Math.Min(Options.StallBytes, remote.Size - (have + written - windowBytes));
+            if (windowBytes < needed)
+                throw new TransientHubException($"the download stalled: {windowBytes} bytes in {Options.StallTimeout.TotalSeconds:0.#} s, fewer than the {needed} required " +
+                                                "(WORKBOOK_HUB_STALL_TIMEOUT allows slower servers).");
+            windowStart = clock.Elapsed;
+            windowBytes = 0;
+        }
+        // A read is never cancelled to look at the window (cancelling a read aborts the connection): it stays pending
+        // while the window is checked, and is abandoned only when the download is declared stalled.
+        Task<int>? pending = null;
+        try
+        {
+            while (true)
             {
-                await output.DisposeAsync().ConfigureAwait(false);
-                File.Delete(incomplete);
-                throw new VerificationException($"'{remote.File}': the server sent more than the {remote.Size} bytes the hub reported. Nothing was kept.");
+                pending ??= Client.ReadAsync(body, buffer, cancel);
+                var left = Options.StallTimeout - (clock.Elapsed - windowStart);
+                if (left <= TimeSpan.Zero || await Task.WhenAny(pending, Task.Delay(left, cancel)).ConfigureAwait(false) != pending)
+                {
+                    CheckWindow(); // the window ended while waiting: stalled unless enough came before
+                    continue;
+                }
+                int n = await pending.ConfigureAwait(false);
+                pending = null;
+                if (n == 0) break;
+                if (have + written + n > remote.Size)
+                {
+                    await output.DisposeAsync().ConfigureAwait(false);
+                    File.Delete(incomplete);
+                    throw new VerificationException($"'{remote.File}': the server sent more than the {remote.Size} bytes the hub reported. Nothing was kept.");
+                }
+                await output.WriteAsync(buffer.AsMemory(0, n), cancel).ConfigureAwait(false);
+                written += n;
+                windowBytes += n;
+                received.Value += n;
+                Options.Progress?.Advanced(n);
+                CheckWindow();
             }
-            await output.WriteAsync(buffer.AsMemory(0, n), cancel).ConfigureAwait(false);
-            written += n;
-            received.Value += n;
-            Options.Progress?.Advanced(n);
+        }
+        finally
+        {
+            // An abandoned read fails once the response is disposed; observe it so that it is not reported as unobserved.
+            _ = pending?.ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
         }
         await output.FlushAsync(cancel).ConfigureAwait(false);
         if (have + written < remote.Size)
             throw new TransientHubException($"the connection closed after {have + written} of {remote.Size} bytes.");
     }
 
-    /// <summary>Checks size and checksum: sha256 for 64-hex ETags (LFS files), git blob sha1 for 40-hex ones.</summary>
-    void Verify(RepoId repo, RemoteFile remote, string incomplete)
+    /// <summary>
+    /// Checks the size, then the bytes against the ETag when it is a checksum (sha256 for 64 hex digits, git blob sha1
+    /// for 40). Returns the blob name: the ETag when the bytes match it; for an ETag that is not a checksum (weak, short
+    /// or anything else) the sha256 of the bytes, marked unverified, so that different files never share a blob.
+    /// A strong checksum ETag that does not match is a <see cref="VerificationException"/>.
+    /// </summary>
+    (string Blob, bool Verified) Verify(RepoId repo, RemoteFile remote, string incomplete)
     {
         long size = new FileInfo(incomplete).Length;
         if (size != remote.Size)
@@ -342,28 +462,29 @@ public sealed class ModelHub : IDisposable
             throw new VerificationException($"'{remote.File}' from '{repo}': {size} bytes arrived, the hub reported {remote.Size}. Nothing was kept.");
         }
         string etag = remote.Etag.ToLowerInvariant();
-        string? actual = null, kind = null;
-        if (IsHex(etag, 64))
+        string? kind = ChecksumKind(etag);
+        string? actual = kind switch
         {
-            kind = "sha256";
-            using var f = File.OpenRead(incomplete);
-            actual = Convert.ToHexStringLower(SHA256.HashData(f));
-        }
-        else if (IsHex(etag, 40))
-        {
-            kind = "git blob sha1";
-            actual = GitBlobSha1(incomplete);
-        }
-        if (kind == null)
-        {
-            Options.Progress?.Note($"{repo}/{remote.File}: the hub's ETag '{remote.Etag}' is not a checksum; only the size was verified.");
-            return;
-        }
-        if (actual != etag)
+            "sha256" => Sha256(incomplete),
+            "git blob sha1" => GitBlobSha1(incomplete),
+            _ => null,
+        };
+        if (actual != null && actual == etag) return (etag, true);
+        if (actual != null && !remote.WeakEtag)
         {
             File.Delete(incomplete);
             throw new VerificationException($"'{remote.File}' from '{repo}': checksum mismatch ({kind} of the download is {actual}, the hub reported {etag}). Nothing was kept.");
         }
+        string content = Sha256(incomplete);
+        Options.Progress?.Note($"{repo}/{remote.File}: the server's ETag '{ControlCharacters.Quote(remote.Etag, 80)}'{(remote.WeakEtag ? " (weak)" : "")} is not a checksum of the bytes; " +
+                               "only the size was checked, and the file is kept under its own sha256 as unverified.");
+        return (UnverifiedPrefix + "sha256-" + content, false);
+    }
+
+    static string Sha256(string path)
+    {
+        using var f = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(f));
     }
 
     static bool IsHex(string s, int length) => s.Length == length && s.All(Uri.IsHexDigit);

@@ -1,3 +1,4 @@
+using Workbook.Model;
 using Workbook.Tasks;
 using static TorchSharp.torch;
 
@@ -39,15 +40,15 @@ public static class FaithfulnessMetrics
         Tensor result = kind switch
         {
             MetricKind.LogitDiff => LogitDiff(y, targets),
-            MetricKind.LogitDiffRecovered => LogitDiff(y, targets) / LogitDiff(m, targets) * 100.0,
-            MetricKind.LogitDiffRecoveredOfMeans => LogitDiff(y, targets) * (100.0 / (modelMeanLogitDiff
+            MetricKind.LogitDiffRecovered => (LogitDiff(y, targets) / LogitDiff(m, targets)).Times(100.0),
+            MetricKind.LogitDiffRecoveredOfMeans => LogitDiff(y, targets).Times(100.0 / (modelMeanLogitDiff
                 ?? throw new ArgumentException("The ratio of means needs the unpatched model's mean logit difference over the dataset."))),
             MetricKind.AnswerLogit => Gathered(y, targets.AnswerTensor(y.device)).mean(new long[] { 1 }),
             MetricKind.AnswerProb => Gathered(y.softmax(-1), targets.AnswerTensor(y.device)).mean(new long[] { 1 }),
             MetricKind.CorrectPercent => CorrectPercent(y, targets),
             MetricKind.CorrectVsCandidatesPercent => CorrectVsCandidates(y, targets),
             MetricKind.Kl => Kl(y, m),
-            MetricKind.Mse => (y - m).pow(2).mean(new long[] { 1, 2 }),
+            MetricKind.Mse => (y - m).Power(2).mean(new long[] { 1, 2 }),
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
         return result.cpu().data<double>().ToArray();
@@ -65,7 +66,7 @@ public static class FaithfulnessMetrics
         var answers = targets.AnswerTensor(y.device);
         if (answers.shape[2] != 1) throw new ArgumentException("correct-percent needs exactly one answer per prompt (use correct-vs-candidates-percent).");
         var correct = y.argmax(-1).eq(answers.squeeze(-1)).to(ScalarType.Float64);
-        return correct.mean(new long[] { 1 }) * 100.0;
+        return correct.mean(new long[] { 1 }).Times(100.0);
     }
 
     // Ties resolve to the correct answer: argmax over [answer, other answers..., wrong answers...] returns the first maximum.
@@ -75,7 +76,7 @@ public static class FaithfulnessMetrics
         var values = y.gather(-1, candidates);
         var others = values[.., .., 1..].amax(new long[] { -1 });
         var correct = values[.., .., 0].ge(others).to(ScalarType.Float64);
-        return correct.mean(new long[] { 1 }) * 100.0;
+        return correct.mean(new long[] { 1 }).Times(100.0);
     }
 
     static Tensor Kl(Tensor y, Tensor m)

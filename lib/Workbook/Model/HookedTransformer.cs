@@ -149,7 +149,11 @@ public sealed class HookedTransformer : nn.Module
         return names;
     }
 
-    /// <summary>Lists every hook point with the shape of its activation for input tokens of [batch, seq].</summary>
+    /// <summary>
+    /// Lists every hook point with the shape of its activation for input tokens of [batch, seq]. Every activation is
+    /// batch-first, so the pass runs on one prompt and the batch is written into the shapes: a listing for a batch of
+    /// a million costs what one for a single prompt does.
+    /// </summary>
     public IReadOnlyList<HookInfo> ListHooks(int batch = 1, int seq = 4)
     {
         if (batch < 1 || seq < 1 || seq > Config.NCtx)
@@ -157,9 +161,16 @@ public sealed class HookedTransformer : nn.Module
         var shapes = new Dictionary<string, long[]>();
         var recorder = new HookSet();
         foreach (var name in HookPointNames())
-            recorder.Add(name, (t, n) => { shapes.TryAdd(n, t.shape); return null; });
+            recorder.Add(name, (t, n) =>
+            {
+                var shape = t.shape;
+                if (shape.Length == 0 || shape[0] != 1) throw new InvalidOperationException($"Hook point '{n}' is not batch-first: [{string.Join(", ", shape)}].");
+                shape[0] = batch;
+                shapes.TryAdd(n, shape);
+                return null;
+            });
         using (no_grad())
-        using (var tokens = zeros(batch, seq, dtype: ScalarType.Int64, device: Device))
+        using (var tokens = zeros(1, seq, dtype: ScalarType.Int64, device: Device))
         {
             var pass = new ForwardPass(this, recorder, null, null, null);
             using var scope = NewDisposeScope();
@@ -252,7 +263,7 @@ public sealed class HookedTransformer : nn.Module
             if (_m.pos_embed != null)
             {
                 var pos = H(HookNames.PosEmbed, _m.pos_embed.W_pos.narrow(0, 0, T).unsqueeze(0).expand(B, T, _c.DModel));
-                resid = embedded + pos;
+                resid = embedded.Plus(pos);
             }
             _ic?.OnEmbedding(resid);
             var rotary = _c.Positional == PositionalEmbedding.Rotary ? RotaryTables(T) : default;
@@ -274,7 +285,7 @@ public sealed class HookedTransformer : nn.Module
 
             var final = _ic?.FinalResidual(resid) ?? resid;
             var x = LayerNorm(final, _m.ln_final, HookNames.FinalLnScale, HookNames.FinalLnNormalized);
-            return x.matmul(_m.W_U) + _m.unembed.b_U;
+            return x.matmul(_m.W_U).Plus(_m.unembed.b_U);
         }
 
         Tensor Block(int l, Tensor resid, (Tensor Cos, Tensor Sin) rotary)
@@ -291,20 +302,20 @@ public sealed class HookedTransformer : nn.Module
             Tensor residPost;
             if (!_c.HasMlp)
             {
-                residPost = residPre + attnOut;
+                residPost = residPre.Plus(attnOut);
             }
             else if (_c.ParallelAttnMlp)
             {
                 var mlpOut = Mlp(l, n, w, mlpInput!);
-                residPost = residPre + attnOut + mlpOut;
+                residPost = residPre.Plus(attnOut).Plus(mlpOut);
             }
             else
             {
-                var residMid = residPre + attnOut;
+                var residMid = residPre.Plus(attnOut);
                 residMid = H(n.ResidMid, _ic?.ResidMid(l, residMid) ?? residMid);
                 _ic?.OnResidMid(l, residMid);
                 var mlpOut = Mlp(l, n, w, _ic?.MlpInput(l, residMid) ?? residMid);
-                residPost = residMid + mlpOut;
+                residPost = residMid.Plus(mlpOut);
             }
             residPost = _ic?.ResidPost(l, residPost) ?? residPost;
             return H(n.ResidPost, residPost);
@@ -358,7 +369,7 @@ public sealed class HookedTransformer : nn.Module
                         .reshape(kinds * Hh, B * T, D)
                     : LayerNorm(perHead.reshape(kinds * Hh, B * T, D), w.ln1, n.Ln1Scale, n.Ln1Normalized);
                 Tensor Project(Tensor xs, Tensor W, Tensor bias) => // [H, B*T, D] x [H, D, dh] -> [B, T, H, dh]
-                    (bmm(xs, W) + bias.unsqueeze(1)).view(Hh, B, T, dh).permute(1, 2, 0, 3);
+                    bmm(xs, W).Plus(bias.unsqueeze(1)).view(Hh, B, T, dh).permute(1, 2, 0, 3);
                 var xq = normed.narrow(0, 0, Hh);
                 q = Project(xq, a.W_Q, a.b_Q);
                 k = Project(kinds == 3 ? normed.narrow(0, Hh, Hh) : xq, a.W_K, a.b_K);
@@ -373,9 +384,9 @@ public sealed class HookedTransformer : nn.Module
                 k = H(n.RotK, ApplyRotary(k, rotary));
             }
 
-            var scores = q.permute(0, 2, 1, 3).matmul(k.permute(0, 2, 3, 1)) / Math.Sqrt(dh); // [B, H, Tq, Tk]
+            var scores = q.permute(0, 2, 1, 3).matmul(k.permute(0, 2, 3, 1)).DividedBy(Math.Sqrt(dh)); // [B, H, Tq, Tk]
             if (_c.Causal)
-                scores = scores.masked_fill(CausalMask(T, scores.device), float.NegativeInfinity);
+                scores = scores.FilledWhere(CausalMask(T, scores.device), float.NegativeInfinity);
             scores = H(n.AttnScores, scores);
             var pattern = H(n.Pattern, scores.softmax(-1));
             var z = H(n.Z, pattern.matmul(v.permute(0, 2, 1, 3)).permute(0, 2, 1, 3)); // [B, T, H, dh]
@@ -387,11 +398,11 @@ public sealed class HookedTransformer : nn.Module
                 var results = einsum("bthd,hdD->hbtD", z, a.W_O); // [H, B, T, D]
                 if (Wants(n.Result)) results = H(n.Result, results.permute(1, 2, 0, 3)).permute(2, 0, 1, 3);
                 _ic?.OnHeadResults(l, results);
-                attnOut = results.sum(dim: 0) + a.b_O;
+                attnOut = results.sum(dim: 0).Plus(a.b_O);
             }
             else
             {
-                attnOut = z.reshape(B, T, Hh * dh).matmul(a.W_O.reshape(Hh * dh, D)) + a.b_O;
+                attnOut = z.reshape(B, T, Hh * dh).matmul(a.W_O.reshape(Hh * dh, D)).Plus(a.b_O);
             }
             return H(n.AttnOut, attnOut);
         }
@@ -400,9 +411,9 @@ public sealed class HookedTransformer : nn.Module
         {
             var m = w.mlp!;
             var x = LayerNorm(H(n.MlpIn, input), w.ln2, n.Ln2Scale, n.Ln2Normalized);
-            var pre = H(n.MlpPre, x.matmul(m.W_in) + m.b_in);
+            var pre = H(n.MlpPre, x.matmul(m.W_in).Plus(m.b_in));
             var post = H(n.MlpPost, Activate(pre));
-            var output = H(n.MlpOut, post.matmul(m.W_out) + m.b_out);
+            var output = H(n.MlpOut, post.matmul(m.W_out).Plus(m.b_out));
             _ic?.OnMlpOut(l, output);
             return output;
         }
@@ -411,7 +422,7 @@ public sealed class HookedTransformer : nn.Module
         {
             ActivationFunction.Relu => nn.functional.relu(x),
             ActivationFunction.Gelu => nn.functional.gelu(x),
-            ActivationFunction.GeluNew => 0.5 * x * (1.0 + tanh(Math.Sqrt(2.0 / Math.PI) * (x + 0.044715 * x.pow(3)))),
+            ActivationFunction.GeluNew => x.Times(0.5) * tanh(x.Plus(x.Power(3).Times(0.044715)).Times(Math.Sqrt(2.0 / Math.PI))).Plus(1.0),
             _ => throw new NotSupportedException(_c.Activation.ToString()),
         };
 
@@ -422,8 +433,8 @@ public sealed class HookedTransformer : nn.Module
                 return H(normalizedHook, nn.functional.layer_norm(x, new long[] { _c.DModel }, ln.w, ln.b, _c.LayerNormEps));
             // TransformerLens's explicit form, when the scale is hooked or cached.
             var centred = x - x.mean(new long[] { -1 }, keepdim: true);
-            var scale = H(scaleHook, (centred.pow(2).mean(new long[] { -1 }, keepdim: true) + _c.LayerNormEps).sqrt());
-            return H(normalizedHook, centred / scale * ln.w + ln.b);
+            var scale = H(scaleHook, centred.Power(2).mean(new long[] { -1 }, keepdim: true).Plus(_c.LayerNormEps).sqrt());
+            return H(normalizedHook, (centred / scale * ln.w).Plus(ln.b));
         }
 
         Tensor Densify(SparseHeadInputs sparse, long B, long T)
@@ -455,7 +466,7 @@ public sealed class HookedTransformer : nn.Module
                 if (index.ForKind(kind) is not { } rows) continue;
                 var rowsOfKind = rows.Selection is null ? normed : normed.index_select(0, rows.Selection);
                 var (W, bias) = weights[kind];
-                var projected = bmm(rowsOfKind, W.index_select(0, rows.Heads)) + bias.index_select(0, rows.Heads).unsqueeze(1); // [m, B*T, dh]
+                var projected = bmm(rowsOfKind, W.index_select(0, rows.Heads)).Plus(bias.index_select(0, rows.Heads).unsqueeze(1)); // [m, B*T, dh]
                 outputs[kind] = outputs[kind].index_copy(2, rows.Heads, projected.view(rows.Count, B, T, dh).permute(1, 2, 0, 3));
             }
             return (outputs[0], outputs[1], outputs[2]);
@@ -468,7 +479,7 @@ public sealed class HookedTransformer : nn.Module
             // [B, T, D] @ [D, H*dh] -> [B, T, H, dh]. The rearranged copy of W is freed at once: held until the pass
             // ended, the copies of every layer's W_Q/W_K/W_V added 2.5 GB to a Pythia-2.8B forward.
             using var flat = W.permute(1, 0, 2).reshape(_c.DModel, _c.NHeads * _c.DHead);
-            return x.matmul(flat).view(x.shape[0], x.shape[1], _c.NHeads, _c.DHead) + b;
+            return x.matmul(flat).view(x.shape[0], x.shape[1], _c.NHeads, _c.DHead).Plus(b);
         }
 
         (Tensor Cos, Tensor Sin) RotaryTables(long T)
@@ -476,7 +487,7 @@ public sealed class HookedTransformer : nn.Module
             int half = _c.RotaryDim / 2;
             var device = _m.Device;
             // Same float32 arithmetic as HuggingFace's GPT-NeoX: inv_freq = 1 / base^(2i / rotary_dim).
-            var invFreq = 1.0f / pow(_c.RotaryBase, arange(0, _c.RotaryDim, 2, dtype: ScalarType.Int64, device: device).to(ScalarType.Float32) / _c.RotaryDim);
+            var invFreq = TensorMath.PowerOf(_c.RotaryBase, arange(0, _c.RotaryDim, 2, dtype: ScalarType.Int64, device: device).to(ScalarType.Float32).DividedBy(_c.RotaryDim)).reciprocal();
             var positions = arange(T, dtype: ScalarType.Float32, device: device);
             var angles = outer(positions, invFreq.to(ScalarType.Float32)); // [T, half]
             _ = half;
@@ -489,7 +500,7 @@ public sealed class HookedTransformer : nn.Module
             int r = _c.RotaryDim, half = r / 2;
             var x1 = x.narrow(-1, 0, half);
             var x2 = x.narrow(-1, half, half);
-            var rotated = cat(new[] { x1 * t.Cos - x2 * t.Sin, x2 * t.Cos + x1 * t.Sin }, -1);
+            var rotated = cat(new[] { x1 * t.Cos - x2 * t.Sin, (x2 * t.Cos).Plus(x1 * t.Sin) }, -1);
             return r == _c.DHead ? rotated : cat(new[] { rotated, x.narrow(-1, r, _c.DHead - r) }, -1);
         }
 

@@ -161,7 +161,7 @@ public static class EdgeAttribution
         {
             var leaf = zeros(1, dtype: resid.dtype, device: resid.device).expand(shape).requires_grad_(true).MoveToOuterDisposeScope();
             SiteInputs[site] = leaf;
-            return resid + leaf;
+            return resid.Plus(leaf);
         }
 
         public void OnEmbedding(Tensor residStart)

@@ -280,7 +280,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
         if (_usesRunningSum)
         {
             using var block = _layout == Layout.Flat ? _delta.narrow(0, first, count).sum(dim: 0) : _delta.narrow(1, first, count).sum(dim: 1);
-            _sum!.add_(block);
+            _sum!.PlusInPlace(block);
         }
     }
 
@@ -376,7 +376,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
         int n = plan.ActiveRows.Length, k = plan.Columns.Length;
         if (_layout == Layout.Flat)
         {
-            var shared = plan.A != 0 ? resid + _sum!.view(_b, _t, _d) : resid;
+            var shared = plan.A != 0 ? resid.Plus(_sum!.view(_b, _t, _d)) : resid;
             if (n == 0) return (shared, plan.ActiveRows, null);
             var delta = Gather(_delta, 0, plan);                                        // [k, B*T*D]
             var rowInputs = addmm(shared.reshape(1, -1), plan.Correction!, delta, beta: 1, alpha: 1).view(n, _b, _t, _d);
@@ -387,13 +387,13 @@ internal sealed class EdgePatcher : IForwardInterceptor
         long tp = _t - t0;
         Tensor sharedT;                                                                  // [B, T, D]
         if (plan.A == 0) sharedT = resid;
-        else if (t0 == 0) sharedT = resid + _sum!.permute(1, 0, 2);
-        else sharedT = cat(new[] { resid.narrow(1, 0, t0), resid.narrow(1, t0, tp) + _sum!.narrow(0, t0, tp).permute(1, 0, 2) }, 1);
+        else if (t0 == 0) sharedT = resid.Plus(_sum!.permute(1, 0, 2));
+        else sharedT = cat(new[] { resid.narrow(1, 0, t0), resid.narrow(1, t0, tp).Plus(_sum!.narrow(0, t0, tp).permute(1, 0, 2)) }, 1);
         if (n == 0) return (sharedT, plan.ActiveRows, null);
         var baseT = sharedT.narrow(1, t0, tp).permute(1, 0, 2);                          // [T', B, D]
         var deltaK = Gather(_delta.narrow(0, t0, tp), 1, plan).reshape(tp, k, _b * _d);   // [T', k, B*D]
         var corr = plan.Correction!.expand(tp, n, k);
-        var outT = bmm(corr, deltaK).view(tp, n, _b, _d) + baseT.unsqueeze(1);           // [T', n, B, D]
+        var outT = bmm(corr, deltaK).view(tp, n, _b, _d).Plus(baseT.unsqueeze(1));       // [T', n, B, D]
         var patched = outT.permute(1, 2, 0, 3);                                          // [n, B, T', D]
         if (t0 == 0) return (sharedT, plan.ActiveRows, patched.contiguous());
         var result = empty(n, _b, _t, _d, dtype: resid.dtype, device: resid.device);
@@ -421,7 +421,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
         {
             if (first >= ns) break;
             int n = (int)delta.shape[0];
-            total = total + einsum("btrs,sbtd->rbtd", m.narrow(3, first, n), delta);
+            total = total.Plus(einsum("btrs,sbtd->rbtd", m.narrow(3, first, n), delta));
         }
         return total.contiguous();
     }

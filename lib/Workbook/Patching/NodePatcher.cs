@@ -86,6 +86,6 @@ internal sealed class NodePatcher : IForwardInterceptor
         }
         if (deltas.Count == 0) return null;
         var m = mask.index_select(3, tensor(columns.ToArray(), device: mask.device))[.., .., 0, ..].expand(B, T, columns.Count); // [B, T, n]
-        return value + einsum("bts,sbtd->btd", m, stack(deltas));
+        return value.Plus(einsum("bts,sbtd->btd", m, stack(deltas)));
     }
 }

@@ -56,7 +56,7 @@ public sealed class PatchMasks : IDisposable
     public static PatchMasks Filled(ComputationGraph graph, double value, int? seqLen = null, int? batch = null, bool requiresGrad = false, Device? device = null)
     {
         var sites = PatchSite.For(graph);
-        var masks = sites.Select(s => (Tensor?)full(new long[] { batch ?? 1, seqLen ?? 1, s.Rows, s.SourceCount }, value, dtype: ScalarType.Float32, device: device ?? CPU)
+        var masks = sites.Select(s => (Tensor?)Model.TensorMath.Full(new long[] { batch ?? 1, seqLen ?? 1, s.Rows, s.SourceCount }, value, ScalarType.Float32, device ?? CPU)
             .requires_grad_(requiresGrad).DetachFromDisposeScope()).ToArray();
         return new PatchMasks(graph, sites, masks);
     }

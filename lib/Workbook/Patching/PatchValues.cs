@@ -23,7 +23,7 @@ public sealed class MeanReference : IDisposable
         Graph = graph;
         Clean = clean.DetachFromDisposeScope();
         Corrupt = corrupt.DetachFromDisposeScope();
-        Both = ((clean + corrupt) / 2).DetachFromDisposeScope();
+        Both = clean.Plus(corrupt).DividedBy(2).DetachFromDisposeScope();
         PromptCount = count;
     }
 
@@ -55,8 +55,8 @@ public sealed class MeanReference : IDisposable
             {
                 var c = clean[g].to(ScalarType.Float64).sum(dim: 1, keepdim: true);
                 var k = corrupt[g].to(ScalarType.Float64).sum(dim: 1, keepdim: true);
-                cleanSums[g] = cleanSums[g] is null ? c.MoveToOuterDisposeScope() : (cleanSums[g]! + c).MoveToOuterDisposeScope();
-                corruptSums[g] = corruptSums[g] is null ? k.MoveToOuterDisposeScope() : (corruptSums[g]! + k).MoveToOuterDisposeScope();
+                cleanSums[g] = cleanSums[g] is null ? c.MoveToOuterDisposeScope() : cleanSums[g]!.Plus(c).MoveToOuterDisposeScope();
+                corruptSums[g] = corruptSums[g] is null ? k.MoveToOuterDisposeScope() : corruptSums[g]!.Plus(k).MoveToOuterDisposeScope();
             }
             count += (int)batch.BatchSize;
             afterBatch?.Invoke(++done);
@@ -148,9 +148,9 @@ public sealed record PatchValues(Tensor? Values)
         var hooks = new HookSet().Replace(HookNames.Embed, embed =>
         {
             var std = embed.to(ScalarType.Float64).std().item<double>();
-            var noise = randn(embed.shape, dtype: ScalarType.Float32, generator: generator).to(embed.dtype).to(embed.device) * (value.NoiseScale * std);
+            var noise = randn(embed.shape, dtype: ScalarType.Float32, generator: generator).to(embed.dtype).to(embed.device).Times(value.NoiseScale * std);
             if (prefix > 0) noise[.., ..prefix] = zeros_like(noise[.., ..prefix]);
-            return embed + noise;
+            return embed.Plus(noise);
         });
         return SourceRecorder.Record(model, graph, tokens, hooks).Sources;
     }

@@ -33,7 +33,7 @@ public sealed class ScenarioFile
     public static ScenarioFile Read(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Scenario file '{path}' not found.", path);
-        using var stream = File.OpenRead(path);
+        using var stream = new MemoryStream(Util.JsonInput.ReadFile(path, m => new FormatException(m)));
         return Parse(stream, path);
     }
 

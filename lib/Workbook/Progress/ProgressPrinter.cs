@@ -101,9 +101,10 @@ public sealed class ProgressPrinter : IProgress<WorkProgress>, IDisposable
         }
     }
 
+    // Part names, methodology labels and notebook cells come from files a user was handed: control characters are escaped.
     void WriteLine(string text, TimeSpan now)
     {
-        _writer.WriteLine(text);
+        _writer.WriteLine(Util.ControlCharacters.Escape(text));
         _writer.Flush();
         _lastWrite = now;
     }
@@ -112,7 +113,7 @@ public sealed class ProgressPrinter : IProgress<WorkProgress>, IDisposable
     {
         const int width = 24;
         int filled = (int)(p.Fraction * width);
-        string line = $"{Prefix}[{new string('#', filled)}{new string('.', width - filled)}] {p}";
+        string line = Util.ControlCharacters.Escape($"{Prefix}[{new string('#', filled)}{new string('.', width - filled)}] {p}");
         _writer.Write("\r" + line + new string(' ', Math.Max(0, _barWidth - line.Length)));
         _writer.Flush();
         _barWidth = line.Length;

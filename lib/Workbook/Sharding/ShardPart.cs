@@ -88,7 +88,8 @@ public static class ShardPartFile
         if (info.Length > MaxBytes) throw new FormatException($"'{path}' is {info.Length:N0} bytes, more than a part file may hold ({MaxBytes:N0}).");
         try
         {
-            return Read(File.ReadAllText(path));
+            // A regular file, read within the cap (the size above was a link's or a FIFO's word, not a promise).
+            return Read(Util.JsonInput.ReadText(path, m => new FormatException(m), MaxBytes));
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or KeyNotFoundException or ArgumentException)
         {

@@ -15,7 +15,8 @@ public static class AutoCircuitJson
     public static PromptDataset ReadFile(string path, string? name = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Dataset file '{path}' does not exist.", path);
-        return Read(File.ReadAllText(path), name ?? Path.GetFileNameWithoutExtension(path), path);
+        // Read through the shared cap: a multi-gigabyte or endless file (a FIFO, /dev/zero) is refused, not read whole.
+        return Read(JsonInput.ReadText(path, m => new FormatException(m)), name ?? Path.GetFileNameWithoutExtension(path), path);
     }
 
     public static PromptDataset Read(string json, string name, string source = "dataset")

@@ -143,9 +143,9 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     {
         try
         {
-            return JsonNode.Parse(File.ReadAllText(path))?["model"]?["type"]?.GetValue<string>() == "WordLevel";
+            return JsonNode.Parse(Util.JsonInput.ReadText(path, m => new FormatException(m)))?["model"]?["type"]?.GetValue<string>() == "WordLevel";
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or IOException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or IOException or FormatException)
         {
             return false;
         }
@@ -160,7 +160,7 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Tokenizer file '{path}' does not exist.", path);
         bosToken ??= BosFromConfig(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "tokenizer_config.json"));
-        return FromJson(File.ReadAllText(path), path, bosToken, name);
+        return FromJson(Util.JsonInput.ReadText(path, m => new FormatException(m)), path, bosToken, name);
     }
 
     /// <summary>
@@ -186,7 +186,7 @@ public sealed partial class WordLevelTokenizer : ITokenizer
         if (!File.Exists(configPath)) return null;
         try
         {
-            var config = JsonNode.Parse(File.ReadAllText(configPath));
+            var config = JsonNode.Parse(Util.JsonInput.ReadText(configPath, m => new FormatException(m), Util.JsonInput.MaxSmallFileBytes));
             var bos = config is JsonObject ? config["bos_token"] : null;
             return bos is JsonValue ? bos.GetValue<string>() : bos is JsonObject ? bos["content"]?.GetValue<string>() : null;
         }

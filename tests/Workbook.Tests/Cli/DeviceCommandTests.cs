@@ -122,9 +122,9 @@ public class DeviceCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--batch", "0", "--batch must be at least 1")]
-    [InlineData("--seq", "0", "--seq must be within 1..1024")]
-    [InlineData("--repeat", "0", "--repeat must be at least 1")]
+    [InlineData("--batch", "0", "--batch must be within 1..100,000")]
+    [InlineData("--seq", "0", "--seq must be within 1..1,024")]
+    [InlineData("--repeat", "0", "--repeat must be within 1..100,000")]
     public void BenchPatchingRejectsBadSizes(string option, string value, string message)
     {
         var r = CliRunner.Run("bench", "patching", option, value);

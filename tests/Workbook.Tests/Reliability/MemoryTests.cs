@@ -17,8 +17,8 @@ namespace Workbook.Tests.Reliability;
 /// An evaluation over many batches keeps memory flat: every native tensor a batch creates is disposed with it.
 /// Two measurements after batch 5 and after batch 50 of the same size: the number of live native tensors created on
 /// this thread (TorchSharp's dispose-scope statistics; exact, unaffected by other tests or the allocator) must be
-/// equal, and the anonymous resident memory (RssAnon of /proc/self/status, after a full garbage collection) must differ
-/// by less than 10 %. RssAnon, not VmRSS: VmRSS also counts mapped files (libtorch's hundreds of MB of code), whose pages
+/// equal, and the anonymous resident memory (RssAnon of /proc/self/status, after a full garbage collection) must grow
+/// by less than 10 % (it may shrink: CI saw it fall by 23 % as memory that earlier tests used was returned). RssAnon, not VmRSS: VmRSS also counts mapped files (libtorch's hundreds of MB of code), whose pages
 /// the kernel drops and re-reads when another process needs memory, so it moved by over 10 % on a machine shared with
 /// other builds; a leak of tensors or managed objects is anonymous memory, which without swap only grows by allocation.
 /// The RSS check is the criterion; the tensor count is the robust one (RSS on a loaded 2-core machine shared by
@@ -83,8 +83,9 @@ public class MemoryTests(ITestOutputHelper output)
         var (five, fifty) = (samples[0], samples[1]);
         output.WriteLine($"after batch 5: {five.LiveTensors} live tensors, RssAnon {five.RssBytes / 1e6:0.0} MB; after batch 50: {fifty.LiveTensors} live tensors, RssAnon {fifty.RssBytes / 1e6:0.0} MB");
         Assert.Equal(five.LiveTensors, fifty.LiveTensors);
-        double change = Math.Abs(fifty.RssBytes - five.RssBytes) / (double)five.RssBytes;
-        Assert.True(change < 0.10, $"RssAnon moved by {100 * change:0.0}% between batch 5 and batch 50 ({five.RssBytes} -> {fifty.RssBytes} bytes)");
+        // Growth only: a leak adds memory; a drop is the allocator or the kernel returning pages that earlier tests used.
+        double growth = (fifty.RssBytes - five.RssBytes) / (double)five.RssBytes;
+        Assert.True(growth < 0.10, $"RssAnon grew by {100 * growth:0.0}% between batch 5 and batch 50 ({five.RssBytes} -> {fifty.RssBytes} bytes)");
     }
 }
 

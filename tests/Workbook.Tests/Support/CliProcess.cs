@@ -11,9 +11,16 @@ public static class CliProcess
 {
     public sealed record Result(int ExitCode, string Out, string Err);
 
-    public static string CliDll => Path.Combine(AppContext.BaseDirectory, "Workbook.Cli.dll");
+    /// <summary>A run with the child's peak resident memory (VmHWM, sampled from /proc while it ran; 0 where /proc is missing).</summary>
+    public sealed record MeasuredResult(int ExitCode, string Out, string Err, long PeakRssBytes);
 
-    public static Process Start(IReadOnlyDictionary<string, string> environment, params string[] args)
+    /// <summary>The CLI under test; WORKBOOK_TEST_CLI names another build's Workbook.Cli.dll (to see a regression test fail on older code).</summary>
+    public static string CliDll => Environment.GetEnvironmentVariable("WORKBOOK_TEST_CLI") is { Length: > 0 } other ? other : Path.Combine(AppContext.BaseDirectory, "Workbook.Cli.dll");
+
+    public static Process Start(IReadOnlyDictionary<string, string> environment, params string[] args) => StartIn(environment, null, args);
+
+    /// <summary>As <see cref="Start(IReadOnlyDictionary{string, string}, string[])"/>, in <paramref name="workingDirectory"/> when given.</summary>
+    public static Process StartIn(IReadOnlyDictionary<string, string> environment, string? workingDirectory, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -21,15 +28,19 @@ public static class CliProcess
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (workingDirectory != null) info.WorkingDirectory = workingDirectory;
         info.ArgumentList.Add(CliDll);
         foreach (var a in args) info.ArgumentList.Add(a);
         foreach (var (k, v) in environment) info.Environment[k] = v;
         return Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start");
     }
 
-    public static Result Run(IReadOnlyDictionary<string, string> environment, TimeSpan timeout, params string[] args)
+    public static Result Run(IReadOnlyDictionary<string, string> environment, TimeSpan timeout, params string[] args) => RunIn(environment, null, timeout, args);
+
+    /// <summary>As <see cref="Run"/>, in <paramref name="workingDirectory"/> when given.</summary>
+    public static Result RunIn(IReadOnlyDictionary<string, string> environment, string? workingDirectory, TimeSpan timeout, params string[] args)
     {
-        using var p = Start(environment, args);
+        using var p = StartIn(environment, workingDirectory, args);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(timeout))
@@ -39,6 +50,45 @@ public static class CliProcess
         }
         p.WaitForExit();
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>
+    /// Runs the command under a managed-heap cap (<c>DOTNET_GCHeapHardLimit</c>, so a runaway managed allocation ends in
+    /// an OutOfMemoryException instead of filling the machine) and samples its peak resident memory (VmHWM, which only
+    /// grows) every 20 ms until it exits.
+    /// </summary>
+    public static MeasuredResult RunMeasured(IReadOnlyDictionary<string, string> environment, TimeSpan timeout, long managedHeapCapBytes, params string[] args)
+    {
+        var env = new Dictionary<string, string>(environment) { ["DOTNET_GCHeapHardLimit"] = "0x" + managedHeapCapBytes.ToString("x") };
+        using var p = Start(env, args);
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        long peak = 0;
+        var deadline = DateTime.UtcNow + timeout;
+        while (!p.HasExited)
+        {
+            peak = Math.Max(peak, PeakRss(p.Id));
+            if (DateTime.UtcNow > deadline)
+            {
+                p.Kill(entireProcessTree: true);
+                throw new TimeoutException($"workbook {string.Join(' ', args)} did not finish in {timeout}.");
+            }
+            Thread.Sleep(20);
+        }
+        p.WaitForExit();
+        return new MeasuredResult(p.ExitCode, stdout.Result, stderr.Result, peak);
+    }
+
+    static long PeakRss(int pid)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0]) * 1024;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { }
+        return 0;
     }
 
     /// <summary>Runs several commands at once, each in its own process; returns their results in the order given.</summary>

@@ -132,6 +132,15 @@ public sealed class FakeHub : IDisposable
                 return;
             }
             if (!_repos.TryGetValue(repoId, out var repo)) { await Simple(stream, 401, "{\"error\":\"Repository not found\"}"); return; }
+            if (repo.EndlessApiAnswer)
+            {
+                // Claims 10 GB and sends '[' forever (until the client hangs up).
+                await WriteAll(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\nConnection: close\r\n\r\n");
+                var block = Enumerable.Repeat((byte)'[', 1 << 16).ToArray();
+                while (!_stop.IsCancellationRequested) await stream.WriteAsync(block);
+                return;
+            }
+            if (repo.ApiAnswer is { } raw) { await Simple(stream, 200, raw, "application/json"); return; }
             var json = JsonSerializer.Serialize(new
             {
                 id = repo.Id,
@@ -160,17 +169,20 @@ public sealed class FakeHub : IDisposable
             if (!repo.Files.TryGetValue(file, out var f)) { await Simple(stream, 404, "Entry not found", extra: $"X-Repo-Commit: {repo.Commit}\r\n"); return; }
             if (method == "HEAD" && f.TakeServerError()) { await Simple(stream, 503, "Service Unavailable"); return; }
             string common = $"X-Repo-Commit: {repo.Commit}\r\n";
+            string Etag(string real) => f.WeakEtag ? $"W/\"{f.ReportedEtag ?? real}\"" : $"\"{f.ReportedEtag ?? real}\"";
+            string size = f.ReportedSizeText ?? (f.ReportedSize ?? f.Content.Length).ToString();
             if (f.Lfs)
             {
-                string location = $"{CdnBase}/cdn/{repo.Id}/{file}";
-                string extra = common + $"X-Linked-Etag: \"{f.ReportedEtag ?? f.Sha256}\"\r\nX-Linked-Size: {f.ReportedSize ?? f.Content.Length}\r\nETag: \"{f.GitSha1}\"\r\nLocation: {location}\r\n";
+                string location = f.RedirectTo ?? $"{CdnBase}/cdn/{repo.Id}/{file}";
+                string extra = common + $"X-Linked-Etag: {Etag(f.Sha256)}\r\nX-Linked-Size: {size}\r\nETag: \"{f.GitSha1}\"\r\nLocation: {location}\r\n";
                 await WriteAll(stream, $"HTTP/1.1 302 Found\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n");
                 return;
             }
-            string etag = $"ETag: \"{f.ReportedEtag ?? f.GitSha1}\"\r\n";
+            string etag = $"ETag: {Etag(f.GitSha1)}\r\n";
             if (method == "HEAD")
             {
-                await WriteAll(stream, $"HTTP/1.1 200 OK\r\n{common}{etag}Content-Length: {f.ReportedSize ?? f.Content.Length}\r\nConnection: close\r\n\r\n");
+                await WriteAll(stream, $"HTTP/1.1 200 OK\r\n{common}{etag}Content-Length: {(f.ReportedSizeText != null ? f.Content.Length : size)}\r\n" +
+                                       (f.ReportedSizeText != null ? $"X-Linked-Size: {size}\r\n" : "") + "Connection: close\r\n\r\n");
                 return;
             }
             await SendContent(stream, method, f, range, common + etag);
@@ -229,9 +241,14 @@ public sealed class FakeHub : IDisposable
                 await f.WaitForRelease();
                 if (pos >= stopAt) break;
             }
-            int n = (int)Math.Min(chunk, stopAt - pos);
+            int n = (int)Math.Min(f.TrickleDelay > TimeSpan.Zero ? 1 : chunk, stopAt - pos);
             await stream.WriteAsync(f.Content.AsMemory((int)pos, n));
             pos += n;
+            if (f.TrickleDelay > TimeSpan.Zero)
+            {
+                await stream.FlushAsync();
+                await Task.Delay(f.TrickleDelay);
+            }
             if (f.ChunkDelay > TimeSpan.Zero) await Task.Delay(f.ChunkDelay);
         }
         await stream.FlushAsync();
@@ -272,6 +289,11 @@ public sealed class FakeRepo
     public string Commit { get; set; }
     public ConcurrentDictionary<string, FakeFile> Files { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>The model API's answer for the repository, as raw text, instead of the real listing.</summary>
+    public string? ApiAnswer { get; set; }
+    /// <summary>The model API answers with an endless body.</summary>
+    public bool EndlessApiAnswer { get; set; }
+
     public FakeRepo(string id, string commit)
     {
         Id = id;
@@ -302,6 +324,14 @@ public sealed class FakeFile
     public long? ReportedSize { get; set; }
     /// <summary>ETag the hub reports instead of the real checksum.</summary>
     public string? ReportedEtag { get; set; }
+    /// <summary>Report the ETag as a weak validator, <c>W/"..."</c>.</summary>
+    public bool WeakEtag { get; set; }
+    /// <summary>Size the hub reports, as raw header text (say "1e30").</summary>
+    public string? ReportedSizeText { get; set; }
+    /// <summary>Where the hub redirects the download of an LFS file instead of its CDN (say a file: address).</summary>
+    public string? RedirectTo { get; set; }
+    /// <summary>Send one byte, then wait this long, over and over (a stalled server that never quite stops).</summary>
+    public TimeSpan TrickleDelay { get; set; }
     /// <summary>Answer range requests with the whole file (200).</summary>
     public bool IgnoreRange { get; set; }
     /// <summary>Pause between 16 KiB chunks (to make two pulls overlap).</summary>

@@ -88,21 +88,51 @@ public sealed class TorchSaveWriter
     }
 
     /// <summary>A torch.save-style zip holding the given pickle and storages.</summary>
-    public static void WriteZip(string path, byte[] pickle, IEnumerable<(string Key, byte[] Data)> storages, string archive = "archive")
+    public static void WriteZip(string path, byte[] pickle, IEnumerable<(string Key, byte[] Data)> storages, string archive = "archive") =>
+        WriteZip(path, s => s.Write(pickle), storages, s => s.Write(Encoding.ASCII.GetBytes("little")), archive, CompressionLevel.NoCompression);
+
+    /// <summary>
+    /// A torch.save-style zip whose pickle and byteorder record are streamed by the callers, deflated when asked: a few
+    /// kilobytes of deflate can stand for hundreds of megabytes (the shape of a hostile file).
+    /// </summary>
+    public static void WriteZip(string path, Action<Stream> pickle, IEnumerable<(string Key, byte[] Data)> storages, Action<Stream> byteorder,
+        string archive = "archive", CompressionLevel compression = CompressionLevel.NoCompression)
     {
         if (File.Exists(path)) File.Delete(path);
         using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
-        void Entry(string name, byte[] data)
+        void Entry(string name, Action<Stream> write)
         {
-            var e = zip.CreateEntry($"{archive}/{name}", CompressionLevel.NoCompression);
+            var e = zip.CreateEntry($"{archive}/{name}", compression);
             using var s = e.Open();
-            s.Write(data);
+            write(s);
         }
         Entry("data.pkl", pickle);
-        Entry("byteorder", Encoding.ASCII.GetBytes("little"));
-        foreach (var (key, data) in storages) Entry($"data/{key}", data);
-        Entry("version", Encoding.ASCII.GetBytes("3\n"));
+        Entry("byteorder", byteorder);
+        foreach (var (key, data) in storages) Entry($"data/{key}", s => s.Write(data));
+        Entry("version", s => s.Write(Encoding.ASCII.GetBytes("3\n")));
     }
+
+    /// <summary>The pickle this writer would write (for tests that edit it).</summary>
+    public byte[] Pickle()
+    {
+        string temp = Path.Combine(Path.GetTempPath(), $"wb-pickle-{Guid.NewGuid():N}.pth");
+        try
+        {
+            Write(temp);
+            using var zip = ZipFile.OpenRead(temp);
+            using var s = zip.GetEntry("archive/data.pkl")!.Open();
+            using var ms = new MemoryStream();
+            s.CopyTo(ms);
+            return ms.ToArray();
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    /// <summary>The storages this writer would write, by key.</summary>
+    public IEnumerable<(string Key, byte[] Data)> Storages => _storages.Select(s => (s.Key, s.Data));
 }
 
 /// <summary>Emits pickle opcodes (protocol 2), memoizing globals the way CPython does.</summary>

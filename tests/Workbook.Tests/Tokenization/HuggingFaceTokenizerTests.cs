@@ -167,26 +167,7 @@ public class HuggingFaceTokenizerTests : IDisposable
     [Fact]
     public void RealGpt2VocabularyAgreesWithMicrosoftMlTokenizers()
     {
-        var ranks = LoadTiktokenRanks();
-        string Spell(byte[] bytes) => string.Concat(bytes.Select(b => ByteChar(b)));
-        var vocab = new Dictionary<string, int>();
-        var merges = new List<string>();
-        foreach (var (bytes, rank) in ranks.OrderBy(kv => kv.Value))
-        {
-            vocab[Spell(bytes)] = rank;
-            if (bytes.Length == 1) continue;
-            var parts = BpeBytes(bytes, ranks, rank);
-            Assert.Equal(2, parts.Count);
-            merges.Add(Spell(parts[0]) + " " + Spell(parts[1]));
-        }
-        var json = JsonSerializer.Serialize(new
-        {
-            added_tokens = new[] { new { id = 50256, content = "<|endoftext|>", single_word = false, lstrip = false, rstrip = false, normalized = false, special = true } },
-            normalizer = (object?)null,
-            pre_tokenizer = new { type = "ByteLevel", add_prefix_space = false, trim_offsets = true, use_regex = true },
-            decoder = new { type = "ByteLevel" },
-            model = new { type = "BPE", vocab, merges },
-        });
+        string json = Gpt2FromTiktokenJson.Value;
         var mine = HuggingFaceTokenizer.FromJson(json, "gpt2-from-tiktoken");
         var reference = new Gpt2Tokenizer();
         string[] texts =
@@ -204,6 +185,33 @@ public class HuggingFaceTokenizerTests : IDisposable
         }
         Assert.Equal(new[] { 2215, 5335, 290, 1757, 1816, 284, 262, 3650, 11, 1757, 2921, 257, 4144, 284 }, mine.Encode(texts[0]));
     }
+
+    /// <summary>GPT-2's tokenizer.json rebuilt from the tiktoken ranks (see the test above); built once, shared with other tests.</summary>
+    internal static readonly Lazy<string> Gpt2FromTiktokenJson = new(() =>
+    {
+        var ranks = LoadTiktokenRanks();
+        string Spell(byte[] bytes) => string.Concat(bytes.Select(b => ByteChar(b)));
+        var vocab = new Dictionary<string, int>();
+        var merges = new List<string>();
+        foreach (var (bytes, rank) in ranks.OrderBy(kv => kv.Value))
+        {
+            vocab[Spell(bytes)] = rank;
+            if (bytes.Length == 1) continue;
+            var parts = BpeBytes(bytes, ranks, rank);
+            if (parts.Count != 2) throw new InvalidOperationException($"token {rank} does not split into two");
+            merges.Add(Spell(parts[0]) + " " + Spell(parts[1]));
+        }
+        return JsonSerializer.Serialize(new
+        {
+            added_tokens = new[] { new { id = 50256, content = "<|endoftext|>", single_word = false, lstrip = false, rstrip = false, normalized = false, special = true } },
+            normalizer = (object?)null,
+            pre_tokenizer = new { type = "ByteLevel", add_prefix_space = false, trim_offsets = true, use_regex = true },
+            decoder = new { type = "ByteLevel" },
+            model = new { type = "BPE", vocab, merges },
+        });
+    });
+
+    internal static string ByteCharOf(int b) => ByteChar(b);
 
     static Dictionary<byte[], int> LoadTiktokenRanks()
     {

@@ -1,0 +1,90 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Workbook.Model;
+
+/// <summary>
+/// Tensor arithmetic with numbers that cannot be freed under libtorch's feet. TorchSharp hands every number to libtorch
+/// as a native Scalar (the implicit alpha = 1 of <c>a + b</c> and <c>a.add_(b)</c>, the double in <c>t * 0.5</c>,
+/// <c>t + eps</c>, <c>t.clamp(0, 1)</c>) and never disposes it: the finalizer does. Once its handle has been passed on,
+/// nothing keeps the managed Scalar alive, so a garbage collection during the native call can finalize it while
+/// libtorch still reads it: "Expected false to be true ... toFloat at Scalar.h" or "Unknown scalar type", rare alone and
+/// regular under memory pressure (the test suite running in parallel). The workbook's tensor code uses these instead:
+/// the Scalar 1 lives as long as the process, and any other number is a Scalar disposed after the call, which keeps it
+/// alive until the call returns. (Tensor − tensor, ×, ÷ and matmul take no Scalar and need no help.)
+/// </summary>
+public static class TensorMath
+{
+    static readonly Scalar One = 1.ToScalar();
+
+    /// <summary>a + b (as <c>a + b</c>, without a temporary alpha).</summary>
+    public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);
+
+    /// <summary>a + k.</summary>
+    public static Tensor Plus(this Tensor a, double k)
+    {
+        using var s = k.ToScalar();
+        return a.add(s, One);
+    }
+
+    /// <summary>a += b, in place.</summary>
+    public static Tensor PlusInPlace(this Tensor a, Tensor b) => a.add_(b, One);
+
+    /// <summary>k − a (as <c>k - a</c>: −a + k).</summary>
+    public static Tensor SubtractedFrom(this Tensor a, double k)
+    {
+        using var s = k.ToScalar();
+        using var negated = a.negative();
+        return negated.add(s, One);
+    }
+
+    /// <summary>a · k.</summary>
+    public static Tensor Times(this Tensor a, double k)
+    {
+        using var s = k.ToScalar();
+        return a.mul(s);
+    }
+
+    /// <summary>a / k.</summary>
+    public static Tensor DividedBy(this Tensor a, double k)
+    {
+        using var s = k.ToScalar();
+        return a.div(s);
+    }
+
+    /// <summary>a^k, element-wise.</summary>
+    public static Tensor Power(this Tensor a, double k)
+    {
+        using var s = k.ToScalar();
+        return a.pow(s);
+    }
+
+    /// <summary>k^a, element-wise (k as a 0-dimensional float64 tensor, as <c>pow(k, a)</c> makes it: no Scalar at all).</summary>
+    public static Tensor PowerOf(double k, Tensor exponents)
+    {
+        using var b = tensor(k);
+        return pow(b, exponents);
+    }
+
+    /// <summary>a clamped to [min, max].</summary>
+    public static Tensor ClampedTo(this Tensor a, double min, double max)
+    {
+        using var lo = min.ToScalar();
+        using var hi = max.ToScalar();
+        return a.clamp(lo, hi);
+    }
+
+    /// <summary>a with <paramref name="value"/> where <paramref name="mask"/> is true.</summary>
+    public static Tensor FilledWhere(this Tensor a, Tensor mask, double value)
+    {
+        using var s = value.ToScalar();
+        return a.masked_fill(mask, s);
+    }
+
+    /// <summary>A new tensor of <paramref name="shape"/> filled with <paramref name="value"/>.</summary>
+    public static Tensor Full(long[] shape, double value, ScalarType dtype, Device device)
+    {
+        using var s = value.ToScalar();
+        return full(shape, s, dtype: dtype, device: device);
+    }
+}
