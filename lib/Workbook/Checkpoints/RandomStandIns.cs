@@ -17,13 +17,16 @@ public sealed record RandomWeightsInfo(string Like, int Seed, string StorageDTyp
 
     public override string ToString() => $"random weights (a stand-in with {Like}'s configuration, seed {Seed}; not the real model)";
 
+    const long MaxConfigBytes = 16 << 20;
+
     /// <summary>The mark in a checkpoint folder's (or a config file's) <c>config.json</c>; null when unmarked or unreadable (the loader reports broken configs).</summary>
     public static RandomWeightsInfo? Read(string folderOrConfig)
     {
         string path = Directory.Exists(folderOrConfig) ? Path.Combine(folderOrConfig, "config.json") : folderOrConfig;
         try
         {
-            var bytes = File.ReadAllBytes(path);
+            // A bounded read of a regular file: a FIFO or a device named config.json in a handed-over cache must not hang or fill memory.
+            var bytes = Util.SafeRead.ReadAllBytes(path, MaxConfigBytes, message => new IOException(message));
             if (!Util.JsonInput.IsUtf8(bytes)) return null;
             using var doc = JsonDocument.Parse(bytes);
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty(ConfigKey, out var mark) || mark.ValueKind != JsonValueKind.Object)

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Workbook.Checkpoints;
 using Workbook.Progress;
+using Workbook.Util;
 using static TorchSharp.torch;
 
 namespace Workbook.Hub;
@@ -73,17 +74,22 @@ public static class StandInCache
     {
         if (!IsStandIn(cache, repo, commit)) throw new HubException($"{repo}@{commit} is not a random-weights stand-in; it is not removed.");
         string snapshots = Path.Combine(cache.RepoFolder(repo), "snapshots");
+        string blobsFolder = Path.Combine(cache.RepoFolder(repo), "blobs");
         string folder = cache.SnapshotFolder(repo, commit);
-        var blobs = Directory.EnumerateFiles(folder).Select(f => new FileInfo(f).LinkTarget is { } t ? Path.GetFullPath(Path.Combine(folder, t)) : null)
-            .Where(b => b is not null).ToHashSet();
+        // Only blobs of this repository's cache folder are ever deleted: a link planted in a handed-over cache that points
+        // elsewhere is dropped with the snapshot, never followed to delete its target. Walks are bounded and never enter linked folders.
+        HashSet<string> LinkedBlobs(string under) => SafeRead.FilesUnder(under, MaxWalkEntries, message => new HubException(message))
+            .Select(f => Path.Combine(under, f))
+            .Select(f => new FileInfo(f).LinkTarget is { } t ? Path.GetFullPath(Path.Combine(Path.GetDirectoryName(f)!, t)) : null)
+            .Where(b => b is not null && FileSystemEntries.IsInside(b, blobsFolder) && b != Path.GetFullPath(blobsFolder)).Select(b => b!).ToHashSet();
+        var blobs = LinkedBlobs(folder);
         Directory.Delete(folder, recursive: true);
-        var stillLinked = Directory.Exists(snapshots)
-            ? Directory.EnumerateFiles(snapshots, "*", SearchOption.AllDirectories)
-                .Select(f => new FileInfo(f).LinkTarget is { } t ? Path.GetFullPath(Path.Combine(Path.GetDirectoryName(f)!, t)) : null).ToHashSet()
-            : new HashSet<string?>();
+        var stillLinked = LinkedBlobs(snapshots);
         foreach (var blob in blobs)
-            if (!stillLinked.Contains(blob) && File.Exists(blob)) File.Delete(blob!);
+            if (!stillLinked.Contains(blob) && FileSystemEntries.KindOf(blob) == EntryKind.RegularFile) File.Delete(blob);
     }
+
+    const int MaxWalkEntries = 100_000;
 
     /// <summary>A commit id of the stand-in's own: the SHA-1 of its settings and weights (40 hex digits, never one the hub issued).</summary>
     static string CommitOf(StandInFiles files)

@@ -147,6 +147,47 @@ public class RandomStandInTests
         Assert.Contains("already holds the real 'gpt2'", e.Message);
     }
 
+    [Fact]
+    public void RemovingAStandInNeverDeletesWhatAPlantedLinkPointsAtOutsideTheCache()
+    {
+        // A handed-over cache whose "stand-in" snapshot (marked config) links a file outside the cache: replacing the
+        // stand-in drops the snapshot and its own blobs, never the link's target.
+        using var cacheDir = new TempFolder();
+        using var outside = new TempFolder();
+        string victim = Path.Combine(outside.Path, "thesis.tex");
+        File.WriteAllText(victim, "keep me");
+        var cache = new HubCache(cacheDir.Path);
+        var repo = RepoId.Parse("org/standin");
+        const string commit = "0123456789abcdef0123456789abcdef01234567";
+        string repoFolder = Path.Combine(cacheDir.Path, "models--org--standin");
+        string blobs = Directory.CreateDirectory(Path.Combine(repoFolder, "blobs")).FullName;
+        string snapshot = Directory.CreateDirectory(Path.Combine(repoFolder, "snapshots", commit)).FullName;
+        File.WriteAllText(Path.Combine(blobs, "cfg"), "{\"" + RandomWeightsInfo.ConfigKey + "\": {\"like\": \"gpt2\", \"seed\": 1}}");
+        File.WriteAllText(Path.Combine(blobs, "own"), "a blob only this stand-in uses");
+        File.CreateSymbolicLink(Path.Combine(snapshot, "config.json"), "../../blobs/cfg");
+        File.CreateSymbolicLink(Path.Combine(snapshot, "model.safetensors"), "../../blobs/own");
+        File.CreateSymbolicLink(Path.Combine(snapshot, "tokenizer.json"), victim);
+        Assert.True(StandInCache.IsStandIn(cache, repo, commit));
+
+        StandInCache.Remove(cache, repo, commit);
+
+        Assert.False(Directory.Exists(snapshot));
+        Assert.False(File.Exists(Path.Combine(blobs, "own")));
+        Assert.Equal("keep me", File.ReadAllText(victim));
+    }
+
+    [SkippableFact]
+    public void AFifoNamedConfigJsonIsNotAStandInAndDoesNotHang()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "mkfifo is Linux's");
+        using var folder = new TempFolder();
+        string config = Path.Combine(folder.Path, "config.json");
+        System.Diagnostics.Process.Start("mkfifo", config)!.WaitForExit();
+        var read = Task.Run(() => RandomWeightsInfo.Read(folder.Path));
+        Assert.True(read.Wait(TimeSpan.FromSeconds(20)), "reading a FIFO named config.json hung");
+        Assert.Null(read.Result);
+    }
+
     sealed class TempFolder : IDisposable
     {
         public string Path { get; } = Directory.CreateTempSubdirectory("wb-standin-").FullName;
