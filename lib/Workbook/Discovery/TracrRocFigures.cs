@@ -19,7 +19,7 @@ public enum GroundTruth
 public sealed record TracrRocOptions
 {
     public IReadOnlyList<string> Tasks { get; init; } = new[] { KnownTasks.TracrReverse.Name, KnownTasks.TracrXProportion.Name };
-    public IReadOnlyList<DiscoveryAlgorithm> Algorithms { get; init; } = DiscoveryNames.AllAlgorithms;
+    public IReadOnlyList<DiscoveryAlgorithm> Algorithms { get; init; } = DiscoveryNames.PaperAlgorithms;
     public IReadOnlyList<SearchSpace> Searches { get; init; } = new[] { SearchSpace.Edge, SearchSpace.Node };
     /// <summary>The first prompts after AutoCircuit's seed-42 shuffle (200 in the paper).</summary>
     public int Prompts { get; init; } = 200;

@@ -39,7 +39,7 @@ public class NotebookTests(ITestOutputHelper output)
     public void TheNotebooksOfTheIssueExist()
     {
         var names = ((IEnumerable<object[]>)Notebooks()).Select(d => (string)d[0]).ToArray();
-        Assert.Equal(new[] { "00-quickstart.dib", "01-ioi.dib", "02-docstring.dib", "03-sports-players.dib", "04-tracr.dib", "05-robustness-report.dib" }, names);
+        Assert.Equal(new[] { "00-quickstart.dib", "01-ioi.dib", "02-docstring.dib", "03-sports-players.dib", "04-tracr.dib", "05-robustness-report.dib", "06-faithfulness-curves.dib" }, names);
     }
 
     [Theory]
