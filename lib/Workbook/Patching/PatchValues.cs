@@ -28,10 +28,20 @@ public sealed class MeanReference : IDisposable
     }
 
     /// <summary>Averages source outputs over every prompt of <paramref name="batches"/> (exact global means).</summary>
-    public static MeanReference Compute(HookedTransformer model, ComputationGraph graph, IEnumerable<PromptPair> batches)
+    public static MeanReference Compute(HookedTransformer model, ComputationGraph graph, IEnumerable<PromptPair> batches) =>
+        Compute(model, new[] { graph }, batches)[0];
+
+    /// <summary>
+    /// The means of several graphs' sources (the factorized and the residual view) from one pass over the prompts: each
+    /// batch's clean and corrupt prompts run once for all graphs. <paramref name="afterBatch"/> is told the number of
+    /// batches done (progress).
+    /// </summary>
+    public static IReadOnlyList<MeanReference> Compute(HookedTransformer model, IReadOnlyList<ComputationGraph> graphs, IEnumerable<PromptPair> batches,
+        Action<int>? afterBatch = null)
     {
-        Tensor? cleanSum = null, corruptSum = null;
-        int count = 0, seq = -1;
+        var cleanSums = new Tensor?[graphs.Count];
+        var corruptSums = new Tensor?[graphs.Count];
+        int count = 0, seq = -1, done = 0;
         using var scope = NewDisposeScope();
         foreach (var batch in batches)
         {
@@ -39,16 +49,20 @@ public sealed class MeanReference : IDisposable
                 throw new ArgumentException($"Mean ablation needs prompts of one length: got {seq} and {batch.SeqLen} tokens.");
             seq = batch.SeqLen;
             using var inner = NewDisposeScope();
-            var (clean, _) = SourceRecorder.Record(model, graph, batch.Clean);
-            var (corrupt, _) = SourceRecorder.Record(model, graph, batch.Corrupt);
-            var c = clean.to(ScalarType.Float64).sum(dim: 1, keepdim: true);
-            var k = corrupt.to(ScalarType.Float64).sum(dim: 1, keepdim: true);
-            cleanSum = cleanSum is null ? c.MoveToOuterDisposeScope() : cleanSum.Plus(c).MoveToOuterDisposeScope();
-            corruptSum = corruptSum is null ? k.MoveToOuterDisposeScope() : corruptSum.Plus(k).MoveToOuterDisposeScope();
+            var clean = SourceRecorderSet.Record(model, graphs, batch.Clean);
+            var corrupt = SourceRecorderSet.Record(model, graphs, batch.Corrupt);
+            for (int g = 0; g < graphs.Count; g++)
+            {
+                var c = clean[g].to(ScalarType.Float64).sum(dim: 1, keepdim: true);
+                var k = corrupt[g].to(ScalarType.Float64).sum(dim: 1, keepdim: true);
+                cleanSums[g] = cleanSums[g] is null ? c.MoveToOuterDisposeScope() : cleanSums[g]!.Plus(c).MoveToOuterDisposeScope();
+                corruptSums[g] = corruptSums[g] is null ? k.MoveToOuterDisposeScope() : corruptSums[g]!.Plus(k).MoveToOuterDisposeScope();
+            }
             count += (int)batch.BatchSize;
+            afterBatch?.Invoke(++done);
         }
         if (count == 0) throw new ArgumentException("Mean ablation needs at least one prompt.");
-        return new MeanReference(graph, (cleanSum! / count).to(model.DType), (corruptSum! / count).to(model.DType), count);
+        return graphs.Select((g, i) => new MeanReference(g, (cleanSums[i]! / count).to(model.DType), (corruptSums[i]! / count).to(model.DType), count)).ToList();
     }
 
     public Tensor For(MeanOver over) => over switch
@@ -88,30 +102,42 @@ public sealed record PatchValues(Tensor? Values)
             case AblationKind.Zero:
                 return Zero;
             case AblationKind.Resample:
-                return new PatchValues(SourceRecorder.Record(model, graph, batch.Other(direction)).Sources);
             case AblationKind.Mean when value.MeanOver == MeanOver.Batch:
-            {
-                PatchingGuards.EnsureEnoughPromptsForMean(value, batch.BatchSize, "This batch");
-                var sources = SourceRecorder.Record(model, graph, batch.Other(direction)).Sources;
-                return new PatchValues(value.Tokenwise ? sources.mean(new long[] { 1 }, keepdim: true) : sources.mean(new long[] { 1, 2 }, keepdim: true));
-            }
+                if (value.Kind == AblationKind.Mean) PatchingGuards.EnsureEnoughPromptsForMean(value, batch.BatchSize, "This batch");
+                return FromRecording(value, SourceRecorder.Record(model, graph, batch.Other(direction)).Sources);
             case AblationKind.Mean:
-            {
-                if (means is null)
-                    throw new ArgumentException($"Mean ablation over {value.MeanOver} prompts needs a MeanReference computed from the task's prompts.");
-                if (means.Graph.View != graph.View || means.Graph.Sources.Count != graph.Sources.Count)
-                    throw new ArgumentException("The MeanReference was computed for a different graph.");
-                PatchingGuards.EnsureEnoughPromptsForMean(value, means.PromptCount, "The mean reference");
-                var m = means.For(value.MeanOver);
-                if (value.Tokenwise && m.shape[2] != batch.SeqLen)
-                    throw new ArgumentException($"Token-wise means were computed for {m.shape[2]} positions but the batch has {batch.SeqLen}.");
-                return new PatchValues(value.Tokenwise ? m.alias() : m.mean(new long[] { 2 }, keepdim: true));
-            }
+                return FromMeans(value, graph, means, batch.SeqLen);
             case AblationKind.GaussianNoise:
                 return new PatchValues(NoisyRun(model, graph, batch.Input(direction), value, neverPatchedPrefix));
             default:
                 throw new NotSupportedException(value.Kind.ToString());
         }
+    }
+
+    /// <summary>
+    /// Resample and batch-mean values from the recorded sources of the patch-source prompts (<c>batch.Other(direction)</c>),
+    /// [S, B, T, D]. Resample values are the recording itself (not a copy: whoever owns the recording owns the values).
+    /// </summary>
+    public static PatchValues FromRecording(AblationValue value, Tensor recordedSources) => value.Kind switch
+    {
+        AblationKind.Resample => new PatchValues(recordedSources),
+        AblationKind.Mean when value.MeanOver == MeanOver.Batch =>
+            new PatchValues(value.Tokenwise ? recordedSources.mean(new long[] { 1 }, keepdim: true) : recordedSources.mean(new long[] { 1, 2 }, keepdim: true)),
+        _ => throw new ArgumentException($"{value} values do not come from a recording of the batch's prompts."),
+    };
+
+    /// <summary>Dataset-mean values (mean over the clean, corrupt or both prompt sets) from a <see cref="MeanReference"/>, for prompts of <paramref name="seqLen"/> tokens.</summary>
+    public static PatchValues FromMeans(AblationValue value, ComputationGraph graph, MeanReference? means, int seqLen)
+    {
+        if (means is null)
+            throw new ArgumentException($"Mean ablation over {value.MeanOver} prompts needs a MeanReference computed from the task's prompts.");
+        if (means.Graph.View != graph.View || means.Graph.Sources.Count != graph.Sources.Count)
+            throw new ArgumentException("The MeanReference was computed for a different graph.");
+        PatchingGuards.EnsureEnoughPromptsForMean(value, means.PromptCount, "The mean reference");
+        var m = means.For(value.MeanOver);
+        if (value.Tokenwise && m.shape[2] != seqLen)
+            throw new ArgumentException($"Token-wise means were computed for {m.shape[2]} positions but the batch has {seqLen}.");
+        return new PatchValues(value.Tokenwise ? m.alias() : m.mean(new long[] { 2 }, keepdim: true));
     }
 
     static Tensor NoisyRun(HookedTransformer model, ComputationGraph graph, Tensor tokens, AblationValue value, int prefix)

@@ -64,3 +64,57 @@ internal sealed class SourceRecorder : IForwardInterceptor
         return (recorder.Outputs!, logits);
     }
 }
+
+/// <summary>
+/// Records the sources of several graphs (the factorized and the residual view) in one unpatched forward pass, so a
+/// grid that ablates both nodes and edges runs the patch-source prompts once. Each recorder copies what it keeps, so the
+/// model may free every block's intermediates as the block ends.
+/// </summary>
+internal sealed class SourceRecorderSet(IReadOnlyList<SourceRecorder> recorders) : IForwardInterceptor
+{
+    public void OnEmbedding(Tensor residStart)
+    {
+        foreach (var r in recorders) r.OnEmbedding(residStart);
+    }
+
+    public void OnBlockInput(int layer, Tensor residPre)
+    {
+        foreach (var r in recorders) r.OnBlockInput(layer, residPre);
+    }
+
+    public bool NeedsHeadResults(int layer) => true;
+
+    public void OnHeadResults(int layer, Tensor results)
+    {
+        foreach (var r in recorders) r.OnHeadResults(layer, results);
+    }
+
+    public void OnResidMid(int layer, Tensor residMid)
+    {
+        foreach (var r in recorders) r.OnResidMid(layer, residMid);
+    }
+
+    public void OnMlpOut(int layer, Tensor mlpOut)
+    {
+        foreach (var r in recorders) r.OnMlpOut(layer, mlpOut);
+    }
+
+    public bool KeepsBlockTensors => false;
+
+    /// <summary>The logits of a recording are not used: compute them for one position only.</summary>
+    public Tensor? FinalResidual(Tensor resid) => resid.narrow(1, resid.shape[1] - 1, 1);
+
+    /// <summary>Source outputs [S_g, B, T, D] of each graph in <paramref name="graphs"/>, from one run of <paramref name="tokens"/>, in the caller's dispose scope.</summary>
+    public static IReadOnlyList<Tensor> Record(HookedTransformer model, IReadOnlyList<ComputationGraph> graphs, Tensor tokens)
+    {
+        if (graphs.Count == 0) throw new ArgumentException("Record the sources of at least one graph.");
+        var recorders = graphs.Select(g => new SourceRecorder(g)).ToList();
+        using var _ = no_grad();
+        using (var scope = NewDisposeScope())
+        {
+            model.Forward(tokens, null, new SourceRecorderSet(recorders));
+            foreach (var r in recorders) r.Outputs!.MoveToOuterDisposeScope();
+        }
+        return recorders.Select(r => r.Outputs!).ToList();
+    }
+}
