@@ -28,7 +28,7 @@ public sealed record PruningRequest
     /// </summary>
     public double Tau { get; init; } = 1.0;
     public int? BatchSize { get; init; }
-    public IProgress<DiscoveryProgress>? Progress { get; init; }
+    public IProgress<Progress.WorkProgress>? Progress { get; init; }
 }
 
 /// <summary>One visited entry: the circuit's faithfulness (logit difference recovered, ratio of means) with and without it.</summary>
@@ -68,6 +68,7 @@ public static class CircuitPruning
             prepared.RatioOfMeans(new SymbolicCircuit(start.Name, start.Description, start.View, start.SeparateQkv, kept));
 
         var kept = start.Edges.ToList();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var order = VisitingOrder(start, graph);
         double startValue = Faithfulness(kept), current = startValue;
         var steps = new List<PruningStep>();
@@ -83,8 +84,8 @@ public static class CircuitPruning
             steps.Add(new PruningStep(entry, current, without, remove));
             if (remove) current = without;
             else kept.Insert(index, entry);
-            request.Progress?.Report(new DiscoveryProgress("pruning", visited, candidates,
-                $"{entry}: {F(steps[^1].With)} % → {F(without)} % without it: {(remove ? "removed" : "kept")} ({kept.Count} entries left)"));
+            request.Progress?.Report(new Progress.WorkProgress("pruning",
+                $"{entry}: {F(steps[^1].With)} % → {F(without)} % without it: {(remove ? "removed" : "kept")} ({kept.Count} entries left)", visited, candidates, "entries", clock.Elapsed, null));
         }
         var result = new SymbolicCircuit(start.Name, start.Description, start.View, start.SeparateQkv, kept);
         return new PruningResult(result, methodology, startValue, current, steps);

@@ -154,9 +154,9 @@ internal static class ToyBuildLog
     public static IProgress<ToyTrainingProgress>? Training(IProgress<string>? log) => log is null ? null : new ToyIoiBuild.SyncProgress<ToyTrainingProgress>(p =>
         log.Report($"step {p.Step,5}/{p.Steps}  loss {p.Loss:F4}  answer loss {p.AnswerLoss:F4}  {p.Elapsed.TotalSeconds:F0} s"));
 
-    public static IProgress<DiscoveryProgress>? Search(IProgress<string>? log) => log is null ? null : new ToyIoiBuild.SyncProgress<DiscoveryProgress>(p =>
+    public static IProgress<Progress.WorkProgress>? Search(IProgress<string>? log) => log is null ? null : new ToyIoiBuild.SyncProgress<Progress.WorkProgress>(p =>
     {
-        if (p.Step % 10 == 0 || p.Step == p.Total) log.Report(p.ToString());
+        if (p.Done % 10 == 0 || p.Done == p.Total) log.Report($"pruning {p.Done}/{p.Total}: {p.Item}");
     });
 
     public static ToyCircuitReport CircuitReport(SymbolicCircuit circuit, PruningResult search) => new()

@@ -62,7 +62,7 @@ public static class ToyModelAnalysis
     /// same way. Both searches ablate with resample values on the given prompts (use prompts the circuits are not evaluated on).
     /// </summary>
     public static ToyCircuits Derive(HookedTransformer model, TaskDefinition task, IReadOnlyList<TokenizedDataset> parts, IReadOnlyList<string> positions,
-        ToySearchThresholds tau, string family, string howFound, IProgress<DiscoveryProgress>? progress = null)
+        ToySearchThresholds tau, string family, string howFound, IProgress<Progress.WorkProgress>? progress = null)
     {
         var config = model.Config;
         var heads = Enumerable.Range(0, config.NLayers).SelectMany(l => Enumerable.Range(0, config.NHeads).Select(h => $"A{l}.{h}")).ToList();
@@ -85,7 +85,7 @@ public static class ToyModelAnalysis
     /// </summary>
     public static ToyCircuits DeriveEdges(HookedTransformer model, TaskDefinition task, IReadOnlyList<TokenizedDataset> parts, IReadOnlyList<string> positions,
         double tau, string family, string howFound, SymbolicCircuit nodes, IReadOnlyList<(string Head, string? Position)> kept, PruningResult? nodeSearch,
-        IProgress<DiscoveryProgress>? progress = null)
+        IProgress<Progress.WorkProgress>? progress = null)
     {
         var induced = OfficialCircuits.InducedEdgeCircuit($"{family}-edges", "", model.Config, kept);
         var edgeSearch = CircuitPruning.Run(new PruningRequest
