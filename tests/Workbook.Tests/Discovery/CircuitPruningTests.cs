@@ -61,8 +61,9 @@ public class CircuitPruningTests
                     Metrics = new[] { MetricKind.LogitDiffRecoveredOfMeans }, BatchSize = task.DefaultBatchSize,
                 });
                 double evaluated = rows.GroupBy(r => r.Part).Average(g => g.Average(r => r.Value));
-                Assert.Equal(evaluated, result.StartFaithfulness, 6);
-                Assert.Equal(evaluated, result.Faithfulness, 6);
+                // Same masks and values, but batches of other sizes: float32 sums agree to about 1e-6 relative, not exactly.
+                Assert.Equal(evaluated, result.StartFaithfulness, 3);
+                Assert.Equal(evaluated, result.Faithfulness, 3);
                 Assert.Empty(result.Steps);
             }
         }
