@@ -158,10 +158,10 @@ if [[ "$local_run" -eq 1 ]]; then
 fi
 
 command -v sbatch > /dev/null || fail "sbatch is not on PATH (use --dry-run to see the commands, or --local to run the shards here)"
-job="$("${shard_cmd[@]}")"
+job="$("${shard_cmd[@]}")" || fail "sbatch refused the shards (exit $?)"
 job="${job%%;*}"   # --parsable prints "jobid" or "jobid;cluster"
 [[ "$job" =~ ^[0-9]+$ ]] || fail "sbatch did not print a job id for the shards (got '$job')"
-merge_job="$("${merge_cmd[@]}" "--dependency=afterok:$job" "$dir/merge.sbatch")"
+merge_job="$("${merge_cmd[@]}" "--dependency=afterok:$job" "$dir/merge.sbatch")" || fail "sbatch refused the merge job (exit $?; the shards are job $job)"
 merge_job="${merge_job%%;*}"
 echo "submitted $shards shards as job array $job, and the merge as job $merge_job (runs when every shard succeeded)"
 echo "results: $dir/result.json and $dir/result.txt; logs: $dir/logs/"

@@ -28,10 +28,10 @@ public sealed class ClusterScriptTests : IDisposable
         for a in "$@"; do case "$a" in --array=*) array="${a#--array=}" ;; esac; done
         if [[ -n "$array" ]]; then
           range="${array%%%*}"
-          for ((k = ${range%-*}; k <= ${range#*-}; k++)); do SLURM_ARRAY_TASK_ID=$k bash "$script" > /dev/null 2>&1; done
+          for ((k = ${range%-*}; k <= ${range#*-}; k++)); do SLURM_ARRAY_TASK_ID=$k bash "$script" >> "$SBATCH_LOG.jobs" 2>&1; done
           echo 4242
         else
-          bash "$script" > /dev/null 2>&1
+          bash "$script" >> "$SBATCH_LOG.jobs" 2>&1
           echo "4243;cluster"
         fi
         """;
@@ -75,7 +75,7 @@ public sealed class ClusterScriptTests : IDisposable
         var whole = Task.Run(() => CliProcess.Run(new Dictionary<string, string>(), TimeSpan.FromMinutes(6), Report.Concat(new[] { "--csv", Path.Combine(_dir, "whole.csv") }).ToArray()));
         var run = Bash(environment, new[] { "--shards", "2", "--dir", slurm, "--workbook", workbook, "--partition", "gpu", "--gpus", "1", "--time", "0:10:00", "--csv", "--" }
             .Concat(Report).ToArray());
-        Assert.True(run.Code == 0, run.Err);
+        Assert.True(run.Code == 0, run.Err + (File.Exists(log + ".jobs") ? "\njobs' output:\n" + File.ReadAllText(log + ".jobs") : ""));
         Assert.Contains("submitted 2 shards as job array 4242, and the merge as job 4243", run.Out);
         Assert.Contains("--gpus 1 but the verb has no --device cuda", run.Err);
 
