@@ -22,6 +22,8 @@ public static class WorkbookCli
         root.Subcommands.Add(DatasetCommand.Build());
         root.Subcommands.Add(DiscoverCommand.Build());
         root.Subcommands.Add(RocCommand.Build());
+        root.Subcommands.Add(CurveCommand.Build());
+        root.Subcommands.Add(CardCommand.Build());
         root.Subcommands.Add(MergeCommand.Build());
         root.Subcommands.Add(ReproduceCommand.Build());
         root.Subcommands.Add(NotebookCommand.Build());

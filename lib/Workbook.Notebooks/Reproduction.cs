@@ -47,8 +47,10 @@ public static class Reproduction
         return notebooks.Count > 0 ? notebooks : throw new ArgumentException($"'{notebooksFolder}' holds no .dib notebooks.");
     }
 
+    /// <param name="progress">One line per notebook as it starts and ends.</param>
+    /// <param name="cellProgress">The runner's per-cell lines (null: indented into <paramref name="progress"/>).</param>
     public static async Task<ReproductionResult> RunAsync(string notebooksFolder, string outputFolder, NotebookRunOptions? options = null, IProgress<string>? progress = null,
-        CancellationToken cancel = default)
+        CancellationToken cancel = default, IProgress<string>? cellProgress = null)
     {
         var notebooks = NotebooksIn(notebooksFolder);
         // Marked in progress, the earlier index removed: an interrupted run leaves no index vouching for a mix of old and new pages.
@@ -62,7 +64,7 @@ public static class Reproduction
             var clock = Stopwatch.StartNew();
             var run = await NotebookRunner.RunAsync(notebooks[i], (options ?? new NotebookRunOptions()) with
             {
-                Progress = progress is null ? null : new Indented(progress),
+                Progress = cellProgress ?? (progress is null ? null : new Indented(progress)),
             }, cancel);
             string report = Path.Combine(outputFolder, name + ".html");
             NotebookReport.Write(run, report, PlotlySource.Beside, backLink: "index.html");

@@ -52,3 +52,37 @@ public class FigureSetupTests
         }
     }
 }
+
+/// <summary>Results and figures name the model by its id or folder and say when its weights are random.</summary>
+public class ModelLabelTests
+{
+    [Fact]
+    public void ASnapshotFolderOfTheHubCacheIsNamedByItsRepositoryNotItsHash()
+    {
+        string root = Directory.CreateTempSubdirectory("wb-names-").FullName;
+        try
+        {
+            string snapshot = Path.Combine(root, "models--EleutherAI--pythia-2.8b-deduped", "snapshots", "0123456789abcdef0123456789abcdef01234567");
+            Directory.CreateDirectory(snapshot);
+            Assert.Equal("EleutherAI/pythia-2.8b-deduped", Workbook.Checkpoints.ModelSource.FolderDisplayName(snapshot));
+            Assert.Equal("EleutherAI/pythia-2.8b-deduped", Workbook.Checkpoints.ModelSource.FolderDisplayName(snapshot + "/"));
+            Assert.Equal("my-model", Workbook.Checkpoints.ModelSource.FolderDisplayName(Path.Combine(root, "my-model")));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void FiguresOfARandomStandInSaySoInTheirTitles()
+    {
+        var row = new EvaluationRow("ioi", "ABBA-0", 0, new Workbook.Patching.Methodology(), Workbook.Metrics.MetricKind.LogitDiffRecovered, 50);
+        var random = new EvaluationResult(new[] { row }, Array.Empty<BaselineRow>()) { Model = new ModelLabel("gpt2", RandomWeights: true) };
+        var real = random with { Model = new ModelLabel("gpt2", RandomWeights: false) };
+        string Title(EvaluationResult r) => Workbook.Figures.PaperFigures.NodesEdgesTokensValues(r).Layout.Title!.Text;
+        Assert.EndsWith("(gpt2: random weights, not the real model)", Title(random));
+        Assert.DoesNotContain("random", Title(real));
+        Assert.DoesNotContain("random", Title(random with { Model = null }));
+    }
+}
