@@ -16,6 +16,7 @@ public static class WorkbookCli
         root.Subcommands.Add(SelfCheckCommand.Build());
         root.Subcommands.Add(BenchCommand.Build());
         root.Subcommands.Add(TrainToyIoiCommand.Build());
+        root.Subcommands.Add(TrainToyCommand.Build());
         root.Subcommands.Add(CircuitCommand.Build());
         root.Subcommands.Add(EvalCommand.Build());
         root.Subcommands.Add(ReportCommand.Build());

@@ -249,4 +249,10 @@ public sealed record FallbackSetup(string Model, string Task, string Circuit, st
 {
     /// <summary>The toy IOI model with its node and edge circuits (family <c>toy-ioi</c>).</summary>
     public static FallbackSetup ToyIoi(string? why = null) => new("toy-ioi", "ioi", "toy-ioi", why);
+
+    /// <summary>The toy Docstring model on the Docstring task's own prompts, with its node and edge circuits (family <c>toy-docstring</c>).</summary>
+    public static FallbackSetup ToyDocstring(string? why = null) => new("toy-docstring", "docstring", "toy-docstring", why);
+
+    /// <summary>The toy Sports model on its made-up players (task <c>toy-sports</c>), with its node and edge circuits (family <c>toy-sports</c>).</summary>
+    public static FallbackSetup ToySports(string? why = null) => new("toy-sports", "toy-sports", "toy-sports", why);
 }

@@ -122,6 +122,61 @@ public static class PaperExperiments
     }
 
     /// <summary>
+    /// The robustness report of a grid already evaluated (Figure 3's, or any methodologies over one circuit): medians,
+    /// spreads and how far each choice moves the median, without running the model again.
+    /// </summary>
+    /// <param name="metric">The metric to report on; null: logit difference recovered.</param>
+    public static RobustnessReport GridReport(FigureSetup setup, EvaluationResult result, MetricKind? metric = null)
+    {
+        metric ??= MetricKind.LogitDiffRecovered;
+        var methodologies = result.Rows.Where(r => r.Metric == metric).Select(r => r.Methodology).Distinct().ToList();
+        return RobustnessReport.Build(setup.Task.Name, setup.Circuit.Name, setup.ModelName, metric, result, methodologies, setup.Seed);
+    }
+
+    /// <summary>
+    /// One line per choice the grid varies (component, token positions, ablation value): how far the median moves here,
+    /// whether that is at least <paramref name="threshold"/> points (the effect is visible), and what the paper found
+    /// (<paramref name="paper"/>, by factor name as in <see cref="FactorEffect.Factor"/>). The numbers come from the run.
+    /// </summary>
+    public static IReadOnlyList<string> CompareWithPaper(RobustnessReport report, IReadOnlyDictionary<string, string> paper, double threshold = 10)
+    {
+        var lines = new List<string>();
+        foreach (var (factor, title) in new[] { ("component", "Nodes vs edges"), ("token positions", "Specific vs all positions"), ("ablation value", "Resample vs mean") })
+        {
+            var effect = report.Sensitivity.Factors.FirstOrDefault(f => f.Factor == factor);
+            string here = effect is null
+                ? "not varied here"
+                : $"the median moves by {F(effect.MeanShift)} points on average, up to {F(effect.MaxShift)} ({effect.LargestSwitch}): " +
+                  (effect.MaxShift >= threshold ? $"a difference of at least {F(threshold)} points, as in the paper" : $"under {F(threshold)} points, so not reproduced here");
+            lines.Add($"{title}: {here}." + (paper.TryGetValue(factor, out var p) ? $" Paper: {p}." : ""));
+        }
+        return lines;
+    }
+
+    /// <summary>
+    /// Figure 10's comparison in words, from the run: per ablation value, the share of prompts whose answer beats the wrong
+    /// candidates for the ablated model, the circuit and the full model, next to the paper's values (spec A.4).
+    /// </summary>
+    public static IReadOnlyList<string> CompareCircuitWithAblatedModel(CircuitVsAblated data, double chance)
+    {
+        var metric = MetricKind.CorrectVsCandidatesPercent;
+        double Mean(IEnumerable<double> values) => values.DefaultIfEmpty(double.NaN).Average();
+        double full = Mean(data.FullModel.Where(r => r.Metric == metric).Select(r => r.Value));
+        var lines = new List<string>();
+        foreach (var value in data.Circuit.Where(r => r.Metric == metric).Select(r => r.Methodology.Value).Distinct())
+        {
+            double circuit = Mean(data.Circuit.Where(r => r.Metric == metric && r.Methodology.Value == value).Select(r => r.Value));
+            double ablated = Mean(data.AblatedModel.Where(r => r.Metric == metric && r.Methodology.Value == value).Select(r => r.Value));
+            string paper = value == AblationValue.Resample ? "ablated 0%, circuit ≈0.5%, full model 100%" : "ablated ≈32.5% (chance), circuit ≈77.5%, full model 100%";
+            lines.Add($"{value.Legend}: ablated model {F(ablated)}%, circuit {F(circuit)}%, full model {F(full)}% (chance {F(chance)}%); " +
+                      $"the circuit is {F(circuit - ablated)} points above the ablated model. Paper: {paper}.");
+        }
+        return lines;
+    }
+
+    static string F(double x) => x.ToString(Math.Abs(x) >= 100 ? "F0" : "F1", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
     /// Section 5 (spec A.5, "sanity values"): each Tracr ground truth kept and the rest ablated with zero and with
     /// resample values, at every position; MSE for X-Proportion, KL for Reverse.
     /// </summary>
