@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Workbook.Checkpoints;
+using Workbook.Model;
 using static TorchSharp.torch;
 
 namespace Workbook.Benchmarks;
@@ -14,7 +15,9 @@ namespace Workbook.Benchmarks;
 /// </summary>
 public static class PythiaMemory
 {
-    const int DModel = 2560, Heads = 32, Mlp = 10240, Vocab = 50304, Ctx = 2048;
+    // Pythia-2.8B's shape, from the workbook's table of known configs.
+    static readonly int DModel = KnownConfigs.Pythia28B.DModel, Heads = KnownConfigs.Pythia28B.NHeads, Mlp = KnownConfigs.Pythia28B.DMlp,
+        Vocab = KnownConfigs.Pythia28B.DVocab, Ctx = KnownConfigs.Pythia28B.NCtx;
 
     public sealed record Result(string DType, int Layers, long Parameters, long ParameterBytes, long RssBeforeLoad, long PeakRssAfterLoad, long PeakRssAfterForward, long RssAfterForward, double LoadSeconds);
 

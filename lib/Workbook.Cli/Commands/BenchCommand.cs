@@ -118,7 +118,7 @@ public static class BenchCommand
             Devices.AllowTf32 = parse.GetValue(tf32);
             int b = parse.GetValue(batch), s = parse.GetValue(seq);
             if (Devices.Parse(parse.GetValue(device)!).type == TorchSharp.DeviceType.CPU)
-                OptionLimits.EnsureActivationsFit(PatchingWorkload.Gpt2SmallShape, b, s, everyLayerKept: false, "--batch/--seq", patched: true);
+                OptionLimits.EnsureActivationsFit(KnownConfigs.Gpt2SmallShape, b, s, everyLayerKept: false, "--batch/--seq", patched: true);
             bool asJson = parse.GetValue(json);
             var output = parse.InvocationConfiguration.Output;
             var log = asJson ? parse.InvocationConfiguration.Error : output;

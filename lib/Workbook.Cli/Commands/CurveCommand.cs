@@ -25,13 +25,13 @@ public static class CurveCommand
         var methodologies = new Option<string>("--methodologies")
         {
             Description = "paper: node/edge x resample/mean-corrupt (the paper's choices; specific = all positions for score circuits); " +
-                          "or one methodology as component/ablation, e.g. edge/resample or node/mean-corrupt.",
+                          "or one methodology as component/ablation value, e.g. edge/resample or node/mean-corrupt (values: " + AblationValue.Vocabulary.Syntaxes + ").",
             DefaultValueFactory = _ => "paper",
         };
         var points = new Option<int>("--points") { Description = "Log-spaced edge counts from 1 to every edge.", DefaultValueFactory = _ => 12 }
             .Within(2, CurveGrid.MaxPoints);
         var grid = new Option<string>("--grid") { Description = "log (--points counts spaced evenly in log) or mib (MIB's 0.1%..100%).", DefaultValueFactory = _ => "log" };
-        var metric = new Option<string?>("--metric") { Description = "The metric m of f = (m(C) - m(empty)) / (m(model) - m(empty)). Default: logit-diff (mse for real-valued tasks)." };
+        var metric = TaskInputs.Metric("The metric m of f = (m(C) - m(empty)) / (m(model) - m(empty)). Default: logit-diff (mse for real-valued tasks).");
         var csv = TaskInputs.Csv();
         var outJson = new Option<string?>("--out") { Description = "Write the curves (JSON) to this file." };
         var html = new Option<string?>("--html") { Description = "Write the figure as a standalone HTML page to this file." };
@@ -46,7 +46,7 @@ public static class CurveCommand
             if (parse.GetValue(discovery.Sharding.Shard) is not null) throw new ArgumentException("curve does not run sharded; discover with --shard, merge, then pass --scores.");
             var task = KnownTasks.Get(parse.GetValue(discovery.Task)!);
             var chosen = ParseMethodologies(parse.GetValue(methodologies)!);
-            var requested = parse.GetValue(metric) is string mt ? MetricNames.Parse(mt) : (MetricKind?)null;
+            var requested = parse.GetValue(metric) is string mt ? MetricKind.Parse(mt) : (MetricKind?)null;
             string gridName = parse.GetValue(grid)!.ToLowerInvariant();
             if (gridName is not ("log" or "mib")) throw new ArgumentException($"--grid must be log or mib, got '{gridName}'.");
             string? path = parse.GetValue(scoresFile);
@@ -94,7 +94,7 @@ public static class CurveCommand
         if (string.Equals(text, "paper", StringComparison.OrdinalIgnoreCase)) return FaithfulnessCurves.PaperGrid();
         var parts = text.Split('/');
         if (parts.Length != 2) throw new ArgumentException($"--methodologies: '{text}' is neither 'paper' nor component/ablation (e.g. edge/resample).");
-        return new[] { new Methodology { Component = TaskInputs.ParseComponent(parts[0]), Value = TaskInputs.ParseAblation(parts[1]), Positions = TokenPositions.All } };
+        return new[] { new Methodology { Component = Methodology.Components.Parse(parts[0]), Value = AblationValue.Parse(parts[1]), Positions = TokenPositions.All } };
     }
 
 }

@@ -18,7 +18,7 @@ public sealed class DiscoveryOptions
     public Option<string> Algorithm { get; } = new("--algorithm", "-a") { Description = "acdc, eap (edge attribution patching), sp (subnetwork probing), hisp, eap-ig-inputs (eap-ig) or eap-ig-activations (EAP with integrated gradients).", Required = true };
     public Option<string> Search { get; } = new("--search") { Description = "edge (the factorized graph) or node (the residual graph; node scores mapped onto edges).", DefaultValueFactory = _ => "edge" };
     public Option<string?> Target { get; } = new("--target") { Description = "kl, mse, mse-answers or logit-diff. Default: the paper's for the algorithm and task." };
-    public Option<string?> Ablation { get; } = new("--ablation") { Description = "resample, zero, mean-clean, mean-corrupt, mean-both or mean-batch. Default: resample (sp: mean-corrupt)." };
+    public Option<string?> Ablation { get; } = TaskInputs.Ablation("--ablation", "The ablation value (default resample; sp: mean-corrupt).");
     public Option<int?> Prompts { get; } = TaskInputs.Prompts();
     public Option<int?> BatchSize { get; } = TaskInputs.BatchSize();
     public Option<int> Seed { get; } = new("--seed") { Description = "Seed of the dataset generator and of subnetwork probing's mask samples.", DefaultValueFactory = _ => 0 };
@@ -50,7 +50,7 @@ public sealed class DiscoveryOptions
         var algorithm = DiscoveryNames.ParseAlgorithm(parse.GetValue(Algorithm)!);
         var search = DiscoveryNames.ParseSearch(parse.GetValue(Search)!);
         DiscoveryTarget? target = parse.GetValue(Target) is string t ? DiscoveryNames.ParseTarget(t) : null;
-        AblationValue? ablation = parse.GetValue(Ablation) is string a ? TaskInputs.ParseAblation(a) : null;
+        AblationValue? ablation = parse.GetValue(Ablation) is string a ? AblationValue.Parse(a) : null;
         var sp = new SubnetworkProbingOptions();
         if (parse.GetValue(Epochs) is int epochs)
             sp = epochs >= 0 ? sp with { Epochs = epochs } : throw new ArgumentException($"--epochs must not be negative, got {epochs}.");

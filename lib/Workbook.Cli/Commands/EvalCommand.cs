@@ -15,30 +15,49 @@ public static class EvalCommand
     {
         var shared = new EvaluationOptions();
         var component = new Option<string?>("--component") { Description = "node or edge (default: the circuit's own; edge for a family)." };
-        var ablation = new Option<string>("--ablation") { Description = "resample, zero, mean-clean, mean-corrupt, mean-both or mean-batch.", DefaultValueFactory = _ => "resample" };
-        var positions = new Option<string>("--positions") { Description = "specific (the circuit's token positions) or all.", DefaultValueFactory = _ => "specific" };
-        var direction = new Option<string>("--direction") { Description = "ablate-clean (run clean, patch from corrupt) or restore-corrupt.", DefaultValueFactory = _ => "ablate-clean" };
-        var set = new Option<string>("--set") { Description = "complement (keep the circuit, ablate the rest) or circuit (ablate the circuit).", DefaultValueFactory = _ => "complement" };
-        var metric = new Option<string?>("--metric") { Description = $"Metric(s), comma-separated: {string.Join(", ", MetricNames.All)}. Default: the task's." };
+        var ablation = TaskInputs.Ablation("--ablation", "The ablation value (default resample).");
+        var positions = new Option<string?>("--positions") { Description = "specific (the circuit's token positions, the default) or all." };
+        var direction = new Option<string?>("--direction") { Description = "ablate-clean (run clean, patch from corrupt; the default) or restore-corrupt." };
+        var set = new Option<string?>("--set") { Description = "complement (keep the circuit, ablate the rest; the default) or circuit (ablate the circuit)." };
+        var methodologyLabel = new Option<string?>("--methodology")
+        {
+            Description = "A whole methodology as exports and reports spell it, e.g. node/specific/mean-corrupt/ablate-clean/complement " +
+                          "(then /heads, /prefix-N); instead of --component, --ablation, --positions, --direction and --set.",
+        };
+        var metric = TaskInputs.Metric("Metric(s), comma-separated (default: the task's).");
         var cmd = new Command("eval", "Evaluate a circuit on a task under one ablation methodology: per-prompt values and their summary.")
         {
-            component, ablation, positions, direction, set, metric,
+            component, ablation, positions, direction, set, methodologyLabel, metric,
         };
         shared.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             var shard = shared.ParseShard(parse);
             var (task, choice) = shared.TaskAndCircuit(parse);
-            var comp = parse.GetValue(component) is string c ? TaskInputs.ParseComponent(c)
-                : choice.Components.Contains(Component.Edge) ? Component.Edge : Component.Node;
-            choice.For(comp); // a clear error before loading anything
-            var methodology = new Methodology
+            Methodology methodology;
+            if (parse.GetValue(methodologyLabel) is string label)
             {
-                Component = comp, Granularity = comp == Component.Edge ? choice.EdgeGranularity : Granularity.QkvSeparate,
-                Value = TaskInputs.ParseAblation(parse.GetValue(ablation)!), Positions = TaskInputs.ParsePositions(parse.GetValue(positions)!),
-                Direction = TaskInputs.ParseDirection(parse.GetValue(direction)!), Ablate = TaskInputs.ParseSet(parse.GetValue(set)!),
-            };
-            var metrics = TaskInputs.ParseList(parse.GetValue(metric) ?? task.PaperMetric, MetricNames.Parse)!;
+                var spelledOut = new Option[] { component, ablation, positions, direction, set }.Where(o => parse.GetResult(o) is not null).Select(o => o.Name).ToList();
+                if (spelledOut.Count > 0)
+                    throw new ArgumentException($"--methodology gives the whole methodology; drop {string.Join(", ", spelledOut)} or spell it in the label.");
+                methodology = Methodology.Parse(label);
+                choice.For(methodology.Component);
+            }
+            else
+            {
+                var comp = parse.GetValue(component) is string c ? Methodology.Components.Parse(c)
+                    : choice.Components.Contains(Component.Edge) ? Component.Edge : Component.Node;
+                choice.For(comp); // a clear error before loading anything
+                methodology = new Methodology
+                {
+                    Component = comp, Granularity = comp == Component.Edge ? choice.EdgeGranularity : Granularity.QkvSeparate,
+                    Value = AblationValue.Parse(parse.GetValue(ablation) ?? "resample"),
+                    Positions = Methodology.PositionChoices.Parse(parse.GetValue(positions) ?? "specific"),
+                    Direction = Methodology.Directions.Parse(parse.GetValue(direction) ?? "ablate-clean"),
+                    Ablate = Methodology.Sets.Parse(parse.GetValue(set) ?? "complement"),
+                };
+            }
+            var metrics = TaskInputs.ParseList(parse.GetValue(metric) ?? task.PaperMetric, MetricKind.Parse)!;
             var (loaded, parts) = shared.Load(parse, task);
             using var _ = loaded;
             var model = loaded.Model;
@@ -81,9 +100,9 @@ public static class EvalCommand
             {
                 var v = s.Values;
                 string F(double x) => x.ToString("G5", CultureInfo.InvariantCulture);
-                output.WriteLine($"{s.Metric.Name()}: mean {F(v.Mean)} (95% CI {F(v.MeanCi.Low)}..{F(v.MeanCi.High)}), median {F(v.Median)} (95% CI {F(v.MedianCi.Low)}..{F(v.MedianCi.High)}), " +
+                output.WriteLine($"{s.Metric.Label}: mean {F(v.Mean)} (95% CI {F(v.MeanCi.Low)}..{F(v.MeanCi.High)}), median {F(v.Median)} (95% CI {F(v.MedianCi.Low)}..{F(v.MedianCi.High)}), " +
                     $"IQR {F(v.Q1)}..{F(v.Q3)}, 5%..95% {F(v.P5)}..{F(v.P95)}" +
-                    (s.Metric.IsRecoveredPercent() ? $", within 80-120%: {(100 * v.ShareWithin80To120).ToString("F0", CultureInfo.InvariantCulture)}%" : "") +
+                    (s.Metric.IsRecoveredPercent ? $", within 80-120%: {(100 * v.ShareWithin80To120).ToString("F0", CultureInfo.InvariantCulture)}%" : "") +
                     (v.NonFinite > 0 ? $", {v.NonFinite} non-finite" : ""));
             }
         }

@@ -28,9 +28,9 @@ public static class ReportCommand
     public static Command Build()
     {
         var shared = new EvaluationOptions();
-        var metric = new Option<string?>("--metric") { Description = "The metric to rank by (default: logit-diff-recovered when the task has answer tokens, else the task's metric)." };
+        var metric = TaskInputs.Metric("The metric to rank by (default: logit-diff-recovered when the task has answer tokens, else the task's metric).");
         var components = new Option<string?>("--components") { Description = "Components to vary, comma-separated (default: those the circuit has)." };
-        var values = new Option<string?>("--values") { Description = "Ablation values to vary, comma-separated (default: resample, the task's mean, zero)." };
+        var values = TaskInputs.Ablation("--values", "Ablation values to vary, comma-separated (default: resample, the task's mean, zero).");
         var positions = new Option<string?>("--positions") { Description = "Token positions to vary: specific,all (default: both when the circuit has positions)." };
         var sets = new Option<string?>("--sets") { Description = "Ablated sets to vary: complement,circuit (default: both)." };
         var direction = new Option<string>("--direction") { Description = "ablate-clean or restore-corrupt.", DefaultValueFactory = _ => "ablate-clean" };
@@ -45,19 +45,19 @@ public static class ReportCommand
             var (task, choice) = shared.TaskAndCircuit(parse);
             var grid = new ReportGrid
             {
-                Components = TaskInputs.ParseList(parse.GetValue(components), TaskInputs.ParseComponent),
-                Values = TaskInputs.ParseList(parse.GetValue(values), TaskInputs.ParseAblation),
-                Positions = TaskInputs.ParseList(parse.GetValue(positions), TaskInputs.ParsePositions),
-                Sets = TaskInputs.ParseList(parse.GetValue(sets), TaskInputs.ParseSet),
-                Direction = TaskInputs.ParseDirection(parse.GetValue(direction)!),
+                Components = TaskInputs.ParseList(parse.GetValue(components), Methodology.Components.Parse),
+                Values = TaskInputs.ParseList(parse.GetValue(values), AblationValue.Parse),
+                Positions = TaskInputs.ParseList(parse.GetValue(positions), Methodology.PositionChoices.Parse),
+                Sets = TaskInputs.ParseList(parse.GetValue(sets), Methodology.Sets.Parse),
+                Direction = Methodology.Directions.Parse(parse.GetValue(direction)!),
             };
             var methodologies = RobustnessReport.Methodologies(grid, choice, task.PaperMean);
             foreach (var m in methodologies) choice.For(m.Component); // a clear error before loading anything
-            var requested = parse.GetValue(metric) is string name ? MetricNames.Parse(name) : (MetricKind?)null;
+            var requested = parse.GetValue(metric) is string name ? MetricKind.Parse(name) : (MetricKind?)null;
             var (loaded, parts) = shared.Load(parse, task);
             using var _ = loaded;
             var model = loaded.Model;
-            var rankBy = requested ?? (parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricNames.Parse(task.PaperMetric));
+            var rankBy = requested ?? (parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricKind.Parse(task.PaperMetric));
             var metrics = rankBy == MetricKind.LogitDiffRecovered ? new[] { rankBy, MetricKind.LogitDiffRecoveredOfMeans } : new[] { rankBy };
             using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
             var request = shared.Request(parse, model, task, parts, choice, methodologies, metrics, progress) with
@@ -67,7 +67,7 @@ public static class ReportCommand
             var plan = EvaluationPlan.Of(request, choice.Name, loaded.DisplayName);
             var result = Evaluator.RunWithBaseline(request);
             progress.Dispose();
-            var render = new Render(parse.GetValue(shared.Json), parse.GetValue(shared.Seed), rankBy.Name());
+            var render = new Render(parse.GetValue(shared.Json), parse.GetValue(shared.Seed), rankBy.Label);
             if (shard is not null)
             {
                 shared.WritePart(parse, "report", shard, request, plan, result, loaded, render);
@@ -88,9 +88,9 @@ public static class ReportCommand
     public static VerbOutputs Outputs(Render render, EvaluationPlan plan, EvaluationResult result)
     {
         var methodologies = plan.Methodologies.Select(m => m.Checked()).ToArray();
-        var report = RobustnessReport.Build(plan.Task, plan.Circuit, plan.Model, MetricNames.Parse(render.RankBy), result, methodologies, render.Seed,
+        var report = RobustnessReport.Build(plan.Task, plan.Circuit, plan.Model, MetricKind.Parse(render.RankBy), result, methodologies, render.Seed,
             randomWeights: plan.RandomWeights);
-        string Json() => JsonSerializer.Serialize(new ReportJson(report.Task, report.Circuit, report.Model, report.Metric.Name(), report.Prompts, report.FullModelMedian,
+        string Json() => JsonSerializer.Serialize(new ReportJson(report.Task, report.Circuit, report.Model, report.Metric.Label, report.Prompts, report.FullModelMedian,
             report.Faithfulness.Select(EntryJson.Of).ToArray(), report.CircuitAblated.Select(EntryJson.Of).ToArray(), report.Sensitivity, report.HighestVsLowest,
             report.RandomWeights),
             EvaluationExport.JsonOptions);

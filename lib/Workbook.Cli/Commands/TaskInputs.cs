@@ -140,6 +140,18 @@ public static class TaskInputs
 
     public static Option<string?> Csv() => new("--csv") { Description = "Also write the per-prompt rows to this CSV file." };
 
+    /// <summary>An ablation-value option whose help lists every value the vocabulary knows.</summary>
+    public static Option<string?> Ablation(string name, string lead) => new(name)
+    {
+        Description = $"{lead} One of:\n{AblationValue.Vocabulary.Describe()}",
+    };
+
+    /// <summary>A metric option whose help lists every metric the vocabulary knows.</summary>
+    public static Option<string?> Metric(string lead) => new("--metric")
+    {
+        Description = $"{lead} Metrics:\n{MetricKind.Vocabulary.Describe()}",
+    };
+
     /// <summary>The task's prompts for this model: generated (seeded) or imported, tokenized with the task's BOS and prefix rules.</summary>
     public static IReadOnlyList<TokenizedDataset> Prepare(TaskDefinition task, LoadedModel loaded, string? datasetFile, int seed, int? prompts)
     {
@@ -156,46 +168,6 @@ public static class TaskInputs
         if (tokenizer is null && parts.Any(p => p.Prompts[0].Clean.IsText)) throw new ArgumentException(noTokenizer);
         return task.Tokenize(parts, tokenizer);
     }
-
-    /// <summary>One methodology from the eval verb's spelled-out options.</summary>
-    public static AblationValue ParseAblation(string text) => text.ToLowerInvariant() switch
-    {
-        "resample" => AblationValue.Resample,
-        "zero" => AblationValue.Zero,
-        "mean-clean" => AblationValue.Mean(MeanOver.Clean),
-        "mean-corrupt" => AblationValue.Mean(MeanOver.Corrupt),
-        "mean-both" => AblationValue.Mean(MeanOver.CleanAndCorrupt),
-        "mean-batch" => AblationValue.Mean(MeanOver.Batch),
-        _ => throw new ArgumentException($"Unknown ablation '{text}'. Use resample, zero, mean-clean, mean-corrupt, mean-both or mean-batch."),
-    };
-
-    public static Component ParseComponent(string text) => text.ToLowerInvariant() switch
-    {
-        "node" or "nodes" => Component.Node,
-        "edge" or "edges" => Component.Edge,
-        _ => throw new ArgumentException($"Unknown component '{text}'. Use node or edge."),
-    };
-
-    public static TokenPositions ParsePositions(string text) => text.ToLowerInvariant() switch
-    {
-        "all" => TokenPositions.All,
-        "specific" => TokenPositions.Specific,
-        _ => throw new ArgumentException($"Unknown token positions '{text}'. Use all or specific."),
-    };
-
-    public static PatchDirection ParseDirection(string text) => text.ToLowerInvariant() switch
-    {
-        "ablate-clean" => PatchDirection.AblateClean,
-        "restore-corrupt" => PatchDirection.RestoreCorrupt,
-        _ => throw new ArgumentException($"Unknown direction '{text}'. Use ablate-clean or restore-corrupt."),
-    };
-
-    public static AblatedSet ParseSet(string text) => text.ToLowerInvariant() switch
-    {
-        "complement" => AblatedSet.Complement,
-        "circuit" => AblatedSet.Circuit,
-        _ => throw new ArgumentException($"Unknown set '{text}'. Use complement or circuit."),
-    };
 
     /// <summary>A comma-separated list (null when the option was not given).</summary>
     public static IReadOnlyList<T>? ParseList<T>(string? text, Func<string, T> parse)

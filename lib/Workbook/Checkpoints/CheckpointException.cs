@@ -4,5 +4,5 @@ namespace Workbook.Checkpoints;
 public sealed class CheckpointException : Exception
 {
     public CheckpointException(string message) : base(message) { }
-    public CheckpointException(string message, Exception inner) : base(message, inner) { }
+    public CheckpointException(string message, Exception? inner) : base(message, inner) { }
 }

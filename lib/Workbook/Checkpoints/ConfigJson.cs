@@ -17,33 +17,16 @@ public sealed class ConfigJson
     public static ConfigJson Load(string path)
     {
         if (!File.Exists(path)) throw new CheckpointException($"{path}: config file not found.");
-        try
-        {
-            var bytes = Util.JsonInput.ReadFile(path, m => new CheckpointException(m), Util.JsonInput.MaxSmallFileBytes);
-            using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 32 });
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new CheckpointException($"{path}: must be a JSON object, got {doc.RootElement.ValueKind}.");
-            return new ConfigJson(path, doc.RootElement.Clone());
-        }
-        catch (JsonException e)
-        {
-            throw new CheckpointException($"{path}: not valid JSON: {e.Message}", e);
-        }
+        using var doc = Util.JsonInput.ReadFile(path, Error, maxDepth: 32, maxBytes: Util.JsonInput.MaxSmallFileBytes);
+        return new ConfigJson(path, Util.JsonInput.RootObject(doc, path, Error).Clone());
     }
+
+    static Exception Error(string message, Exception? inner) => new CheckpointException(message, inner);
 
     public static ConfigJson Parse(string text, string path = "config.json")
     {
-        try
-        {
-            using var doc = JsonDocument.Parse(text, new JsonDocumentOptions { MaxDepth = 32 });
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new CheckpointException($"{path}: must be a JSON object, got {doc.RootElement.ValueKind}.");
-            return new ConfigJson(path, doc.RootElement.Clone());
-        }
-        catch (JsonException e)
-        {
-            throw new CheckpointException($"{path}: not valid JSON: {e.Message}", e);
-        }
+        using var doc = Util.JsonInput.Parse(text, path, Error, maxDepth: 32);
+        return new ConfigJson(path, Util.JsonInput.RootObject(doc, path, Error).Clone());
     }
 
     bool TryGet(string key, out JsonElement value)

@@ -52,12 +52,31 @@ public static class EmbeddedModels
     static readonly Dictionary<string, EmbeddedModel> Models = BuiltIn().ToDictionary(m => m.Name, StringComparer.OrdinalIgnoreCase);
     static readonly object Lock = new();
 
-    /// <summary>Adds (or replaces) an embedded model.</summary>
-    public static void Register(EmbeddedModel model)
+    /// <summary>Adds (or replaces) an embedded model; disposing the returned scope removes it again (restoring one it replaced).</summary>
+    public static IDisposable Register(EmbeddedModel model)
     {
         if (string.IsNullOrWhiteSpace(model.Name) || model.Name.Contains('/') || model.Name.Contains('\\'))
             throw new ArgumentException($"Embedded model name '{model.Name}' must be a plain name (no slashes), so it cannot be confused with a folder or a hub id.");
-        lock (Lock) Models[model.Name] = model;
+        EmbeddedModel? replaced;
+        lock (Lock)
+        {
+            Models.TryGetValue(model.Name, out replaced);
+            Models[model.Name] = model;
+        }
+        return new Registration(model, replaced);
+    }
+
+    sealed class Registration(EmbeddedModel model, EmbeddedModel? replaced) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (Lock)
+            {
+                if (!Models.TryGetValue(model.Name, out var current) || current != model) return;
+                if (replaced is null) Models.Remove(model.Name);
+                else Models[model.Name] = replaced;
+            }
+        }
     }
 
     public static bool TryGet(string name, out EmbeddedModel? model)

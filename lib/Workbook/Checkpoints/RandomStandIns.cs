@@ -17,8 +17,6 @@ public sealed record RandomWeightsInfo(string Like, int Seed, string StorageDTyp
 
     public override string ToString() => $"random weights (a stand-in with {Like}'s configuration, seed {Seed}; not the real model)";
 
-    const long MaxConfigBytes = 16 << 20;
-
     /// <summary>The mark in a checkpoint folder's (or a config file's) <c>config.json</c>; null when unmarked or unreadable (the loader reports broken configs).</summary>
     public static RandomWeightsInfo? Read(string folderOrConfig)
     {
@@ -26,9 +24,7 @@ public sealed record RandomWeightsInfo(string Like, int Seed, string StorageDTyp
         try
         {
             // A bounded read of a regular file: a FIFO or a device named config.json in a handed-over cache must not hang or fill memory.
-            var bytes = Util.SafeRead.ReadAllBytes(path, MaxConfigBytes, message => new IOException(message));
-            if (!Util.JsonInput.IsUtf8(bytes)) return null;
-            using var doc = JsonDocument.Parse(bytes);
+            using var doc = Util.JsonInput.ReadFile(path, (message, inner) => new IOException(message, inner), maxBytes: Util.JsonInput.MaxSmallFileBytes);
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty(ConfigKey, out var mark) || mark.ValueKind != JsonValueKind.Object)
                 return null;
             string like = mark.TryGetProperty("like", out var l) && l.ValueKind == JsonValueKind.String ? l.GetString()! : "unknown";

@@ -49,8 +49,6 @@ public sealed class SafetensorsFile : ITensorFile
         Entries = tensors.ToDictionary(kv => kv.Key, kv => new StoredTensor(kv.Key, kv.Value.DType, kv.Value.Shape), StringComparer.Ordinal);
     }
 
-    public static bool IsSupportedDType(string dtype) => DTypes.ContainsKey(dtype);
-
     /// <summary>Opens and validates a file; throws <see cref="CheckpointException"/> naming the problem.</summary>
     public static SafetensorsFile Open(string path)
     {
@@ -92,20 +90,10 @@ public sealed class SafetensorsFile : ITensorFile
         ReadExactly(handle, header, 8, path);
         long dataStart = 8 + (long)headerLen, dataLength = fileLength - dataStart;
 
-        if (!Util.JsonInput.IsUtf8(header)) throw new CheckpointException($"{path}: header is not valid UTF-8 text (corrupt file?).");
-        JsonDocument doc;
-        try
+        string source = $"{path} (header)";
+        using (var doc = Util.JsonInput.Parse(header, source, (m, e) => new CheckpointException(m, e), maxDepth: 16))
         {
-            doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 16 });
-        }
-        catch (JsonException e)
-        {
-            throw new CheckpointException($"{path}: header is not valid JSON: {e.Message}", e);
-        }
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new CheckpointException($"{path}: header must be a JSON object, got {doc.RootElement.ValueKind}.");
+            Util.JsonInput.RootObject(doc, source, (m, e) => new CheckpointException(m, e));
             var tensors = new Dictionary<string, SafetensorsEntry>(StringComparer.Ordinal);
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var prop in doc.RootElement.EnumerateObject())

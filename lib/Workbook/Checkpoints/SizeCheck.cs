@@ -1,4 +1,5 @@
 using Workbook.Model;
+using static TorchSharp.torch;
 
 namespace Workbook.Checkpoints;
 
@@ -10,17 +11,17 @@ namespace Workbook.Checkpoints;
 internal static class SizeCheck
 {
     /// <summary>
-    /// Values in the model's weight matrices alone (embeddings, attention and MLP matrices, an untied unembedding):
-    /// every loader requires each of them from the checkpoint, so a checkpoint holding fewer values cannot fit the config.
+    /// Values in the model's weight matrices alone (its <c>W_…</c> parameters: embeddings, attention and MLP matrices, an
+    /// untied unembedding): every loader requires each of them from the checkpoint, so a checkpoint holding fewer values
+    /// cannot fit the config. The shapes come from the model's own declaration, built on the meta device (no memory), so
+    /// an architecture with other matrices is counted without changes here.
     /// </summary>
     public static double MatrixValues(TransformerConfig c)
     {
-        double d = c.DModel, perHead = (double)c.NHeads * c.DHead;
-        double values = (double)c.DVocab * d;
-        if (c.Positional == PositionalEmbedding.Learned) values += (double)c.NCtx * d;
-        values += c.NLayers * (4 * perHead * d + (c.HasMlp ? 2.0 * d * c.DMlp : 0));
-        if (!c.TiedEmbeddings) values += d * c.OutputVocab;
-        return values;
+        using var meta = new HookedTransformer(c, new Device(TorchSharp.DeviceType.META));
+        return meta.named_parameters()
+            .Where(p => p.name[(p.name.LastIndexOf('.') + 1)..].StartsWith("W_", StringComparison.Ordinal))
+            .Sum(p => p.parameter.shape.Aggregate(1.0, (a, b) => a * b));
     }
 
     public static void EnsurePlausible(TransformerConfig config, WeightFiles files, string configPath)

@@ -23,10 +23,6 @@ public sealed class WeightAssigner
 
     public IReadOnlyCollection<string> ParameterNames => _params.Keys;
 
-    public long[] ShapeOf(string tlName) => _params.TryGetValue(tlName, out var p)
-        ? p.shape
-        : throw new CheckpointException($"{_source}: the model has no parameter '{tlName}'.");
-
     /// <summary>Copies <paramref name="value"/> into parameter <paramref name="tlName"/>; <paramref name="from"/> names the checkpoint tensor for messages.</summary>
     public void Assign(string tlName, Tensor value, string from)
     {

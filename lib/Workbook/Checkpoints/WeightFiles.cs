@@ -82,17 +82,7 @@ public sealed class WeightFiles : IDisposable
 
     static IEnumerable<Shard> ReadIndex(string indexPath)
     {
-        JsonDocument doc;
-        try
-        {
-            var bytes = Util.JsonInput.ReadFile(indexPath, m => new CheckpointException(m), Util.JsonInput.MaxSmallFileBytes);
-            doc = JsonDocument.Parse(bytes);
-        }
-        catch (JsonException e)
-        {
-            throw new CheckpointException($"{indexPath}: not valid JSON: {e.Message}", e);
-        }
-        using (doc)
+        using (var doc = Util.JsonInput.ReadFile(indexPath, (m, e) => new CheckpointException(m, e), maxBytes: Util.JsonInput.MaxSmallFileBytes))
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new CheckpointException($"{indexPath}: missing object 'weight_map'.");

@@ -86,10 +86,6 @@ public sealed class Circuit
         return new Circuit(graph, keys);
     }
 
-    /// <summary>Every out-edge of the named sources (node ablation as edges), at every position.</summary>
-    public static Circuit OutgoingEdges(ComputationGraph graph, IEnumerable<string> sourceNames) =>
-        From(graph, sourceNames.SelectMany(n => graph.EdgesFrom(graph.Source(n))).Select(e => new CircuitEdge(e, null)));
-
     static long[] Dedupe(long[] sorted)
     {
         if (sorted.Length < 2) return sorted;

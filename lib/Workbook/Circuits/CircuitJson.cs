@@ -39,16 +39,7 @@ public static class CircuitJson
     /// <summary>Reads a circuit file; every problem is reported with the edge's index in the file.</summary>
     public static Circuit Read(ComputationGraph graph, string json, IReadOnlyDictionary<string, int>? labels = null, string source = "circuit")
     {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
-        }
-        catch (JsonException e)
-        {
-            throw new FormatException($"{source}: not valid JSON: {e.Message}", e);
-        }
-        using (doc)
+        using (var doc = Util.JsonInput.Parse(json, source, maxDepth: 16))
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("edges", out var edges) || edges.ValueKind != JsonValueKind.Array)
                 throw new FormatException($"{source}: expected an object with an array \"edges\".");

@@ -48,12 +48,12 @@ public static class SymbolicCircuitJson
     public static SymbolicCircuit ReadFile(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Circuit file '{path}' does not exist.", path);
-        return Read(JsonInput.ReadText(path, m => new FormatException(m)), Path.GetFileNameWithoutExtension(path), path);
+        return Read(JsonInput.ReadText(path), Path.GetFileNameWithoutExtension(path), path);
     }
 
     public static SymbolicCircuit Read(string json, string defaultName, string source = "circuit")
     {
-        using (var doc = JsonInput.Parse(json, source))
+        using (var doc = JsonInput.Parse(json, source, maxDepth: 16))
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("edges", out var edgesEl) || edgesEl.ValueKind != JsonValueKind.Array)

@@ -18,7 +18,7 @@ public static class CurveOutputs
         var sb = new StringBuilder("methodology,metric,edges,kept,fraction,mean_metric,faithfulness,full_model,empty_circuit,cpr,cmd\n");
         foreach (var c in curves)
             foreach (var p in c.Points)
-                sb.Append(c.Label).Append(',').Append(c.Metric.Name()).Append(',').Append(p.Edges).Append(',').Append(p.Kept).Append(',')
+                sb.Append(c.Label).Append(',').Append(c.Metric.Label).Append(',').Append(p.Edges).Append(',').Append(p.Kept).Append(',')
                   .Append(F(p.Fraction)).Append(',').Append(F(p.MeanMetric)).Append(',').Append(F(p.Faithfulness)).Append(',')
                   .Append(F(c.FullModel)).Append(',').Append(F(c.EmptyCircuit)).Append(',').Append(F(c.Cpr)).Append(',').Append(F(c.Cmd)).Append('\n');
         return sb.ToString();
@@ -34,7 +34,7 @@ public static class CurveOutputs
 
     public static string Json(IReadOnlyList<FaithfulnessCurve> curves, string scores) => JsonSerializer.Serialize(
         new CurvesJson(scores, Normalisation, Integration,
-            curves.Select(c => new CurveJson(c.Label, c.Metric.Name(), c.TotalEdges, c.FullModel, c.EmptyCircuit, c.Cpr, c.Cmd, c.Points)).ToArray()),
+            curves.Select(c => new CurveJson(c.Label, c.Metric.Label, c.TotalEdges, c.FullModel, c.EmptyCircuit, c.Cpr, c.Cmd, c.Points)).ToArray()),
         new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
 
     /// <summary>Faithfulness against the percentage of edges kept (log axis), one line per methodology labelled with its CPR and CMD.</summary>
@@ -54,7 +54,7 @@ public static class CurveOutputs
     public static string Text(IReadOnlyList<FaithfulnessCurve> curves, string scores)
     {
         var w = new StringWriter();
-        w.WriteLine($"faithfulness curves of {scores}: {curves[0].TotalEdges} edges, metric {curves[0].Metric.Name()}");
+        w.WriteLine($"faithfulness curves of {scores}: {curves[0].TotalEdges} edges, metric {curves[0].Metric.Label}");
         w.WriteLine($"normalisation: {Normalisation}");
         w.WriteLine($"areas: {Integration}");
         foreach (var c in curves)

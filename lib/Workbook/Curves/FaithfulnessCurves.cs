@@ -117,7 +117,7 @@ public static class FaithfulnessCurves
         {
             double empty = means[m, 0], full = fullModel!.Value;
             if (full == empty)
-                throw new ArgumentException($"Under {methodologies[m].Label} the empty circuit scores the same {metric.Name()} as the model ({full:G6}): faithfulness is undefined.");
+                throw new ArgumentException($"Under {methodologies[m].Label} the empty circuit scores the same {metric.Label} as the model ({full:G6}): faithfulness is undefined.");
             var points = new List<CurvePoint>();
             for (int i = 1; i < sizes.Count; i++)
                 points.Add(new CurvePoint(sizes[i], kept[i], (double)sizes[i] / edgeGraph.EdgeCount, means[m, i], (means[m, i] - empty) / (full - empty)));

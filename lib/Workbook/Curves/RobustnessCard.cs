@@ -50,7 +50,7 @@ public sealed record RobustnessCard
     {
         var entries = report.Faithfulness.Count > 0 ? report.Faithfulness : report.CircuitAblated;
         // The reference methodology: the paper's default where the grid has it (edge, resample, specific positions).
-        var reference = entries.OrderBy(e => e.Methodology.Value.Kind == AblationKind.Resample ? 0 : 1)
+        var reference = entries.OrderBy(e => e.Methodology.Value == AblationValue.Resample ? 0 : 1)
             .ThenBy(e => e.Methodology.Component == Component.Edge ? 0 : 1).ThenBy(e => e.Methodology.Positions == TokenPositions.Specific ? 0 : 1)
             .First().Methodology;
         var worst = report.Rows.Where(r => r.Methodology == reference && r.Metric == report.Metric && double.IsFinite(r.Value))
@@ -72,7 +72,7 @@ public sealed record RobustnessCard
         var entries = report.Faithfulness;
         var sb = new StringBuilder();
         if (entries.Count == 0) sb.Append("The grid ablated only the circuit itself, so it says how much the behaviour needs the circuit, not whether the circuit suffices. ");
-        else if (report.Metric.IsRecoveredPercent())
+        else if (report.Metric.IsRecoveredPercent)
         {
             int faithful = entries.Count(e => e.Values.Median >= 80 && e.Values.Median <= 120);
             sb.Append(faithful == entries.Count
@@ -111,7 +111,7 @@ public sealed record RobustnessCard
         var w = new StringWriter();
         w.WriteLine($"# Circuit robustness card: {Cell(r.Circuit)}");
         w.WriteLine();
-        w.WriteLine($"Task {Cell(r.Task)} on {Cell(r.Model)}, {r.Prompts} prompts, metric {r.Metric.Name()} (the model: median {F(r.FullModelMedian)}).");
+        w.WriteLine($"Task {Cell(r.Task)} on {Cell(r.Model)}, {r.Prompts} prompts, metric {r.Metric.Label} (the model: median {F(r.FullModelMedian)}).");
         w.WriteLine();
         w.WriteLine($"**Size:** {CircuitEdges} of {GraphEdges} edges ({(100.0 * CircuitEdges / GraphEdges).ToString("F1", CultureInfo.InvariantCulture)} %).");
         w.WriteLine();
@@ -149,11 +149,11 @@ public sealed record RobustnessCard
         var r = Report;
         var boxes = Charts.Box(new[]
         {
-            new BoxSeries(r.Metric.Name(), r.Faithfulness.Select(e => new BoxGroup(e.Label,
+            new BoxSeries(r.Metric.Label, r.Faithfulness.Select(e => new BoxGroup(e.Label,
                 r.Rows.Where(x => x.Methodology == e.Methodology && x.Metric == r.Metric).Select(x => x.Value).ToArray())).ToArray()),
         }, new ChartOptions
         {
-            Title = $"{r.Circuit}: per-prompt {r.Metric.Name()} under each methodology", YTitle = r.Metric.Name(),
+            Title = $"{r.Circuit}: per-prompt {r.Metric.Label} under each methodology", YTitle = r.Metric.Label,
             ReferenceLines = new[] { new ReferenceLine(r.FullModelMedian, "model (median)") },
         });
         var list = new List<Figure> { boxes };
@@ -168,7 +168,7 @@ public sealed record RobustnessCard
         var r = Report;
         var body = new StringBuilder();
         body.Append($"<section class=\"robustness-card\"><h1>Circuit robustness card: {E(r.Circuit)}</h1>");
-        body.Append($"<p>Task {E(r.Task)} on {E(r.Model)}, {r.Prompts} prompts, metric {E(r.Metric.Name())} (the model: median {E(F(r.FullModelMedian))}).</p>");
+        body.Append($"<p>Task {E(r.Task)} on {E(r.Model)}, {r.Prompts} prompts, metric {E(r.Metric.Label)} (the model: median {E(F(r.FullModelMedian))}).</p>");
         body.Append($"<p><b>Size:</b> {CircuitEdges} of {GraphEdges} edges.</p>");
         body.Append($"<p class=\"verdict\"><b>Verdict:</b> {E(Verdict)}</p>");
         body.Append("<h2>Faithfulness under each methodology</h2><table><tr>");

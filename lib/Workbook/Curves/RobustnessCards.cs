@@ -33,7 +33,7 @@ public static class RobustnessCards
         var task = request.Task;
         var choice = request.Circuit;
         var methodologies = RobustnessReport.Methodologies(new ReportGrid(), choice, task.PaperMean);
-        var metric = request.Parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricNames.Parse(task.PaperMetric);
+        var metric = request.Parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricKind.Parse(task.PaperMetric);
         var metrics = metric == MetricKind.LogitDiffRecovered ? new[] { metric, MetricKind.LogitDiffRecoveredOfMeans } : new[] { metric };
         var evaluation = Evaluator.RunWithBaseline(new EvaluationRequest
         {

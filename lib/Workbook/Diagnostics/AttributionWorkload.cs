@@ -27,7 +27,7 @@ public sealed class AttributionWorkload : IDisposable
 
     public static AttributionWorkload Create(int batch, int seq = 16, Device? device = null, TransformerConfig? config = null, int seed = 0)
     {
-        config ??= PatchingWorkload.Gpt2SmallShape;
+        config ??= KnownConfigs.Gpt2SmallShape;
         if (batch < 1) throw new ArgumentException($"The batch must hold at least one prompt; got {batch}.");
         if (seq < 1 || seq > config.NCtx) throw new ArgumentException($"The sequence length must be within 1..{config.NCtx}; got {seq}.");
         device ??= CPU;
@@ -54,7 +54,7 @@ public sealed class AttributionWorkload : IDisposable
         using var scope = NewDisposeScope();
         using var grad = enable_grad();
         Tensor? leaf = null;
-        var hooks = new HookSet().Replace(HookNames.Embed, x => leaf = x.detach().requires_grad_(true).MoveToOuterDisposeScope());
+        var hooks = new HookSet().Replace(HookNames.Embed.Name, x => leaf = x.detach().requires_grad_(true).MoveToOuterDisposeScope());
         var loss = Loss(Model.Forward(Clean, hooks)).sum();
         loss.backward();
         if (leaf?.grad is null) throw new InvalidOperationException("The backward pass did not reach the embeddings.");

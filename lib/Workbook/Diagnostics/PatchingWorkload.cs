@@ -23,13 +23,6 @@ public sealed class PatchingWorkload : IDisposable
     /// <summary>Edges of the benchmark circuit: as many as the IOI edge circuit.</summary>
     public const int DefaultCircuitEdges = 771;
 
-    /// <summary>GPT-2 small's shape: 12 layers, d_model 768, 12 heads, MLP 3072, vocabulary 50,257, tied embeddings.</summary>
-    public static TransformerConfig Gpt2SmallShape => new()
-    {
-        Name = "gpt2-small-shape", Architecture = Architecture.Gpt2, NLayers = 12, DModel = 768, NHeads = 12, DHead = 64, DMlp = 3072,
-        DVocab = 50257, NCtx = 1024, TiedEmbeddings = true,
-    };
-
     public HookedTransformer Model { get; }
     public ComputationGraph Graph { get; }
     public Circuit Circuit { get; }
@@ -50,11 +43,11 @@ public sealed class PatchingWorkload : IDisposable
             (model, graph, circuit, clean, corrupt, masks, positional, values, batch, seq);
     }
 
-    /// <summary>Builds the workload on <paramref name="device"/>; <paramref name="config"/> defaults to GPT-2 small's shape.</summary>
+    /// <summary>Builds the workload on <paramref name="device"/>; <paramref name="config"/> defaults to GPT-2 small's shape (<see cref="KnownConfigs.Gpt2SmallShape"/>).</summary>
     public static PatchingWorkload Create(int batch, int seq = 16, Device? device = null, TransformerConfig? config = null,
         int circuitEdges = DefaultCircuitEdges, int seed = 0, CircuitKind kind = CircuitKind.Random)
     {
-        config ??= Gpt2SmallShape;
+        config ??= KnownConfigs.Gpt2SmallShape;
         if (batch < 1) throw new ArgumentException($"The batch must hold at least one prompt; got {batch}.");
         if (seq < 1 || seq > config.NCtx) throw new ArgumentException($"The sequence length must be within 1..{config.NCtx}; got {seq}.");
         device ??= CPU;

@@ -69,9 +69,9 @@ public static class PrecisionComparison
                         outputs.Add(FaithfulnessMetrics.ReadOutputs(setup.Loaded.Model.Forward(batch.Pair.Clean), definition.Read).to(ScalarType.Float32).cpu().DetachFromDisposeScope());
         var grid = new ReportGrid { Values = new[] { AblationValue.Resample, AblationValue.Mean(definition.PaperMean) }, Sets = new[] { AblatedSet.Complement } };
         var methodologies = RobustnessReport.Methodologies(grid, setup.Circuit, definition.PaperMean);
-        var metric = setup.Parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricNames.Parse(definition.PaperMetric);
+        var metric = setup.Parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricKind.Parse(definition.PaperMetric);
         var result = Evaluator.Run(setup.Request(methodologies, new[] { metric }));
-        var medians = result.GroupBy(r => (r.Methodology.Label, r.Metric.Name()))
+        var medians = result.GroupBy(r => (r.Methodology.Label, r.Metric.Label))
             .ToDictionary(g => g.Key, g => Statistics.Median(g.Select(r => r.Value).Where(double.IsFinite).OrderBy(v => v).ToArray()));
         return new Side(setup.ModelName, setup.RandomWeights is not null, setup.Circuit.Name, setup.PromptCount, outputs, medians, clock.Elapsed.TotalSeconds);
     }

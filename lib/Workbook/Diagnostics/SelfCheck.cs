@@ -25,9 +25,9 @@ public sealed record ReferenceRun(PromptPair Prompts, bool InputIsClean, float[]
     public static ReferenceRun FromScenarioFile(string path, Device? device = null)
     {
         var file = ScenarioFile.Read(path);
-        var unpatched = file.Scenarios.FirstOrDefault(s => s.Patch == ScenarioPatch.None)
+        var unpatched = file.Scenarios.FirstOrDefault(s => s.Patch is null)
             ?? throw new FormatException($"{path}: no scenario with patch \"none\" to compare the unpatched logits with.");
-        using var doc = JsonDocument.Parse(Util.JsonInput.ReadFile(path, m => new FormatException(m)), new JsonDocumentOptions { MaxDepth = 64 });
+        using var doc = Util.JsonInput.ReadFile(path);
         var scenario = doc.RootElement.GetProperty("scenarios").EnumerateArray()
             .First(s => s.GetProperty("name").GetString() == unpatched.Name);
         if (!scenario.TryGetProperty("logits", out var logits) || logits.ValueKind != JsonValueKind.Array)
@@ -158,19 +158,18 @@ public static class SelfCheck
             double worst = 0;
             for (int l = 0; l < c.NLayers; l++)
             {
-                var n = HookNames.Block(l);
-                var pre = cache[n.ResidPre];
-                var attn = cache[n.AttnOut];
-                var post = cache[n.ResidPost];
+                var pre = cache[HookNames.ResidPre[l]];
+                var attn = cache[HookNames.AttnOut[l]];
+                var post = cache[HookNames.ResidPost[l]];
                 if (!c.HasMlp) worst = Math.Max(worst, MaxDiff(post, pre.Plus(attn)));
-                else if (c.ParallelAttnMlp) worst = Math.Max(worst, MaxDiff(post, pre.Plus(attn).Plus(cache[n.MlpOut])));
+                else if (c.ParallelAttnMlp) worst = Math.Max(worst, MaxDiff(post, pre.Plus(attn).Plus(cache[HookNames.MlpOut[l]])));
                 else
                 {
-                    var mid = cache[n.ResidMid];
+                    var mid = cache[HookNames.ResidMid[l]];
                     worst = Math.Max(worst, MaxDiff(mid, pre.Plus(attn)));
-                    worst = Math.Max(worst, MaxDiff(post, mid.Plus(cache[n.MlpOut])));
+                    worst = Math.Max(worst, MaxDiff(post, mid.Plus(cache[HookNames.MlpOut[l]])));
                 }
-                if (l + 1 < c.NLayers) worst = Math.Max(worst, MaxDiff(cache[HookNames.Block(l + 1).ResidPre], post));
+                if (l + 1 < c.NLayers) worst = Math.Max(worst, MaxDiff(cache[HookNames.ResidPre[l + 1]], post));
             }
             string form = !c.HasMlp ? "resid_post = resid_pre + attn_out"
                 : c.ParallelAttnMlp ? "resid_post = resid_pre + attn_out + mlp_out (parallel block)"
@@ -192,9 +191,8 @@ public static class SelfCheck
             double worst = 0;
             for (int l = 0; l < c.NLayers; l++)
             {
-                var n = HookNames.Block(l);
-                var summed = results[n.Result].sum(dim: 2).Plus(model.blocks[l].attn.b_O); // [B, T, H, D] -> [B, T, D]
-                worst = Math.Max(worst, MaxDiff(outs[n.AttnOut], summed));
+                var summed = results[HookNames.Result[l]].sum(dim: 2).Plus(model.blocks[l].attn.b_O); // [B, T, H, D] -> [B, T, D]
+                worst = Math.Max(worst, MaxDiff(outs[HookNames.AttnOut[l]], summed));
             }
             return Verdict("head-results-sum", worst, ReferenceTolerance, $"sum over heads of hook_result + b_O = hook_attn_out, {c.NLayers} layers x {c.NHeads} heads");
         }
@@ -203,7 +201,7 @@ public static class SelfCheck
     static CheckResult HooksPerCall(HookedTransformer model, PromptPair prompts)
     {
         const string name = "hooks-per-call";
-        string point = HookNames.Block(0).ResidPost;
+        string point = HookNames.ResidPost[0];
         var clean = model.Forward(prompts.Clean);
         var hooks = new HookSet().Replace(point, t => zeros_like(t));
         double effect = MaxDiff(model.Forward(prompts.Clean, hooks), clean);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Workbook.Evaluation;
 using Workbook.Graph;
 using Workbook.Model;
 using Workbook.Patching;
@@ -123,28 +124,26 @@ public static class CircuitDiscovery
         var target = request.Target ?? DefaultTarget(request.Algorithm, tokenAnswers);
         data.Check(target);
         var ablation = request.Ablation ?? DefaultAblation(request.Algorithm);
-        if (ablation.Kind == AblationKind.GaussianNoise)
-            throw new ArgumentException("Discovery supports resample, zero and mean ablation, not Gaussian noise.");
         if (request.Algorithm.IsIntegratedGradients() && (request.IntegratedGradientSteps < 1 || request.IntegratedGradientSteps > DiscoveryRequest.MaxIntegratedGradientSteps))
             throw new ArgumentException($"The number of integration steps must be between 1 and {DiscoveryRequest.MaxIntegratedGradientSteps}, got {request.IntegratedGradientSteps}.");
-        if (request.Algorithm == DiscoveryAlgorithm.EapIgInputs && ablation.Kind != AblationKind.Resample)
+        if (request.Algorithm == DiscoveryAlgorithm.EapIgInputs && ablation is not ResampleAblation)
             throw new ArgumentException($"eap-ig-inputs interpolates from the corrupt prompts' embeddings to the clean ones, so it needs resample ablation (got {ablation}); use eap-ig-activations for {ablation}.");
         // SP runs the corrupt prompts and moves edges towards the patch values; the others run the clean prompts and ablate.
         var direction = request.Algorithm == DiscoveryAlgorithm.SubnetworkProbing ? PatchDirection.RestoreCorrupt : PatchDirection.AblateClean;
 
-        // Dataset means are taken over each part's prompts (prompts of different parts may differ in length), as in evaluation.
-        var means = new Dictionary<int, MeanReference>();
+        // Dataset means are taken over each part's prompts (prompts of different parts may differ in length), once per part,
+        // by the same cache evaluation uses.
+        using var cache = new EvaluationCache(model);
         var values = new List<PatchValues>();
         try
         {
             foreach (var b in data.Batches)
             {
-                MeanReference? reference = null;
-                if (ablation.Kind == AblationKind.Mean && ablation.MeanOver != MeanOver.Batch && !means.TryGetValue(b.Part, out reference))
-                    means[b.Part] = reference = MeanReference.Compute(model, searched, data.PartPairs(b.Part));
+                var reference = ablation.Needs.HasFlag(AblationNeeds.DatasetMeans)
+                    ? cache.Means(request.Parts[b.Part], batchSize, new[] { searched }, data.PartPairs(b.Part).ToList())[searched.View] : null;
                 using var scope = TorchSharp.torch.NewDisposeScope();
                 var v = PatchValues.Compute(model, searched, ablation, direction, b.Pair, reference, b.Prefix);
-                // Dataset means are shared by every batch and owned by the MeanReference; anything else is this batch's own.
+                // Dataset means are shared by every batch and owned by the cache; anything else is this batch's own.
                 values.Add(v.Values is { } t ? new PatchValues(t.clone().DetachFromDisposeScope()) : v);
             }
 
@@ -181,7 +180,6 @@ public static class CircuitDiscovery
         finally
         {
             foreach (var v in values) v.Values?.Dispose();
-            foreach (var m in means.Values) m.Dispose();
         }
     }
 

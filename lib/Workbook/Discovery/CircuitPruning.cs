@@ -139,7 +139,7 @@ public static class CircuitPruning
                 foreach (var part in request.Parts)
                 {
                     var batches = Evaluator.Batches(part, request.BatchSize ?? request.Task.DefaultBatchSize, request.Model.Device);
-                    var means = methodology.Value.Kind == AblationKind.Mean && methodology.Value.MeanOver != MeanOver.Batch
+                    var means = methodology.Value.Needs.HasFlag(AblationNeeds.DatasetMeans)
                         ? MeanReference.Compute(request.Model, graph, batches.Select(b => b.Pair)) : null;
                     var reference = new List<Tensor>();
                     var values = new List<PatchValues>();

@@ -95,7 +95,7 @@ public static class ScoresJson
         if (!File.Exists(path)) throw new FileNotFoundException($"Scores file '{path}' does not exist.", path);
         try
         {
-            return Read(Util.JsonInput.ReadText(path, m => new FormatException(m)));
+            return Read(Util.JsonInput.ReadText(path), path);
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
         {
@@ -103,11 +103,10 @@ public static class ScoresJson
         }
     }
 
-    public static ScoresFile Read(string json)
+    public static ScoresFile Read(string json, string source = "scores")
     {
-        using var doc = JsonDocument.Parse(json);
-        var root = doc.RootElement;
-        if (root.ValueKind != JsonValueKind.Object) throw new FormatException("the top level is not an object.");
+        using var doc = JsonInput.Parse(json, source);
+        var root = JsonInput.RootObject(doc, source);
         string Str(string name) => root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String
             ? v.GetString()!
             : throw new FormatException($"it has no \"{name}\" string.");

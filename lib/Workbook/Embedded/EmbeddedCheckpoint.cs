@@ -45,8 +45,7 @@ public sealed class EmbeddedCheckpoint
 
     /// <summary>Deserializes one of the checkpoint's JSON files.</summary>
     public T ReadJson<T>(string file, JsonSerializerOptions options) =>
-        JsonSerializer.Deserialize<T>(ToyBuildLog.ReadSmallFile(Path.Combine(Folder, file)), options)
-        ?? throw new InvalidOperationException($"{Alias}: {file} is empty.");
+        ToyBuildLog.ReadSmallJson<T>(Path.Combine(Folder, file), options, $"{Alias}: {file}");
 
     string Extract()
     {

@@ -44,11 +44,7 @@ public sealed record IoiPromptPair(
     int[] CorruptTokens,
     int AnswerToken,
     int WrongAnswerToken,
-    IoiPositions Positions)
-{
-    /// <summary>The clean prompt followed by its answer: the sentence the toy model is trained on.</summary>
-    public string Sentence => $"{Clean} {IndirectObject}";
-}
+    IoiPositions Positions);
 
 /// <summary>
 /// The IOI sentence distribution of the paper (spec D.2: AutoCircuit's 15 templates, PLACES, OBJECTS and the 109

@@ -49,8 +49,7 @@ public static class ToyDocstringBuild
     /// <summary>Redoes the evaluation, circuit search and card of the checkpoint in <paramref name="folder"/>; the weights are not touched.</summary>
     public static ToyModelReport Reanalyse(string folder, IProgress<string>? log = null, ToySearchThresholds? tau = null)
     {
-        var previous = JsonSerializer.Deserialize<ToyModelReport>(ToyBuildLog.ReadSmallFile(Path.Combine(folder, "evaluation.json")), ToyIoiBuild.Json)
-            ?? throw new InvalidOperationException($"{folder}/evaluation.json is empty.");
+        var previous = ToyBuildLog.ReadSmallJson<ToyModelReport>(Path.Combine(folder, "evaluation.json"), ToyIoiBuild.Json);
         var tokenizer = WordLevelTokenizer.Load(Path.Combine(folder, "tokenizer.json"), name: ToyDocstring.Alias);
         using var model = ModelLoader.Load(folder);
         var (report, circuits) = Analyse(model, tokenizer, previous.Options, previous.TrainingSeconds, tau ?? Tau, log);
@@ -149,7 +148,13 @@ public static class ToyDocstringBuild
 internal static class ToyBuildLog
 {
     /// <summary>A toy model's JSON or text file (cards, circuits, reports: kilobytes), read only if it is a regular file of at most 16 MB.</summary>
-    public static string ReadSmallFile(string path) => Util.SafeRead.ReadAllText(path, 16L << 20, m => new InvalidDataException(m));
+    public static string ReadSmallFile(string path) => Util.JsonInput.ReadText(path, SmallFileError, Util.JsonInput.MaxSmallFileBytes);
+
+    /// <summary>A toy model's JSON file (as <see cref="ReadSmallFile"/>) deserialized through <see cref="Util.JsonInput"/>; <paramref name="source"/> names it in errors.</summary>
+    public static T ReadSmallJson<T>(string path, System.Text.Json.JsonSerializerOptions options, string? source = null) =>
+        Util.JsonInput.Deserialize<T>(ReadSmallFile(path), source ?? path, options, SmallFileError);
+
+    static Exception SmallFileError(string message, Exception? inner) => new InvalidDataException(message, inner);
 
     public static IProgress<ToyTrainingProgress>? Training(IProgress<string>? log) => log is null ? null : new ToyIoiBuild.SyncProgress<ToyTrainingProgress>(p =>
         log.Report($"step {p.Step,5}/{p.Steps}  loss {p.Loss:F4}  answer loss {p.AnswerLoss:F4}  {p.Elapsed.TotalSeconds:F0} s"));

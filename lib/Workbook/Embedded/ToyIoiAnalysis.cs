@@ -102,11 +102,11 @@ public static class ToyIoiAnalysis
         if (g.MeanResults != null) return;
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var names = Enumerable.Range(0, model.Config.NLayers).Select(HookNames.Result).ToHashSet();
+        var names = Enumerable.Range(0, model.Config.NLayers).Select(l => HookNames.Result[l]).ToHashSet();
         var (logits, cache) = model.RunWithCache(g.Corrupt, names.Contains);
         using (cache)
             g.MeanResults = Enumerable.Range(0, model.Config.NLayers)
-                .Select(l => cache[HookNames.Result(l)].mean(new long[] { 0 }).DetachFromDisposeScope()).ToArray();
+                .Select(l => cache[HookNames.Result[l]].mean(new long[] { 0 }).DetachFromDisposeScope()).ToArray();
         logits.Dispose();
     }
 
@@ -126,7 +126,7 @@ public static class ToyIoiAnalysis
                 if (mask is null) continue;
                 var m = mask.to(ScalarType.Bool).view(1, g.Length, model.Config.NHeads, 1);
                 var mean = g.MeanResults![l].unsqueeze(0);
-                hooks.Replace(HookNames.Result(l), x => where(m, mean, x));
+                hooks.Replace(HookNames.Result[l], x => where(m, mean, x));
             }
         }
         var logits = model.Forward(g.Clean, hooks)[.., g.Positions.End];              // [n, V]
@@ -234,7 +234,7 @@ public static class ToyIoiAnalysis
         var c = model.Config;
         var sums = new Dictionary<(int, int, IoiPosition), double[]>();
         int total = 0;
-        var names = Enumerable.Range(0, c.NLayers).Select(HookNames.Pattern).ToHashSet();
+        var names = Enumerable.Range(0, c.NLayers).Select(l => HookNames.Pattern[l]).ToHashSet();
         foreach (var g in groups)
         {
             using var scope = NewDisposeScope();
@@ -245,7 +245,7 @@ public static class ToyIoiAnalysis
                 for (int l = 0; l < c.NLayers; l++)
                 {
                     // [H, Tq, Tk] summed over prompts, copied out once.
-                    var pattern = cache[HookNames.Pattern(l)].sum(dim: 0).to(ScalarType.Float64).contiguous();
+                    var pattern = cache[HookNames.Pattern[l]].sum(dim: 0).to(ScalarType.Float64).contiguous();
                     var values = pattern.data<double>().ToArray();
                     int T = g.Length;
                     for (int h = 0; h < c.NHeads; h++)

@@ -95,8 +95,7 @@ public static class ToyIoiBuild
     /// </summary>
     public static ToyIoiReport Reanalyse(string folder, IProgress<string>? log = null, double edgeTau = EdgeSearchTau)
     {
-        var previous = JsonSerializer.Deserialize<ToyIoiReport>(ToyBuildLog.ReadSmallFile(Path.Combine(folder, "evaluation.json")), Json)
-            ?? throw new InvalidOperationException($"{folder}/evaluation.json is empty.");
+        var previous = ToyBuildLog.ReadSmallJson<ToyIoiReport>(Path.Combine(folder, "evaluation.json"), Json);
         var tokenizer = WordLevelTokenizer.Load(Path.Combine(folder, "tokenizer.json"));
         using var model = ModelLoader.Load(folder);
         var (report, edges) = Analyse(model, tokenizer, previous.Options, previous.TrainingSeconds, log, edgeTau);
@@ -111,8 +110,7 @@ public static class ToyIoiBuild
     /// </summary>
     public static ToyIoiReport ReanalyseEdges(string folder, IProgress<string>? log = null, double edgeTau = EdgeSearchTau)
     {
-        var previous = JsonSerializer.Deserialize<ToyIoiReport>(ToyBuildLog.ReadSmallFile(Path.Combine(folder, "evaluation.json")), Json)
-            ?? throw new InvalidOperationException($"{folder}/evaluation.json is empty.");
+        var previous = ToyBuildLog.ReadSmallJson<ToyIoiReport>(Path.Combine(folder, "evaluation.json"), Json);
         if (previous.Circuit is not { Count: > 0 }) throw new InvalidDataException($"{folder}/evaluation.json has no node circuit to keep; run the full analysis.");
         var tokenizer = WordLevelTokenizer.Load(Path.Combine(folder, "tokenizer.json"));
         using var model = ModelLoader.Load(folder);

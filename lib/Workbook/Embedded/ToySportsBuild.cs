@@ -54,8 +54,7 @@ public static class ToySportsBuild
     /// <summary>Redoes the evaluation, circuit search and card of the checkpoint in <paramref name="folder"/>; the weights are not touched.</summary>
     public static ToyModelReport Reanalyse(string folder, IProgress<string>? log = null, ToySearchThresholds? tau = null)
     {
-        var previous = JsonSerializer.Deserialize<ToyModelReport>(ToyBuildLog.ReadSmallFile(Path.Combine(folder, "evaluation.json")), ToyIoiBuild.Json)
-            ?? throw new InvalidOperationException($"{folder}/evaluation.json is empty.");
+        var previous = ToyBuildLog.ReadSmallJson<ToyModelReport>(Path.Combine(folder, "evaluation.json"), ToyIoiBuild.Json);
         var tokenizer = WordLevelTokenizer.Load(Path.Combine(folder, "tokenizer.json"), name: ToySports.Alias);
         using var model = ModelLoader.Load(folder);
         var (report, circuits) = Analyse(model, tokenizer, previous.Options, previous.TrainingSeconds, tau ?? Tau, log);

@@ -122,13 +122,12 @@ public sealed class EvaluationCache : IDisposable
         MeanReference? means, int prefix)
     {
         var value = methodology.Value;
-        bool recorded = value.Kind == AblationKind.Resample || (value.Kind == AblationKind.Mean && value.MeanOver == MeanOver.Batch);
+        bool recorded = value.ComputedFromPairedRecording;
         if (!Reuse || !recorded)
         {
             if (recorded) _stats = _stats with { Recordings = _stats.Recordings + 1 };
             return PatchValues.Compute(Model, graph, value, methodology.Direction, batch, means, prefix);
         }
-        if (value.Kind == AblationKind.Mean) PatchingGuards.EnsureEnoughPromptsForMean(value, batch.BatchSize, "This batch");
         var side = methodology.Direction == PatchDirection.AblateClean ? PromptSide.Corrupt : PromptSide.Clean;
         var recordingKey = new RecordingKey(key, graph.View, side);
         if (_recordedBatch != key) ForgetRecordings();
@@ -142,7 +141,7 @@ public sealed class EvaluationCache : IDisposable
             _stats = _stats with { Recordings = _stats.Recordings + 1 };
         }
         else _stats = _stats with { Reused = _stats.Reused + 1 };
-        return PatchValues.FromRecording(value, sources);
+        return value.FromPairedRecording(sources);
     }
 
     /// <summary>Drops what the cache keeps about <paramref name="part"/> (an evaluation that owns its cache does this after each part).</summary>

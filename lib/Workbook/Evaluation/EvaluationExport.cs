@@ -20,14 +20,8 @@ public static class EvaluationExport
     /// <summary>A methodology's fields as the CLI spells them.</summary>
     public sealed record MethodologyFields(string Label, string Component, string Granularity, string Ablation, string Positions, string Direction, string Set)
     {
-        public static MethodologyFields Of(Methodology m) => new(
-            m.Label,
-            m.Component.ToString().ToLowerInvariant(),
-            m.Granularity == Patching.Granularity.QkvSeparate ? "qkv" : "heads",
-            m.Value.ToString(),
-            m.Positions == TokenPositions.All ? "all" : "specific",
-            m.Direction == PatchDirection.AblateClean ? "ablate-clean" : "restore-corrupt",
-            m.Ablate.ToString().ToLowerInvariant());
+        public static MethodologyFields Of(Methodology m) => new(m.Label, Methodology.Components[m.Component], Methodology.Granularities[m.Granularity],
+            m.Value.Label, Methodology.PositionChoices[m.Positions], Methodology.Directions[m.Direction], Methodology.Sets[m.Ablate]);
     }
 
     public static string Number(double v) => double.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : double.IsNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
@@ -42,7 +36,7 @@ public static class EvaluationExport
             sb.AppendJoin(',', new[]
             {
                 Csv(r.Task), Csv(r.Part), r.Prompt.ToString(CultureInfo.InvariantCulture), Csv(f.Label), f.Component, f.Granularity, Csv(f.Ablation),
-                f.Positions, f.Direction, f.Set, r.Metric.Name(), Number(r.Value),
+                f.Positions, f.Direction, f.Set, r.Metric.Label, Number(r.Value),
             }).Append('\n');
         }
         return sb.ToString();
@@ -64,7 +58,7 @@ public static class EvaluationExport
             var v = s.Values;
             sb.AppendJoin(',', new[]
             {
-                Csv(f.Label), f.Component, f.Granularity, Csv(f.Ablation), f.Positions, f.Direction, f.Set, s.Metric.Name(),
+                Csv(f.Label), f.Component, f.Granularity, Csv(f.Ablation), f.Positions, f.Direction, f.Set, s.Metric.Label,
                 v.Count.ToString(CultureInfo.InvariantCulture), v.NonFinite.ToString(CultureInfo.InvariantCulture),
                 Number(v.Mean), Number(v.Median), Number(v.Q1), Number(v.Q3), Number(v.P5), Number(v.P95), Number(v.Min), Number(v.Max), Number(v.StdDev),
                 Number(v.ShareWithin80To120), Number(v.MeanCi.Low), Number(v.MeanCi.High), Number(v.MedianCi.Low), Number(v.MedianCi.High),
@@ -91,7 +85,7 @@ public static class EvaluationExport
         public static RowRecord Of(EvaluationRow r)
         {
             var f = MethodologyFields.Of(r.Methodology);
-            return new(r.Task, r.Part, r.Prompt, f.Label, f.Component, f.Granularity, f.Ablation, f.Positions, f.Direction, f.Set, r.Metric.Name(), r.Value);
+            return new(r.Task, r.Part, r.Prompt, f.Label, f.Component, f.Granularity, f.Ablation, f.Positions, f.Direction, f.Set, r.Metric.Label, r.Value);
         }
     }
 
@@ -106,7 +100,7 @@ public static class EvaluationExport
         public static SummaryRecord Of(MethodologySummary s)
         {
             var f = MethodologyFields.Of(s.Methodology);
-            return new(f.Label, f.Component, f.Granularity, f.Ablation, f.Positions, f.Direction, f.Set, s.Metric.Name(), s.Values);
+            return new(f.Label, f.Component, f.Granularity, f.Ablation, f.Positions, f.Direction, f.Set, s.Metric.Label, s.Values);
         }
     }
 

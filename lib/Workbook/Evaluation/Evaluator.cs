@@ -59,20 +59,15 @@ public static class Evaluator
         if (request.Metrics.Count == 0) throw new ArgumentException("Give at least one metric.");
         if (request.BatchSize < 1) throw new ArgumentException($"The batch size must be at least 1, got {request.BatchSize}.");
         foreach (var metric in request.Metrics)
-            if (metric.NeedsTokenAnswers() && !request.Parts[0].HasTokenAnswers)
-                throw new ArgumentException($"Metric '{metric.Name()}' needs token answers, but task '{request.Task.Name}' has real-valued targets; use mse or kl.");
+            if (metric.Needs.HasFlag(MetricNeeds.TokenAnswers) && !request.Parts[0].HasTokenAnswers)
+                throw new ArgumentException($"Metric '{metric.Label}' needs token answers, but task '{request.Task.Name}' has real-valued targets; use mse or kl.");
         foreach (var m in request.Methodologies) request.Circuit.For(m.Component); // fail before any model run
         // Fail before any model run: means over too few prompts, answers the model cannot output, prompts of unequal length.
         foreach (var part in request.Parts)
         {
             CheckPromptLengths(part);
             CheckAnswerIds(part, request.Model.Config.OutputVocab);
-            int smallestBatch = part.Count % request.BatchSize is var rest && rest > 0 ? Math.Min(rest, request.BatchSize) : Math.Min(part.Count, request.BatchSize);
-            foreach (var m in request.Methodologies.Where(m => m.Value.Kind == AblationKind.Mean))
-                PatchingGuards.EnsureEnoughPromptsForMean(m.Value, m.Value.MeanOver == MeanOver.Batch ? smallestBatch : part.Count,
-                    m.Value.MeanOver == MeanOver.Batch
-                        ? $"'{part.Name}' ({part.Count} prompts in batches of {request.BatchSize}, the smallest holding {smallestBatch})"
-                        : $"'{part.Name}' ({part.Count} prompts)");
+            foreach (var m in request.Methodologies) m.Value.CheckPrompts(part.Name, part.Count, request.BatchSize);
         }
 
         var units = EvaluationUnits.Enumerate(request.Parts, request.Methodologies.Count, request.BatchSize);
@@ -128,7 +123,7 @@ public static class Evaluator
         try
         {
             // The unpatched outputs of the batches this run evaluates; of every batch when the ratio of means needs the part's mean.
-            bool allReferences = request.Metrics.Contains(MetricKind.LogitDiffRecoveredOfMeans);
+            bool allReferences = request.Metrics.Any(m => m.Needs.HasFlag(MetricNeeds.ModelMeanLogitDiff));
             progress.Working($"clean runs · {part.Name}");
             for (int b = 0; b < batches.Count; b++)
             {
@@ -164,7 +159,7 @@ public static class Evaluator
                 symbolic.CheckGraph(graph);
                 return (Index: index, Methodology: m, Graph: graph, Circuit: symbolic.Resolve(graph, part.Positions, m.Positions));
             }).Where(p => Enumerable.Range(0, batches.Count).Any(b => owns(p.Index, b))).ToList();
-            var meanGraphs = plans.Where(p => p.Methodology.Value.Kind == AblationKind.Mean && p.Methodology.Value.MeanOver != MeanOver.Batch)
+            var meanGraphs = plans.Where(p => p.Methodology.Value.Needs.HasFlag(AblationNeeds.DatasetMeans))
                 .Select(p => p.Graph).DistinctBy(g => g.View).ToList();
             if (meanGraphs.Count > 0)
             {
@@ -174,8 +169,7 @@ public static class Evaluator
                     done => progress.Working($"dataset means · {part.Name} · batch {done}/{batches.Count}"));
             }
             // Views whose sources the grid records on each batch (resample and batch means), recorded in one pass.
-            var recordedViews = plans.Where(p => p.Methodology.Value.Kind == AblationKind.Resample
-                    || (p.Methodology.Value.Kind == AblationKind.Mean && p.Methodology.Value.MeanOver == MeanOver.Batch))
+            var recordedViews = plans.Where(p => p.Methodology.Value.ComputedFromPairedRecording)
                 .Select(p => p.Graph).DistinctBy(g => g.View).ToList();
 
             var perMethodology = plans.Select(_ => new List<EvaluationRow>()).ToList();

@@ -99,7 +99,7 @@ public sealed record RobustnessReport
         IReadOnlyList<Methodology> methodologies, int seed = 0, int resamples = Statistics.DefaultResamples, bool randomWeights = false)
     {
         var rows = result.Rows.Where(r => r.Metric == metric).ToList();
-        if (rows.Count == 0) throw new ArgumentException($"The evaluation has no rows for metric {metric.Name()}.");
+        if (rows.Count == 0) throw new ArgumentException($"The evaluation has no rows for metric {metric.Label}.");
         double fullModel = Statistics.Median(result.FullModel.Where(r => r.Metric == metric).Select(r => r.Value).Where(double.IsFinite).OrderBy(v => v).ToArray());
         var ofMeans = metric == MetricKind.LogitDiffRecovered
             ? result.Rows.Where(r => r.Metric == MetricKind.LogitDiffRecoveredOfMeans).GroupBy(r => r.Methodology)
@@ -139,10 +139,10 @@ public sealed record RobustnessReport
 
     static readonly (string Name, Func<Methodology, Methodology> Blank, Func<Methodology, string> Level)[] FactorDefs =
     {
-        ("component", m => m with { Component = Component.Edge, Granularity = Granularity.QkvSeparate }, m => m.Component.ToString().ToLowerInvariant()),
-        ("ablation value", m => m with { Value = AblationValue.Zero }, m => m.Value.ToString()),
-        ("token positions", m => m with { Positions = TokenPositions.All }, m => m.Positions == TokenPositions.All ? "all" : "specific"),
-        ("ablated set", m => m with { Ablate = AblatedSet.Complement }, m => m.Ablate.ToString().ToLowerInvariant()),
+        ("component", m => m with { Component = Component.Edge, Granularity = Granularity.QkvSeparate }, m => Methodology.Components[m.Component]),
+        ("ablation value", m => m with { Value = AblationValue.Zero }, m => m.Value.Label),
+        ("token positions", m => m with { Positions = TokenPositions.All }, m => Methodology.PositionChoices[m.Positions]),
+        ("ablated set", m => m with { Ablate = AblatedSet.Complement }, m => Methodology.Sets[m.Ablate]),
     };
 
     static Sensitivity SensitivityOf(List<ReportEntry> basis, List<ReportEntry> all, MetricKind metric, double fullModel)
@@ -171,10 +171,10 @@ public sealed record RobustnessReport
         double? minRom = basis.Where(e => e.RatioOfMeans is double d && double.IsFinite(d)).Select(e => e.RatioOfMeans).Min();
         double? maxRom = basis.Where(e => e.RatioOfMeans is double d && double.IsFinite(d)).Select(e => e.RatioOfMeans).Max();
 
-        string unit = metric.IsRecoveredPercent() || metric is MetricKind.CorrectPercent or MetricKind.CorrectVsCandidatesPercent ? "%" : "";
+        string unit = metric.Unit;
         string statement = min is null
             ? "No methodology gave a finite median."
-            : $"Across {basis.Count} methodologies that keep the circuit, the median {metric.Name()} ranges from {Fmt(min.Values.Median)}{unit} ({min.Label}) " +
+            : $"Across {basis.Count} methodologies that keep the circuit, the median {metric.Label} ranges from {Fmt(min.Values.Median)}{unit} ({min.Label}) " +
               $"to {Fmt(max!.Values.Median)}{unit} ({max.Label}); the full model's median is {Fmt(fullModel)}{unit}." +
               (minRom is double a && maxRom is double b ? $" The ratio of means ([Average Logit Diff] %) ranges from {Fmt(a)}% to {Fmt(b)}%." : "") +
               (top is null ? "" : $" The choice that moves the median most is the {top.Factor} (by {Fmt(top.MeanShift)}{unit} on average, up to {Fmt(top.MaxShift)}{unit}).") +
@@ -193,7 +193,7 @@ public sealed record RobustnessReport
     public string ToText()
     {
         var w = new System.Text.StringBuilder();
-        w.AppendLine($"Robustness of circuit '{Circuit}' on task '{Task}' ({ModelDescription}, {Prompts} prompts), metric {Metric.Name()}: {Metric.Description()}");
+        w.AppendLine($"Robustness of circuit '{Circuit}' on task '{Task}' ({ModelDescription}, {Prompts} prompts), metric {Metric.Label}: {Metric.Description}");
         w.AppendLine($"Full model median: {Fmt(FullModelMedian)}");
         void Table(string title, IReadOnlyList<ReportEntry> entries)
         {

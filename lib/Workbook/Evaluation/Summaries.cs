@@ -26,8 +26,8 @@ public static class Summaries
         var list = rows.Where(r => r.Metric == metric).ToList();
         var byA = list.Where(r => r.Methodology == a).ToDictionary(r => (r.Part, r.Prompt), r => r.Value);
         var byB = list.Where(r => r.Methodology == b).ToDictionary(r => (r.Part, r.Prompt), r => r.Value);
-        if (byA.Count == 0) throw new ArgumentException($"No rows for methodology {a.Label} and metric {metric.Name()}.");
-        if (byB.Count == 0) throw new ArgumentException($"No rows for methodology {b.Label} and metric {metric.Name()}.");
+        if (byA.Count == 0) throw new ArgumentException($"No rows for methodology {a.Label} and metric {metric.Label}.");
+        if (byB.Count == 0) throw new ArgumentException($"No rows for methodology {b.Label} and metric {metric.Label}.");
         var keys = byA.Keys.Where(byB.ContainsKey).OrderBy(k => k.Part, StringComparer.Ordinal).ThenBy(k => k.Prompt).ToArray();
         if (keys.Length == 0) throw new ArgumentException("The two methodologies share no prompts.");
         return Statistics.Compare(a.Label, keys.Select(k => byA[k]).ToArray(), b.Label, keys.Select(k => byB[k]).ToArray(), seed, resamples);

@@ -115,7 +115,7 @@ public static class PaperExperiments
     public static RobustnessReport Robustness(FigureSetup setup, MetricKind? metric = null, ReportGrid? grid = null)
     {
         var methodologies = RobustnessReport.Methodologies(grid ?? new ReportGrid(), setup.Circuit, setup.Task.PaperMean);
-        var rankBy = metric ?? (setup.Parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricNames.Parse(setup.Task.PaperMetric));
+        var rankBy = metric ?? (setup.Parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricKind.Parse(setup.Task.PaperMetric));
         var metrics = rankBy == MetricKind.LogitDiffRecovered ? new[] { rankBy, MetricKind.LogitDiffRecoveredOfMeans } : new[] { rankBy };
         var result = Evaluator.RunWithBaseline(setup.Request(methodologies, metrics));
         return RobustnessReport.Build(setup.Task.Name, setup.Circuit.Name, setup.ModelName, rankBy, result, methodologies, setup.Seed, randomWeights: setup.RandomWeights is not null);
@@ -125,8 +125,10 @@ public static class PaperExperiments
     /// The robustness report of a grid already evaluated (Figure 3's, or any methodologies over one circuit): medians,
     /// spreads and how far each choice moves the median, without running the model again.
     /// </summary>
-    public static RobustnessReport GridReport(FigureSetup setup, EvaluationResult result, MetricKind metric = MetricKind.LogitDiffRecovered)
+    /// <param name="metric">The metric to report on; null: logit difference recovered.</param>
+    public static RobustnessReport GridReport(FigureSetup setup, EvaluationResult result, MetricKind? metric = null)
     {
+        metric ??= MetricKind.LogitDiffRecovered;
         var methodologies = result.Rows.Where(r => r.Metric == metric).Select(r => r.Methodology).Distinct().ToList();
         return RobustnessReport.Build(setup.Task.Name, setup.Circuit.Name, setup.ModelName, metric, result, methodologies, setup.Seed);
     }
@@ -157,7 +159,7 @@ public static class PaperExperiments
     /// </summary>
     public static IReadOnlyList<string> CompareCircuitWithAblatedModel(CircuitVsAblated data, double chance)
     {
-        const MetricKind metric = MetricKind.CorrectVsCandidatesPercent;
+        var metric = MetricKind.CorrectVsCandidatesPercent;
         double Mean(IEnumerable<double> values) => values.DefaultIfEmpty(double.NaN).Average();
         double full = Mean(data.FullModel.Where(r => r.Metric == metric).Select(r => r.Value));
         var lines = new List<string>();
@@ -165,8 +167,8 @@ public static class PaperExperiments
         {
             double circuit = Mean(data.Circuit.Where(r => r.Metric == metric && r.Methodology.Value == value).Select(r => r.Value));
             double ablated = Mean(data.AblatedModel.Where(r => r.Metric == metric && r.Methodology.Value == value).Select(r => r.Value));
-            string paper = value.Kind == AblationKind.Resample ? "ablated 0%, circuit ≈0.5%, full model 100%" : "ablated ≈32.5% (chance), circuit ≈77.5%, full model 100%";
-            lines.Add($"{Figures.PaperFigures.AblationName(value)}: ablated model {F(ablated)}%, circuit {F(circuit)}%, full model {F(full)}% (chance {F(chance)}%); " +
+            string paper = value == AblationValue.Resample ? "ablated 0%, circuit ≈0.5%, full model 100%" : "ablated ≈32.5% (chance), circuit ≈77.5%, full model 100%";
+            lines.Add($"{value.Legend}: ablated model {F(ablated)}%, circuit {F(circuit)}%, full model {F(full)}% (chance {F(chance)}%); " +
                       $"the circuit is {F(circuit - ablated)} points above the ablated model. Paper: {paper}.");
         }
         return lines;

@@ -12,8 +12,7 @@ public sealed record Figure(IReadOnlyList<Trace> Data, Layout Layout)
 {
     public string ToJson(bool indented = false) => JsonSerializer.Serialize(this, indented ? FigureJson.Indented : FigureJson.Options);
 
-    public static Figure FromJson(string json) =>
-        JsonSerializer.Deserialize<Figure>(json, FigureJson.Options) ?? throw new JsonException("The figure JSON is null.");
+    public static Figure FromJson(string json, string source = "figure") => Util.JsonInput.Deserialize<Figure>(json, source, FigureJson.Options);
 
     /// <summary>An HTML fragment that draws the figure where plotly.js is (or will be) loaded; see <see cref="FigureHtml.Fragment"/>.</summary>
     public string ToHtml() => FigureHtml.Fragment(this);

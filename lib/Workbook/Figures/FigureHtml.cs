@@ -126,13 +126,6 @@ public static class FigureHtml
             """;
     }
 
-    /// <summary>Writes a page with the figures to <paramref name="path"/> atomically.</summary>
-    public static void WritePage(string path, string title, IEnumerable<Figure> figures, PlotlySource plotly = PlotlySource.Inline)
-    {
-        if (plotly == PlotlySource.Beside) PlotlyJs.WriteInto(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        Util.AtomicFile.WriteAllText(path, Page(title, figures, plotly));
-    }
-
     public const string Css = """
         body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 0; color: #222; background: #fff; }
         main { max-width: 1100px; margin: 0 auto; padding: 24px; }

@@ -25,19 +25,7 @@ public static class PaperFigures
         $"{(m.Component == Component.Node ? "Nodes" : "Edges")} / {(m.Positions == TokenPositions.Specific ? "Specific Toks" : "All Toks")}";
 
     /// <summary>"Resample", "Mean (ABC)", "Mean (clean+corrupt)", "Zero", ...: an ablation value as the paper's legends name it.</summary>
-    public static string AblationName(AblationValue v) => v.Kind switch
-    {
-        AblationKind.Resample => "Resample",
-        AblationKind.Zero => "Zero",
-        AblationKind.GaussianNoise => "Gaussian noise",
-        _ => v.MeanOver switch
-        {
-            MeanOver.Corrupt => "Mean (ABC)",
-            MeanOver.Clean => "Mean (clean)",
-            MeanOver.CleanAndCorrupt => "Mean (clean+corrupt)",
-            _ => "Mean (batch)",
-        } + (v.Tokenwise ? "" : ", all tokens"),
-    };
+    public static string AblationName(AblationValue v) => v.Legend;
 
     /// <summary>
     /// Box plots of one metric's per-prompt values: one box per category (e.g. component × positions), one colour
@@ -46,7 +34,7 @@ public static class PaperFigures
     public static Figure Boxes(IEnumerable<EvaluationRow> rows, MetricKind metric, Func<Methodology, string> category, Func<Methodology, string> series, ChartOptions options)
     {
         var selected = rows.Where(r => r.Metric == metric).ToList();
-        if (selected.Count == 0) throw new ArgumentException($"There are no rows for metric {metric.Name()}.");
+        if (selected.Count == 0) throw new ArgumentException($"There are no rows for metric {metric.Label}.");
         var seriesNames = selected.Select(r => series(r.Methodology)).Distinct().ToList();
         var categories = selected.Select(r => category(r.Methodology)).Distinct().ToList();
         var boxes = seriesNames.Select(s => new BoxSeries(s, categories
@@ -63,7 +51,7 @@ public static class PaperFigures
     {
         var lines = new List<ReferenceLine> { PerfectFaithfulness };
         if (reported is double r) lines.Add(Reported(r, "Reported by Wang et al."));
-        return Boxes(result.Rows, MetricKind.LogitDiffRecovered, ComponentAndPositions, m => AblationName(m.Value), new ChartOptions
+        return Boxes(result.Rows, MetricKind.LogitDiffRecovered, ComponentAndPositions, m => m.Value.Legend, new ChartOptions
         {
             Title = ModelLabel.Mark(result.Model, title ?? "Faithfulness of the IOI circuit: nodes vs edges, specific vs all tokens, resample vs mean ablation"),
             YTitle = "Logit difference recovered per prompt (%)", YRange = yRange ?? (-700, 700), ReferenceLines = lines, YTickSuffix = "%",
@@ -121,10 +109,10 @@ public static class PaperFigures
     public static Figure CandidateBars(EvaluationResult result, double? reported = null, string? title = null)
     {
         var rows = result.Rows.Where(r => r.Metric == MetricKind.CorrectVsCandidatesPercent).ToList();
-        var series = rows.Select(r => AblationName(r.Methodology.Value)).Distinct().ToList();
+        var series = rows.Select(r => r.Methodology.Value.Legend).Distinct().ToList();
         var categories = rows.Select(r => ComponentAndPositions(r.Methodology)).Distinct().ToList();
         var bars = series.Select(s => new BarSeries(s, categories.Select(c => new BarPoint(c,
-            MeanOrNaN(rows.Where(r => AblationName(r.Methodology.Value) == s && ComponentAndPositions(r.Methodology) == c).Select(r => r.Value)))).ToArray())).ToArray();
+            MeanOrNaN(rows.Where(r => r.Methodology.Value.Legend == s && ComponentAndPositions(r.Methodology) == c).Select(r => r.Value)))).ToArray())).ToArray();
         var lines = new List<ReferenceLine>();
         double full = MeanOrNaN(result.FullModel.Where(b => b.Metric == MetricKind.CorrectVsCandidatesPercent).Select(b => b.Value));
         if (double.IsFinite(full)) lines.Add(new ReferenceLine(full, $"Full model ({full.ToString("F1", CultureInfo.InvariantCulture)}%)", "dash", "#2a2a2a"));
@@ -140,10 +128,10 @@ public static class PaperFigures
     public static Figure AnswerProbabilityBoxes(EvaluationResult result, string? title = null)
     {
         var rows = result.Rows.Where(r => r.Metric == MetricKind.AnswerProb).ToList();
-        var series = rows.Select(r => AblationName(r.Methodology.Value)).Distinct().ToList();
+        var series = rows.Select(r => r.Methodology.Value.Legend).Distinct().ToList();
         var categories = rows.Select(r => ComponentAndPositions(r.Methodology)).Distinct().ToList();
         var boxes = series.Select(s => new BoxSeries(s, categories.Select(c => new BoxGroup(c,
-            rows.Where(r => AblationName(r.Methodology.Value) == s && ComponentAndPositions(r.Methodology) == c).Select(r => r.Value).ToArray())).ToArray())).ToList();
+            rows.Where(r => r.Methodology.Value.Legend == s && ComponentAndPositions(r.Methodology) == c).Select(r => r.Value).ToArray())).ToArray())).ToList();
         boxes.Add(new BoxSeries("Full model", new[] { new BoxGroup("Full model", result.FullModel.Where(b => b.Metric == MetricKind.AnswerProb).Select(b => b.Value).ToArray()) }));
         return Charts.Box(boxes, new ChartOptions { Title = ModelLabel.Mark(result.Model, title ?? "Probability of the correct answer per prompt"), YTitle = "p(answer)", YRange = (0, 1) });
     }
@@ -151,12 +139,12 @@ public static class PaperFigures
     /// <summary>Figure 10a: grouped bars "Ablated model", "Circuit", "Full model" per ablation value.</summary>
     public static Figure CircuitVsAblatedBars(CircuitVsAblated data, double? chance = null, string? title = null)
     {
-        var values = data.Circuit.Select(r => AblationName(r.Methodology.Value)).Distinct().ToList();
+        var values = data.Circuit.Select(r => r.Methodology.Value.Legend).Distinct().ToList();
         double full = MeanOrNaN(data.FullModel.Where(b => b.Metric == MetricKind.CorrectVsCandidatesPercent).Select(b => b.Value));
         var series = values.Select(v => new BarSeries(v, new[]
         {
-            new BarPoint("Ablated model", MeanOrNaN(data.AblatedModel.Where(r => r.Metric == MetricKind.CorrectVsCandidatesPercent && AblationName(r.Methodology.Value) == v).Select(r => r.Value))),
-            new BarPoint("Circuit", MeanOrNaN(data.Circuit.Where(r => r.Metric == MetricKind.CorrectVsCandidatesPercent && AblationName(r.Methodology.Value) == v).Select(r => r.Value))),
+            new BarPoint("Ablated model", MeanOrNaN(data.AblatedModel.Where(r => r.Metric == MetricKind.CorrectVsCandidatesPercent && r.Methodology.Value.Legend == v).Select(r => r.Value))),
+            new BarPoint("Circuit", MeanOrNaN(data.Circuit.Where(r => r.Metric == MetricKind.CorrectVsCandidatesPercent && r.Methodology.Value.Legend == v).Select(r => r.Value))),
             new BarPoint("Full model", full),
         })).ToArray();
         var lines = chance is double c ? new[] { new ReferenceLine(c, $"Chance ({c.ToString("F1", CultureInfo.InvariantCulture)}%)", "dot", "#777777") } : Array.Empty<ReferenceLine>();
@@ -170,12 +158,12 @@ public static class PaperFigures
     /// <summary>Figure 10b: the answer's probability per prompt for the ablated model, the circuit and the full model, per ablation value.</summary>
     public static Figure CircuitVsAblatedProbability(CircuitVsAblated data, string? title = null)
     {
-        var values = data.Circuit.Select(r => AblationName(r.Methodology.Value)).Distinct().ToList();
+        var values = data.Circuit.Select(r => r.Methodology.Value.Legend).Distinct().ToList();
         var full = data.FullModel.Where(b => b.Metric == MetricKind.AnswerProb).Select(b => b.Value).ToArray();
         var boxes = values.Select(v => new BoxSeries(v, new[]
         {
-            new BoxGroup("Ablated model", data.AblatedModel.Where(r => r.Metric == MetricKind.AnswerProb && AblationName(r.Methodology.Value) == v).Select(r => r.Value).ToArray()),
-            new BoxGroup("Circuit", data.Circuit.Where(r => r.Metric == MetricKind.AnswerProb && AblationName(r.Methodology.Value) == v).Select(r => r.Value).ToArray()),
+            new BoxGroup("Ablated model", data.AblatedModel.Where(r => r.Metric == MetricKind.AnswerProb && r.Methodology.Value.Legend == v).Select(r => r.Value).ToArray()),
+            new BoxGroup("Circuit", data.Circuit.Where(r => r.Metric == MetricKind.AnswerProb && r.Methodology.Value.Legend == v).Select(r => r.Value).ToArray()),
             new BoxGroup("Full model", full),
         })).ToArray();
         return Charts.Box(boxes, new ChartOptions { Title = ModelLabel.Mark(data.Model, title ?? "Probability of the correct answer per prompt"), YTitle = "p(answer)", YRange = (0, 1) });
@@ -190,10 +178,10 @@ public static class PaperFigures
         var panels = results.GroupBy(r => r.Task).Select(g =>
         {
             var metric = g.First().Metric;
-            var values = g.SelectMany(r => r.Rows).Select(r => AblationName(r.Methodology.Value)).Distinct().ToList();
+            var values = g.SelectMany(r => r.Rows).Select(r => r.Methodology.Value.Legend).Distinct().ToList();
             var series = values.Select(v => new BarSeries(v, g.Select(r => new BarPoint(CircuitLabel(r.Circuit),
-                MeanOrNaN(r.Rows.Where(x => AblationName(x.Methodology.Value) == v).Select(x => x.Value)))).ToArray())).ToArray();
-            return Charts.Bars(series, new ChartOptions { Title = $"{TaskTitle(g.Key)}: mean {metric.Name().ToUpperInvariant()} (lower = more faithful)", YTitle = metric.Name().ToUpperInvariant() }, "G3");
+                MeanOrNaN(r.Rows.Where(x => x.Methodology.Value.Legend == v).Select(x => x.Value)))).ToArray())).ToArray();
+            return Charts.Bars(series, new ChartOptions { Title = $"{TaskTitle(g.Key)}: mean {metric.Label.ToUpperInvariant()} (lower = more faithful)", YTitle = metric.Label.ToUpperInvariant() }, "G3");
         }).ToArray();
         return Charts.Panels("The same Tracr circuits judged by zero and by resample ablation", panels);
     }
@@ -206,14 +194,14 @@ public static class PaperFigures
     {
         var order = report.Faithfulness.Select(e => e.Methodology).ToList();
         var lines = new List<ReferenceLine>();
-        if (report.Metric.IsRecoveredPercent()) lines.Add(PerfectFaithfulness);
+        if (report.Metric.IsRecoveredPercent) lines.Add(PerfectFaithfulness);
         else if (double.IsFinite(report.FullModelMedian))
             lines.Add(new ReferenceLine(report.FullModelMedian, $"Full model median ({report.FullModelMedian.ToString("G3", CultureInfo.InvariantCulture)})", "dash", "#2a2a2a"));
         var rows = report.Rows.Where(r => r.Metric == report.Metric && order.Contains(r.Methodology)).OrderBy(r => order.IndexOf(r.Methodology));
         var figure = Boxes(rows, report.Metric, m => $"#{order.IndexOf(m) + 1} {ShortLabel(m)}", m => m.Component == Component.Node ? "Nodes" : "Edges", new ChartOptions
         {
-            Title = $"Circuit '{report.Circuit}' on {report.Task} ({report.ModelDescription}): {report.Metric.Name()} per prompt, most faithful methodology first",
-            YTitle = report.Metric.Name(), YRange = yRange ?? (report.Metric.IsRecoveredPercent() ? (-200, 400) : null), ReferenceLines = lines,
+            Title = $"Circuit '{report.Circuit}' on {report.Task} ({report.ModelDescription}): {report.Metric.Label} per prompt, most faithful methodology first",
+            YTitle = report.Metric.Label, YRange = yRange ?? (report.Metric.IsRecoveredPercent ? (-200, 400) : null), ReferenceLines = lines,
             Height = 520,
         });
         // One box per category (each methodology is either nodes or edges): overlay, so boxes sit on their ticks.
@@ -250,7 +238,7 @@ public static class PaperFigures
         return RocPanels(title, panels, Math.Min(columns, panels.Count));
     }
 
-    static string ShortLabel(Methodology m) => $"{(m.Positions == TokenPositions.Specific ? "specific" : "all")} toks, {AblationName(m.Value)}";
+    static string ShortLabel(Methodology m) => $"{(m.Positions == TokenPositions.Specific ? "specific" : "all")} toks, {m.Value.Legend}";
 
     static string CircuitLabel(string circuit) =>
         circuit.EndsWith("-ours", StringComparison.Ordinal) ? "Ours (resample ground truth)"

@@ -147,35 +147,27 @@ public sealed class HubClient : IDisposable
     /// </summary>
     internal static RepoRevision ParseRevision(byte[] json, RepoId repo, string where)
     {
-        if (!Util.JsonInput.IsUtf8(json)) throw new HubException($"{where}: the answer is not UTF-8 text.");
-        try
+        using var doc = Util.JsonInput.Parse(json, $"{where}: the answer", (m, e) => new HubException(m, e), maxDepth: 32);
+        var root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new HubException($"{where}: the answer is a JSON {Kind(root)}, not the object the model API returns; is the endpoint a HuggingFace hub?");
+        if (!root.TryGetProperty("sha", out var sha) || sha.ValueKind != JsonValueKind.String || !HubCache.CommitPattern().IsMatch(sha.GetString()!))
+            throw new HubException($"{where}: the answer has no commit hash 'sha'.");
+        var files = new List<RepoFile>();
+        if (root.TryGetProperty("siblings", out var siblings))
         {
-            using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 32 });
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new HubException($"{where}: the answer is a JSON {Kind(root)}, not the object the model API returns; is the endpoint a HuggingFace hub?");
-            if (!root.TryGetProperty("sha", out var sha) || sha.ValueKind != JsonValueKind.String || !HubCache.CommitPattern().IsMatch(sha.GetString()!))
-                throw new HubException($"{where}: the answer has no commit hash 'sha'.");
-            var files = new List<RepoFile>();
-            if (root.TryGetProperty("siblings", out var siblings))
+            if (siblings.ValueKind != JsonValueKind.Array) throw new HubException($"{where}: 'siblings' is a JSON {Kind(siblings)}, not the list of files.");
+            foreach (var s in siblings.EnumerateArray())
             {
-                if (siblings.ValueKind != JsonValueKind.Array) throw new HubException($"{where}: 'siblings' is a JSON {Kind(siblings)}, not the list of files.");
-                foreach (var s in siblings.EnumerateArray())
-                {
-                    if (s.ValueKind != JsonValueKind.Object || !s.TryGetProperty("rfilename", out var name) || name.ValueKind != JsonValueKind.String) continue;
-                    long? size = null;
-                    if (s.TryGetProperty("size", out var sz) && sz.ValueKind != JsonValueKind.Null)
-                        size = sz.ValueKind == JsonValueKind.Number && sz.TryGetInt64(out long n) && n >= 0 ? n
-                            : throw new HubException($"{where}: file '{Util.ControlCharacters.Quote(name.GetString(), 100)}' is listed with size {Util.ControlCharacters.Quote(sz.GetRawText(), 40)}, which is not a byte count.");
-                    files.Add(new RepoFile(name.GetString()!, size));
-                }
+                if (s.ValueKind != JsonValueKind.Object || !s.TryGetProperty("rfilename", out var name) || name.ValueKind != JsonValueKind.String) continue;
+                long? size = null;
+                if (s.TryGetProperty("size", out var sz) && sz.ValueKind != JsonValueKind.Null)
+                    size = sz.ValueKind == JsonValueKind.Number && sz.TryGetInt64(out long n) && n >= 0 ? n
+                        : throw new HubException($"{where}: file '{Util.ControlCharacters.Quote(name.GetString(), 100)}' is listed with size {Util.ControlCharacters.Quote(sz.GetRawText(), 40)}, which is not a byte count.");
+                files.Add(new RepoFile(name.GetString()!, size));
             }
-            return new RepoRevision(repo, sha.GetString()!, files);
         }
-        catch (JsonException e)
-        {
-            throw new HubException($"{where}: the answer is not valid JSON ({e.Message}).", e);
-        }
+        return new RepoRevision(repo, sha.GetString()!, files);
     }
 
     static string Kind(JsonElement e) => e.ValueKind.ToString().ToLowerInvariant();

@@ -7,7 +7,7 @@ namespace Workbook.Hub;
 public class HubException : IOException
 {
     public HubException(string message) : base(message) { }
-    public HubException(string message, Exception inner) : base(message, inner) { }
+    public HubException(string message, Exception? inner) : base(message, inner) { }
 }
 
 /// <summary>Offline mode (or no network) and the cache lacks a file the model needs.</summary>

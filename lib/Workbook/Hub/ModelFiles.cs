@@ -37,26 +37,18 @@ public static class ModelFiles
     /// <summary>The shard files an index lists (<c>weight_map</c> values), validated as plain file names.</summary>
     public static IReadOnlyList<string> ShardsOf(string indexPath)
     {
-        try
+        using var doc = Util.JsonInput.ReadFile(indexPath, (m, e) => new HubException(m, e), maxBytes: Util.JsonInput.MaxSmallFileBytes);
+        if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            throw new HubException($"{indexPath}: missing object 'weight_map'.");
+        var shards = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var p in map.EnumerateObject())
         {
-            var bytes = Util.JsonInput.ReadFile(indexPath, m => new HubException(m), Util.JsonInput.MaxSmallFileBytes);
-            using var doc = JsonDocument.Parse(bytes);
-            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-                throw new HubException($"{indexPath}: missing object 'weight_map'.");
-            var shards = new SortedSet<string>(StringComparer.Ordinal);
-            foreach (var p in map.EnumerateObject())
-            {
-                string? file = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString() : null;
-                if (string.IsNullOrEmpty(file) || file.Contains('/') || file.Contains('\\') || file.Contains(".."))
-                    throw new HubException($"{indexPath}: weight_map entry '{p.Name}' must name a shard file in the same folder.");
-                shards.Add(file);
-            }
-            return shards.ToList();
+            string? file = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString() : null;
+            if (string.IsNullOrEmpty(file) || file.Contains('/') || file.Contains('\\') || file.Contains(".."))
+                throw new HubException($"{indexPath}: weight_map entry '{p.Name}' must name a shard file in the same folder.");
+            shards.Add(file);
         }
-        catch (JsonException e)
-        {
-            throw new HubException($"{indexPath}: not valid JSON: {e.Message}", e);
-        }
+        return shards.ToList();
     }
 
     /// <summary>The TransformerLens <c>tokenizer_name</c> in a <c>config.json</c>, when it names another hub repository.</summary>
@@ -64,13 +56,12 @@ public static class ModelFiles
     {
         try
         {
-            var bytes = Util.JsonInput.ReadFile(configPath, m => new HubException(m), Util.JsonInput.MaxSmallFileBytes);
-            using var doc = JsonDocument.Parse(bytes);
+            using var doc = Util.JsonInput.ReadFile(configPath, (m, e) => new HubException(m, e), maxBytes: Util.JsonInput.MaxSmallFileBytes);
             if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("tokenizer_name", out var t)
                 && t.ValueKind == JsonValueKind.String && RepoId.TryParse(t.GetString()!, out var id))
                 return id;
         }
-        catch (Exception e) when (e is JsonException or HubException)
+        catch (HubException)
         {
             // The loader reports a broken or unreadable config.json with its own message.
         }

@@ -46,6 +46,8 @@ public sealed record MetricTargets(long[,,]? Answers, long[,,]? WrongAnswers)
         return result;
     }
 
-    internal Tensor AnswerTensor(Device device) => tensor(Answers ?? throw new InvalidOperationException("The task has no token answers."), device: device);
-    internal Tensor WrongTensor(Device device) => tensor(WrongAnswers ?? throw new InvalidOperationException("The task has no wrong answers."), device: device);
+    /// <summary>Answer ids [B, P, n] on <paramref name="device"/>.</summary>
+    public Tensor AnswerTensor(Device device) => tensor(Answers ?? throw new InvalidOperationException("The task has no token answers."), device: device);
+    /// <summary>Wrong-answer ids [B, P, n] on <paramref name="device"/>.</summary>
+    public Tensor WrongTensor(Device device) => tensor(WrongAnswers ?? throw new InvalidOperationException("The task has no wrong answers."), device: device);
 }

@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using Workbook.Util;
 using static TorchSharp.torch;
+using static Workbook.Model.HookNames;
 
 namespace Workbook.Model;
 
@@ -53,12 +54,6 @@ public sealed class HookedTransformer : nn.Module
 
     /// <summary>The unembedding matrix [d_model, d_vocab_out] (W_E transposed when tied).</summary>
     public Tensor W_U => unembed.W_U ?? (Tensor)embed.W_E.t();
-
-    /// <summary>Makes every parameter trainable (or frozen, the default after construction).</summary>
-    public void SetTrainable(bool trainable)
-    {
-        foreach (var p in parameters()) p.requires_grad = trainable;
-    }
 
     /// <summary>
     /// Runs the model on token ids [batch, seq] and returns logits [batch, seq, d_vocab_out].
@@ -121,47 +116,24 @@ public sealed class HookedTransformer : nn.Module
         }
     }
 
-    /// <summary>Every hook point name of this model, in forward order.</summary>
-    public IReadOnlyList<string> HookPointNames()
-    {
-        var c = Config;
-        var names = new List<string> { HookNames.Embed };
-        if (c.Positional == PositionalEmbedding.Learned) names.Add(HookNames.PosEmbed);
-        for (int l = 0; l < c.NLayers; l++)
-        {
-            var n = HookNames.Block(l);
-            names.Add(n.ResidPre);
-            names.AddRange(new[] { n.AttnIn, n.QInput, n.KInput, n.VInput });
-            if (c.UseLayerNorm) names.AddRange(new[] { n.Ln1Scale, n.Ln1Normalized });
-            names.AddRange(new[] { n.Q, n.K, n.V });
-            if (c.Positional == PositionalEmbedding.Rotary) names.AddRange(new[] { n.RotQ, n.RotK });
-            names.AddRange(new[] { n.AttnScores, n.Pattern, n.Z, n.Result, n.AttnOut });
-            if (c.HasMlp)
-            {
-                if (!c.ParallelAttnMlp) names.Add(n.ResidMid);
-                names.Add(n.MlpIn);
-                if (c.UseLayerNorm) names.AddRange(new[] { n.Ln2Scale, n.Ln2Normalized });
-                names.AddRange(new[] { n.MlpPre, n.MlpPost, n.MlpOut });
-            }
-            names.Add(n.ResidPost);
-        }
-        if (c.UseLayerNorm) names.AddRange(new[] { HookNames.FinalLnScale, HookNames.FinalLnNormalized });
-        return names;
-    }
+    /// <summary>Every hook point name of this model, in forward order (from the declarations in <see cref="HookNames"/>).</summary>
+    public IReadOnlyList<string> HookPointNames() => HookNames.For(Config).Select(h => h.Name).ToList();
 
     /// <summary>
-    /// Lists every hook point with the shape of its activation for input tokens of [batch, seq]. Every activation is
-    /// batch-first, so the pass runs on one prompt and the batch is written into the shapes: a listing for a batch of
-    /// a million costs what one for a single prompt does.
+    /// Lists every hook point with the shape of its activation for input tokens of [batch, seq], as one forward pass
+    /// with every hook recording fires them; a shape that differs from its declaration is a bug and throws. Every
+    /// activation is batch-first, so the pass runs on one prompt and the batch is written into the shapes: a listing
+    /// for a batch of a million costs what one for a single prompt does.
     /// </summary>
     public IReadOnlyList<HookInfo> ListHooks(int batch = 1, int seq = 4)
     {
         if (batch < 1 || seq < 1 || seq > Config.NCtx)
             throw new ArgumentOutOfRangeException(nameof(seq), $"Need batch >= 1 and 1 <= seq <= {Config.NCtx}.");
+        var hooks = HookNames.For(Config);
         var shapes = new Dictionary<string, long[]>();
         var recorder = new HookSet();
-        foreach (var name in HookPointNames())
-            recorder.Add(name, (t, n) =>
+        foreach (var h in hooks)
+            recorder.Add(h.Name, (t, n) =>
             {
                 var shape = t.shape;
                 if (shape.Length == 0 || shape[0] != 1) throw new InvalidOperationException($"Hook point '{n}' is not batch-first: [{string.Join(", ", shape)}].");
@@ -176,9 +148,14 @@ public sealed class HookedTransformer : nn.Module
             using var scope = NewDisposeScope();
             pass.Run(tokens);
         }
-        return HookPointNames().Select(n => new HookInfo(n, shapes.TryGetValue(n, out var s)
-            ? s
-            : throw new InvalidOperationException($"Hook point '{n}' did not fire."))).ToList();
+        return hooks.Select(h =>
+        {
+            var shape = shapes.TryGetValue(h.Name, out var s) ? s : throw new InvalidOperationException($"Hook point '{h.Name}' did not fire.");
+            var declared = h.Point.ShapeFor(Config, batch, seq);
+            if (!shape.SequenceEqual(declared))
+                throw new InvalidOperationException($"Hook point '{h.Name}' fired with shape [{string.Join(", ", shape)}] but is declared [{string.Join(", ", h.Point.Shape)}] = [{string.Join(", ", declared)}].");
+            return new HookInfo(h.Name, shape);
+        }).ToList();
     }
 
     void ValidateHookNames(HookSet hooks)
@@ -258,14 +235,14 @@ public sealed class HookedTransformer : nn.Module
         {
             tokens = _m.PrepareTokens(tokens);
             long B = tokens.shape[0], T = tokens.shape[1];
-            var embedded = H(HookNames.Embed, _m.embed.W_E.index_select(0, tokens.reshape(-1)).view(B, T, _c.DModel));
+            var embedded = H(HookNames.Embed.Name, _m.embed.W_E.index_select(0, tokens.reshape(-1)).view(B, T, _c.DModel));
             Tensor resid = embedded;
             if (_m.pos_embed != null)
             {
-                var pos = H(HookNames.PosEmbed, _m.pos_embed.W_pos.narrow(0, 0, T).unsqueeze(0).expand(B, T, _c.DModel));
+                var pos = H(HookNames.PosEmbed.Name, _m.pos_embed.W_pos.narrow(0, 0, T).unsqueeze(0).expand(B, T, _c.DModel));
                 resid = embedded.Plus(pos);
             }
-            _ic?.OnEmbedding(resid);
+            _ic?.OnSource(SourceSite.Embedding, 0, resid);
             var rotary = _c.Positional == PositionalEmbedding.Rotary ? RotaryTables(T) : default;
 
             // Without hooks, a cache or an interceptor that holds block tensors, nothing outlives a block but its
@@ -283,8 +260,8 @@ public sealed class HookedTransformer : nn.Module
                 resid = Block(l, resid, rotary).MoveToOuterDisposeScope();
             }
 
-            var final = _ic?.FinalResidual(resid) ?? resid;
-            var x = LayerNorm(final, _m.ln_final, HookNames.FinalLnScale, HookNames.FinalLnNormalized);
+            var final = _ic?.Destination(DestinationSite.FinalResidual, _c.NLayers, resid) ?? resid;
+            var x = LayerNorm(final, _m.ln_final, HookNames.FinalLnScale.Name, HookNames.FinalLnNormalized.Name);
             return x.matmul(_m.W_U).Plus(_m.unembed.b_U);
         }
 
@@ -292,11 +269,11 @@ public sealed class HookedTransformer : nn.Module
         {
             var n = HookNames.Block(l);
             var w = _m.blocks[l];
-            var residPre = H(n.ResidPre, resid);
-            _ic?.OnBlockInput(l, residPre);
+            var residPre = H(n[ResidPre], resid);
+            _ic?.OnSource(SourceSite.BlockInput, l, residPre);
             // A parallel block's MLP reads the block input, so its (possibly patched) input is fixed before the
             // heads run; asking for it first keeps the engine's sources in layer order.
-            var mlpInput = _c.HasMlp && _c.ParallelAttnMlp ? _ic?.MlpInput(l, residPre) ?? residPre : null;
+            var mlpInput = _c.HasMlp && _c.ParallelAttnMlp ? _ic?.Destination(DestinationSite.MlpInput, l, residPre) ?? residPre : null;
             var attnOut = Attention(l, n, w, residPre, rotary);
 
             Tensor residPost;
@@ -312,13 +289,13 @@ public sealed class HookedTransformer : nn.Module
             else
             {
                 var residMid = residPre.Plus(attnOut);
-                residMid = H(n.ResidMid, _ic?.ResidMid(l, residMid) ?? residMid);
-                _ic?.OnResidMid(l, residMid);
-                var mlpOut = Mlp(l, n, w, _ic?.MlpInput(l, residMid) ?? residMid);
+                residMid = H(n[ResidMid], _ic?.Destination(DestinationSite.ResidMid, l, residMid) ?? residMid);
+                _ic?.OnSource(SourceSite.ResidMid, l, residMid);
+                var mlpOut = Mlp(l, n, w, _ic?.Destination(DestinationSite.MlpInput, l, residMid) ?? residMid);
                 residPost = residMid.Plus(mlpOut);
             }
-            residPost = _ic?.ResidPost(l, residPost) ?? residPost;
-            return H(n.ResidPost, residPost);
+            residPost = _ic?.Destination(DestinationSite.ResidPost, l, residPost) ?? residPost;
+            return H(n[ResidPost], residPost);
         }
 
         Tensor Attention(int l, BlockHookNames n, BlockWeights w, Tensor residPre, (Tensor Cos, Tensor Sin) rotary)
@@ -327,25 +304,28 @@ public sealed class HookedTransformer : nn.Module
             long B = residPre.shape[0], T = residPre.shape[1];
             int Hh = _c.NHeads, dh = _c.DHead, D = _c.DModel;
 
-            // Per-head inputs exist only when patched or hooked: [k, H, B, T, D] with k = 1 or 3.
-            bool hookQkv = Wants(n.QInput) || Wants(n.KInput) || Wants(n.VInput);
-            bool hookPerHead = hookQkv || Wants(n.AttnIn) || Wants(n.Ln1Scale) || Wants(n.Ln1Normalized);
-            var sparse = _ic?.SparseAttentionInputs(l, residPre);
-            Tensor? perHead = sparse is null ? _ic?.AttentionInputs(l, residPre) : hookPerHead || sparse.IsDense(Hh) ? Densify(sparse, B, T) : null;
-            if (perHead is null && sparse is null && (hookQkv || Wants(n.AttnIn)))
+            // Per-head inputs exist only when patched or hooked: [k, H, B, T, D] with k = 1 or 3. The engine may compute
+            // its heads' Q, K and V itself (most heads sharing one input); hooks on the inputs always see them dense.
+            bool hookQkv = Wants(n[QInput]) || Wants(n[KInput]) || Wants(n[VInput]);
+            bool hookPerHead = hookQkv || Wants(n[AttnIn]) || Wants(n[Ln1Scale]) || Wants(n[Ln1Normalized]);
+            var projection = new AttentionProjection(_c, w);
+            var inputs = _ic?.AttentionInputs(l, residPre);
+            var direct = inputs is not null && !hookPerHead ? inputs.Project(projection) : null;
+            var perHead = direct is null ? inputs?.Dense(Hh) : null;
+            if (perHead is null && direct is null && (hookQkv || Wants(n[AttnIn])))
                 perHead = residPre.unsqueeze(0).unsqueeze(0).expand(1, Hh, B, T, D);
 
             Tensor q, k, v; // [B, T, H, dh]
-            if (perHead is null && sparse is not null)
+            if (direct is not null)
             {
-                (q, k, v) = SparseProjections(w, sparse, B, T);
+                (q, k, v) = (direct.Q, direct.K, direct.V);
             }
             else if (perHead is null)
             {
-                var x = LayerNorm(residPre, w.ln1, n.Ln1Scale, n.Ln1Normalized);
-                q = ProjectShared(x, a.W_Q, a.b_Q);
-                k = ProjectShared(x, a.W_K, a.b_K);
-                v = ProjectShared(x, a.W_V, a.b_V);
+                var x = LayerNorm(residPre, w.ln1, n[Ln1Scale], n[Ln1Normalized]);
+                q = projection.ProjectShared(x, 0);
+                k = projection.ProjectShared(x, 1);
+                v = projection.ProjectShared(x, 2);
             }
             else
             {
@@ -353,21 +333,21 @@ public sealed class HookedTransformer : nn.Module
                     throw new InvalidOperationException($"Per-head attention inputs must be [1 or 3, heads, batch, seq, d_model]; got [{string.Join(", ", perHead.shape)}].");
                 // Engine layout [k, H, B, T, D]; hooks see TransformerLens layout [B, T, H, D].
                 int kinds = (int)perHead.shape[0];
-                if (kinds == 1 && Wants(n.AttnIn))
-                    perHead = FromHookLayout(H(n.AttnIn, perHead[0].permute(1, 2, 0, 3))).unsqueeze(0);
+                if (kinds == 1 && Wants(n[AttnIn]))
+                    perHead = FromHookLayout(H(n[AttnIn], perHead[0].permute(1, 2, 0, 3))).unsqueeze(0);
                 if (hookQkv)
                 {
-                    var inputs = new[] { n.QInput, n.KInput, n.VInput }.Select((name, i) =>
+                    var split = new[] { n[QInput], n[KInput], n[VInput] }.Select((name, i) =>
                         FromHookLayout(H(name, perHead[kinds == 3 ? i : 0].permute(1, 2, 0, 3)))).ToArray();
-                    perHead = stack(inputs);
+                    perHead = stack(split);
                     kinds = 3;
                 }
                 // One LayerNorm over every head copy, then one batched product per head input. When the LayerNorm's
                 // hooks are wanted they fire per input in TransformerLens layout, as TransformerLens does.
-                var normed = Wants(n.Ln1Scale) || Wants(n.Ln1Normalized)
-                    ? stack(Enumerable.Range(0, kinds).Select(i => FromHookLayout(LayerNorm(perHead[i].permute(1, 2, 0, 3), w.ln1, n.Ln1Scale, n.Ln1Normalized))).ToArray())
+                var normed = Wants(n[Ln1Scale]) || Wants(n[Ln1Normalized])
+                    ? stack(Enumerable.Range(0, kinds).Select(i => FromHookLayout(LayerNorm(perHead[i].permute(1, 2, 0, 3), w.ln1, n[Ln1Scale], n[Ln1Normalized]))).ToArray())
                         .reshape(kinds * Hh, B * T, D)
-                    : LayerNorm(perHead.reshape(kinds * Hh, B * T, D), w.ln1, n.Ln1Scale, n.Ln1Normalized);
+                    : LayerNorm(perHead.reshape(kinds * Hh, B * T, D), w.ln1, n[Ln1Scale], n[Ln1Normalized]);
                 Tensor Project(Tensor xs, Tensor W, Tensor bias) => // [H, B*T, D] x [H, D, dh] -> [B, T, H, dh]
                     bmm(xs, W).Plus(bias.unsqueeze(1)).view(Hh, B, T, dh).permute(1, 2, 0, 3);
                 var xq = normed.narrow(0, 0, Hh);
@@ -375,46 +355,46 @@ public sealed class HookedTransformer : nn.Module
                 k = Project(kinds == 3 ? normed.narrow(0, Hh, Hh) : xq, a.W_K, a.b_K);
                 v = Project(kinds == 3 ? normed.narrow(0, 2 * Hh, Hh) : xq, a.W_V, a.b_V);
             }
-            q = H(n.Q, q);
-            k = H(n.K, k);
-            v = H(n.V, v);
+            q = H(n[Q], q);
+            k = H(n[K], k);
+            v = H(n[V], v);
             if (_c.Positional == PositionalEmbedding.Rotary)
             {
-                q = H(n.RotQ, ApplyRotary(q, rotary));
-                k = H(n.RotK, ApplyRotary(k, rotary));
+                q = H(n[RotQ], ApplyRotary(q, rotary));
+                k = H(n[RotK], ApplyRotary(k, rotary));
             }
 
             var scores = q.permute(0, 2, 1, 3).matmul(k.permute(0, 2, 3, 1)).DividedBy(Math.Sqrt(dh)); // [B, H, Tq, Tk]
             if (_c.Causal)
                 scores = scores.FilledWhere(CausalMask(T, scores.device), float.NegativeInfinity);
-            scores = H(n.AttnScores, scores);
-            var pattern = H(n.Pattern, scores.softmax(-1));
-            var z = H(n.Z, pattern.matmul(v.permute(0, 2, 1, 3)).permute(0, 2, 1, 3)); // [B, T, H, dh]
+            scores = H(n[AttnScores], scores);
+            var pattern = H(n[Pattern], scores.softmax(-1));
+            var z = H(n[Z], pattern.matmul(v.permute(0, 2, 1, 3)).permute(0, 2, 1, 3)); // [B, T, H, dh]
 
             Tensor attnOut;
-            bool needResults = (_ic?.NeedsHeadResults(l) ?? false) || Wants(n.Result);
+            bool needResults = (_ic?.NeedsHeadResults(l) ?? false) || Wants(n[Result]);
             if (needResults)
             {
                 var results = einsum("bthd,hdD->hbtD", z, a.W_O); // [H, B, T, D]
-                if (Wants(n.Result)) results = H(n.Result, results.permute(1, 2, 0, 3)).permute(2, 0, 1, 3);
-                _ic?.OnHeadResults(l, results);
+                if (Wants(n[Result])) results = H(n[Result], results.permute(1, 2, 0, 3)).permute(2, 0, 1, 3);
+                _ic?.OnSource(SourceSite.HeadResults, l, results);
                 attnOut = results.sum(dim: 0).Plus(a.b_O);
             }
             else
             {
                 attnOut = z.reshape(B, T, Hh * dh).matmul(a.W_O.reshape(Hh * dh, D)).Plus(a.b_O);
             }
-            return H(n.AttnOut, attnOut);
+            return H(n[AttnOut], attnOut);
         }
 
         Tensor Mlp(int l, BlockHookNames n, BlockWeights w, Tensor input)
         {
             var m = w.mlp!;
-            var x = LayerNorm(H(n.MlpIn, input), w.ln2, n.Ln2Scale, n.Ln2Normalized);
-            var pre = H(n.MlpPre, x.matmul(m.W_in).Plus(m.b_in));
-            var post = H(n.MlpPost, Activate(pre));
-            var output = H(n.MlpOut, post.matmul(m.W_out).Plus(m.b_out));
-            _ic?.OnMlpOut(l, output);
+            var x = LayerNorm(H(n[MlpIn], input), w.ln2, n[Ln2Scale], n[Ln2Normalized]);
+            var pre = H(n[MlpPre], x.matmul(m.W_in).Plus(m.b_in));
+            var post = H(n[MlpPost], Activate(pre));
+            var output = H(n[MlpOut], post.matmul(m.W_out).Plus(m.b_out));
+            _ic?.OnSource(SourceSite.MlpOut, l, output);
             return output;
         }
 
@@ -437,50 +417,7 @@ public sealed class HookedTransformer : nn.Module
             return H(normalizedHook, (centred / scale * ln.w).Plus(ln.b));
         }
 
-        Tensor Densify(SparseHeadInputs sparse, long B, long T)
-        {
-            int Hh = _c.NHeads, D = _c.DModel;
-            if (sparse.IsDense(Hh)) return sparse.RowInputs!.view(sparse.Kinds, Hh, B, T, D);
-            var dense = sparse.Shared.unsqueeze(0).expand(sparse.Kinds * Hh, B, T, D).contiguous();
-            if (sparse.Rows.Length > 0) dense.index_copy_(0, tensor(sparse.Rows, device: dense.device), sparse.RowInputs!);
-            return dense.view(sparse.Kinds, Hh, B, T, D);
-        }
-
-        /// <summary>Q, K, V when most heads share one input: one fused projection, then the listed rows on their own.</summary>
-        (Tensor Q, Tensor K, Tensor V) SparseProjections(BlockWeights w, SparseHeadInputs sparse, long B, long T)
-        {
-            var a = w.attn;
-            int Hh = _c.NHeads, D = _c.DModel, dh = _c.DHead;
-            var x = LayerNorm(sparse.Shared, w.ln1, "", "");
-            var q = ProjectShared(x, a.W_Q, a.b_Q);
-            var k = ProjectShared(x, a.W_K, a.b_K);
-            var v = ProjectShared(x, a.W_V, a.b_V);
-            if (sparse.Rows.Length == 0) return (q, k, v);
-            int n = sparse.Rows.Length;
-            var normed = LayerNorm(sparse.RowInputs!.reshape(n, B * T, D), w.ln1, "", "");
-            var outputs = new[] { q, k, v };
-            var weights = new[] { (a.W_Q, a.b_Q), (a.W_K, a.b_K), (a.W_V, a.b_V) };
-            var index = sparse.Index ?? SparseHeadIndex.For(sparse.Rows, sparse.Kinds, Hh, x.device);
-            for (int kind = 0; kind < 3; kind++)
-            {
-                if (index.ForKind(kind) is not { } rows) continue;
-                var rowsOfKind = rows.Selection is null ? normed : normed.index_select(0, rows.Selection);
-                var (W, bias) = weights[kind];
-                var projected = bmm(rowsOfKind, W.index_select(0, rows.Heads)).Plus(bias.index_select(0, rows.Heads).unsqueeze(1)); // [m, B*T, dh]
-                outputs[kind] = outputs[kind].index_copy(2, rows.Heads, projected.view(rows.Count, B, T, dh).permute(1, 2, 0, 3));
-            }
-            return (outputs[0], outputs[1], outputs[2]);
-        }
-
         Tensor FromHookLayout(Tensor bthd) => bthd.permute(2, 0, 1, 3).contiguous(); // [B, T, H, D] -> [H, B, T, D]
-
-        Tensor ProjectShared(Tensor x, Tensor W, Tensor b)
-        {
-            // [B, T, D] @ [D, H*dh] -> [B, T, H, dh]. The rearranged copy of W is freed at once: held until the pass
-            // ended, the copies of every layer's W_Q/W_K/W_V added 2.5 GB to a Pythia-2.8B forward.
-            using var flat = W.permute(1, 0, 2).reshape(_c.DModel, _c.NHeads * _c.DHead);
-            return x.matmul(flat).view(x.shape[0], x.shape[1], _c.NHeads, _c.DHead).Plus(b);
-        }
 
         (Tensor Cos, Tensor Sin) RotaryTables(long T)
         {

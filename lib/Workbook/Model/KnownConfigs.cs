@@ -1,8 +1,9 @@
 namespace Workbook.Model;
 
 /// <summary>
-/// Configs of the models the paper uses (spec section E), so that graphs and official circuits can be built
-/// and counted without downloading any weights.
+/// The one table of model configurations the workbook knows without reading a checkpoint: the paper's models (spec
+/// section E) and the compiled Tracr models, so that graphs and official circuits can be built and counted without
+/// downloading any weights, and benchmarks can build random models of the same shapes.
 /// </summary>
 public static class KnownConfigs
 {
@@ -28,19 +29,14 @@ public static class KnownConfigs
         RotaryDim = 20, ParallelAttnMlp = true, BosTokenId = 0,
     };
 
-    /// <summary>The compiled Tracr X-Proportion model: 2 layers, 1 head, d_model 14, one numerical output.</summary>
-    public static TransformerConfig TracrXProportion { get; } = new()
-    {
-        Name = "tracr-xproportion", Architecture = Architecture.Tracr, NLayers = 2, DModel = 14, NHeads = 1, DHead = 7, DMlp = 1,
-        DVocab = 6, DVocabOut = 1, NCtx = 6, UseLayerNorm = false, Causal = false, Activation = ActivationFunction.Relu, BosTokenId = 0,
-    };
+    /// <summary>The compiled Tracr X-Proportion model: 2 layers, 1 head, d_model 14, one numerical output (defined with its weights).</summary>
+    public static TransformerConfig TracrXProportion => Embedded.TracrXProportion.Config;
 
-    /// <summary>The compiled Tracr Reverse model: 4 layers, 1 head, d_model 41, three categorical outputs.</summary>
-    public static TransformerConfig TracrReverse { get; } = new()
-    {
-        Name = "tracr-reverse", Architecture = Architecture.Tracr, NLayers = 4, DModel = 41, NHeads = 1, DHead = 12, DMlp = 30,
-        DVocab = 5, DVocabOut = 3, NCtx = 6, UseLayerNorm = false, Causal = false, Activation = ActivationFunction.Relu, BosTokenId = 3,
-    };
+    /// <summary>The compiled Tracr Reverse model: 4 layers, 1 head, d_model 41, three categorical outputs (defined with its weights).</summary>
+    public static TransformerConfig TracrReverse => Embedded.TracrReverse.Config;
+
+    /// <summary>GPT-2 small's shape under another name, for random-weight workloads (benchmarks, self-checks).</summary>
+    public static TransformerConfig Gpt2SmallShape { get; } = Gpt2Small with { Name = "gpt2-small-shape", BosTokenId = null };
 
     /// <summary>Every known config by name.</summary>
     public static IReadOnlyDictionary<string, TransformerConfig> ByName { get; } = new Dictionary<string, TransformerConfig>(StringComparer.OrdinalIgnoreCase)

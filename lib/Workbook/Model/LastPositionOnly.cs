@@ -11,22 +11,18 @@ public sealed class LastPositionOnly(IForwardInterceptor? inner = null) : IForwa
 {
     readonly IForwardInterceptor? _inner = inner;
 
-    public void OnEmbedding(Tensor residStart) => _inner?.OnEmbedding(residStart);
-    public void OnBlockInput(int layer, Tensor residPre) => _inner?.OnBlockInput(layer, residPre);
+    public void OnSource(SourceSite site, int layer, Tensor value) => _inner?.OnSource(site, layer, value);
     public bool NeedsHeadResults(int layer) => _inner?.NeedsHeadResults(layer) ?? false;
-    public void OnHeadResults(int layer, Tensor results) => _inner?.OnHeadResults(layer, results);
-    public void OnResidMid(int layer, Tensor residMid) => _inner?.OnResidMid(layer, residMid);
-    public void OnMlpOut(int layer, Tensor mlpOut) => _inner?.OnMlpOut(layer, mlpOut);
-    public Tensor? AttentionInputs(int layer, Tensor residPre) => _inner?.AttentionInputs(layer, residPre);
-    public SparseHeadInputs? SparseAttentionInputs(int layer, Tensor residPre) => _inner?.SparseAttentionInputs(layer, residPre);
-    public Tensor? MlpInput(int layer, Tensor resid) => _inner?.MlpInput(layer, resid);
-    public Tensor? ResidMid(int layer, Tensor residMid) => _inner?.ResidMid(layer, residMid);
-    public Tensor? ResidPost(int layer, Tensor residPost) => _inner?.ResidPost(layer, residPost);
-    public bool KeepsBlockTensors => _inner?.KeepsBlockTensors ?? false;
+    public HeadInputs? AttentionInputs(int layer, Tensor residPre) => _inner?.AttentionInputs(layer, residPre);
 
-    public Tensor? FinalResidual(Tensor resid)
+    public Tensor? Destination(DestinationSite site, int layer, Tensor current)
     {
-        var final = _inner?.FinalResidual(resid) ?? resid;
+        var read = _inner?.Destination(site, layer, current);
+        if (site != DestinationSite.FinalResidual) return read;
+        var final = read ?? current;
         return final.narrow(1, final.shape[1] - 1, 1);
     }
+
+    /// <summary>As the inner interceptor; with none, nothing is kept (as for a forward pass without an interceptor).</summary>
+    public bool KeepsBlockTensors => _inner?.KeepsBlockTensors ?? false;
 }

@@ -21,11 +21,7 @@ public static class TensorMath
     public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);
 
     /// <summary>a + k.</summary>
-    public static Tensor Plus(this Tensor a, double k)
-    {
-        using var s = k.ToScalar();
-        return a.add(s, One);
-    }
+    public static Tensor Plus(this Tensor a, double k) => WithScalar(k, s => a.add(s, One));
 
     /// <summary>a += b, in place.</summary>
     public static Tensor PlusInPlace(this Tensor a, Tensor b) => a.add_(b, One);
@@ -39,25 +35,13 @@ public static class TensorMath
     }
 
     /// <summary>a · k.</summary>
-    public static Tensor Times(this Tensor a, double k)
-    {
-        using var s = k.ToScalar();
-        return a.mul(s);
-    }
+    public static Tensor Times(this Tensor a, double k) => WithScalar(k, s => a.mul(s));
 
     /// <summary>a / k.</summary>
-    public static Tensor DividedBy(this Tensor a, double k)
-    {
-        using var s = k.ToScalar();
-        return a.div(s);
-    }
+    public static Tensor DividedBy(this Tensor a, double k) => WithScalar(k, s => a.div(s));
 
     /// <summary>a^k, element-wise.</summary>
-    public static Tensor Power(this Tensor a, double k)
-    {
-        using var s = k.ToScalar();
-        return a.pow(s);
-    }
+    public static Tensor Power(this Tensor a, double k) => WithScalar(k, s => a.pow(s));
 
     /// <summary>k^a, element-wise (k as a 0-dimensional float64 tensor, as <c>pow(k, a)</c> makes it: no Scalar at all).</summary>
     public static Tensor PowerOf(double k, Tensor exponents)
@@ -74,17 +58,19 @@ public static class TensorMath
         return a.clamp(lo, hi);
     }
 
+    /// <summary>a clamped below at <paramref name="min"/>.</summary>
+    public static Tensor AtLeast(this Tensor a, double min) => WithScalar(min, s => a.clamp_min(s));
+
     /// <summary>a with <paramref name="value"/> where <paramref name="mask"/> is true.</summary>
-    public static Tensor FilledWhere(this Tensor a, Tensor mask, double value)
-    {
-        using var s = value.ToScalar();
-        return a.masked_fill(mask, s);
-    }
+    public static Tensor FilledWhere(this Tensor a, Tensor mask, double value) => WithScalar(value, s => a.masked_fill(mask, s));
 
     /// <summary>A new tensor of <paramref name="shape"/> filled with <paramref name="value"/>.</summary>
-    public static Tensor Full(long[] shape, double value, ScalarType dtype, Device device)
+    public static Tensor Full(long[] shape, double value, ScalarType dtype, Device device) => WithScalar(value, s => full(shape, s, dtype: dtype, device: device));
+
+    // The Scalar lives until the call has returned, then is freed at once rather than by the finalizer.
+    static Tensor WithScalar(double k, Func<Scalar, Tensor> call)
     {
-        using var s = value.ToScalar();
-        return full(shape, s, dtype: dtype, device: device);
+        using var s = k.ToScalar();
+        return call(s);
     }
 }

@@ -67,7 +67,7 @@ public static class EdgeAttribution
         {
             using var noGrad = no_grad();
             Tensor? captured = null;
-            model.Forward(integrate!.Baseline, new HookSet().Read(HookNames.Embed, t => captured = t.detach().clone().MoveToOuterDisposeScope()));
+            model.Forward(integrate!.Baseline, new HookSet().Read(HookNames.Embed.Name, t => captured = t.detach().clone().MoveToOuterDisposeScope()));
             baselineEmbedding = captured ?? throw new InvalidOperationException("The model reported no token embedding.");
         }
         AttributionRecorder recorder = null!;
@@ -82,7 +82,7 @@ public static class EdgeAttribution
             try
             {
                 // Embeddings corrupt + α(clean − corrupt); the last step (α = 1) is the plain run, which also records Δ.
-                var hooks = k < steps ? new HookSet().Replace(HookNames.Embed, clean => baselineEmbedding!.Plus((clean - baselineEmbedding!).Times(alpha))) : null;
+                var hooks = k < steps ? new HookSet().Replace(HookNames.Embed.Name, clean => baselineEmbedding!.Plus((clean - baselineEmbedding!).Times(alpha))) : null;
                 recorder = new AttributionRecorder(graph, patch);
                 Tensor[] stepGrads;
                 using (enable_grad())
@@ -217,41 +217,39 @@ public static class EdgeAttribution
             return resid.Plus(leaf);
         }
 
-        public void OnEmbedding(Tensor residStart)
+        public void OnSource(SourceSite site, int layer, Tensor value)
         {
-            if (!_residualView) Record(_index.ResidStart, residStart.unsqueeze(0));
-        }
-
-        public void OnBlockInput(int layer, Tensor residPre)
-        {
-            if (_residualView) Record(_index.BlockInput[layer], residPre.unsqueeze(0));
+            switch (site)
+            {
+                case SourceSite.Embedding when !_residualView: Record(_index.ResidStart, value.unsqueeze(0)); break;
+                case SourceSite.BlockInput when _residualView: Record(_index.BlockInput[layer], value.unsqueeze(0)); break;
+                case SourceSite.ResidMid when _residualView: Record(_index.ResidMid[layer], value.unsqueeze(0)); break;
+                case SourceSite.HeadResults: Record(_index.FirstHead[layer], value); break;
+                case SourceSite.MlpOut: Record(_index.Mlp[layer], value.unsqueeze(0)); break;
+            }
         }
 
         public bool NeedsHeadResults(int layer) => true;
 
-        public void OnHeadResults(int layer, Tensor results) => Record(_index.FirstHead[layer], results);
-
-        public void OnResidMid(int layer, Tensor residMid)
-        {
-            if (_residualView) Record(_index.ResidMid[layer], residMid.unsqueeze(0));
-        }
-
-        public void OnMlpOut(int layer, Tensor mlpOut) => Record(_index.Mlp[layer], mlpOut.unsqueeze(0));
-
-        public Tensor? AttentionInputs(int layer, Tensor residPre)
+        public HeadInputs? AttentionInputs(int layer, Tensor residPre)
         {
             int site = _attentionSite[layer];
             if (_residualView || site < 0) return null;
             int heads = _graph.Config.NHeads, kinds = Sites[site].Rows / heads;
-            return Own(site, residPre.unsqueeze(0).unsqueeze(0), new long[] { kinds, heads, residPre.shape[0], residPre.shape[1], residPre.shape[2] });
+            return HeadInputs.FromDense(Own(site, residPre.unsqueeze(0).unsqueeze(0), new long[] { kinds, heads, residPre.shape[0], residPre.shape[1], residPre.shape[2] }));
         }
 
-        public Tensor? MlpInput(int layer, Tensor resid) => _residualView || _mlpSite[layer] < 0 ? null : Own(_mlpSite[layer], resid, resid.shape);
-
-        public Tensor? FinalResidual(Tensor resid) => _residualView || _endSite < 0 ? null : Own(_endSite, resid, resid.shape);
-
-        public Tensor? ResidMid(int layer, Tensor residMid) => _residualView && _midSite[layer] >= 0 ? Own(_midSite[layer], residMid, residMid.shape) : null;
-
-        public Tensor? ResidPost(int layer, Tensor residPost) => _residualView && _postSite[layer] >= 0 ? Own(_postSite[layer], residPost, residPost.shape) : null;
+        public Tensor? Destination(DestinationSite site, int layer, Tensor current)
+        {
+            int index = site switch
+            {
+                DestinationSite.MlpInput when !_residualView => _mlpSite[layer],
+                DestinationSite.FinalResidual when !_residualView => _endSite,
+                DestinationSite.ResidMid when _residualView => _midSite[layer],
+                DestinationSite.ResidPost when _residualView => _postSite[layer],
+                _ => -1,
+            };
+            return index < 0 ? null : Own(index, current, current.shape);
+        }
     }
 }

@@ -84,6 +84,9 @@ internal sealed class EdgePatcher : IForwardInterceptor
         }
     }
 
+    /// <summary>One kind's rows of a site, as staged tensors that exist after the upload.</summary>
+    sealed record StagedKindRows(int Count, Func<Tensor> Heads, Func<Tensor>? Selection);
+
     readonly PatchMasks _masks;
     readonly Tensor? _values;
     readonly SourceIndex _index;
@@ -232,12 +235,9 @@ internal sealed class EdgePatcher : IForwardInterceptor
             {
                 int heads = _masks.Graph.Config.NHeads;
                 var layout = SparseHeadIndex.Layout(plan.ActiveRows, site.Rows / heads, heads);
-                var kinds = layout.Select(k => k is { } l
-                    ? (Count: l.Heads.Length, Heads: staging.Long(l.Heads), Selection: l.Selection is null ? null : staging.Long(l.Selection))
-                    : ((int Count, Func<Tensor> Heads, Func<Tensor>? Selection)?)null).ToArray();
-                staging.AfterUpload(() => plan.HeadIndex = new SparseHeadIndex(kinds.Select(k => k is { } v
-                    ? new SparseHeadIndex.KindRows(v.Count, v.Heads(), v.Selection?.Invoke())
-                    : null).ToArray()));
+                var kinds = layout.Select(k => k is null ? null : new StagedKindRows(k.Heads.Length, staging.Long(k.Heads), k.Selection is null ? null : staging.Long(k.Selection))).ToArray();
+                staging.AfterUpload(() => plan.HeadIndex = new SparseHeadIndex(kinds.Select(k => k is null ? null
+                    : new SparseHeadIndex.KindRows(k.Count, k.Heads(), k.Selection?.Invoke())).ToArray()));
             }
         }
         return plan;
@@ -306,7 +306,15 @@ internal sealed class EdgePatcher : IForwardInterceptor
     // keeps the Δ tensors themselves.
     public bool KeepsBlockTensors => _layout == Layout.General;
 
-    public void OnEmbedding(Tensor residStart) => Record(_index.ResidStart, residStart.unsqueeze(0));
+    public void OnSource(SourceSite site, int layer, Tensor value)
+    {
+        switch (site)
+        {
+            case SourceSite.Embedding: Record(_index.ResidStart, value.unsqueeze(0)); break;
+            case SourceSite.HeadResults: Record(_index.FirstHead[layer], value); break;
+            case SourceSite.MlpOut when _index.Mlp[layer] >= 0: Record(_index.Mlp[layer], value.unsqueeze(0)); break;
+        }
+    }
 
     public bool NeedsHeadResults(int layer)
     {
@@ -316,37 +324,29 @@ internal sealed class EdgePatcher : IForwardInterceptor
         return false;
     }
 
-    public void OnHeadResults(int layer, Tensor results) => Record(_index.FirstHead[layer], results);
-
-    public void OnMlpOut(int layer, Tensor mlpOut)
+    public HeadInputs? AttentionInputs(int layer, Tensor residPre)
     {
-        if (_index.Mlp[layer] >= 0) Record(_index.Mlp[layer], mlpOut.unsqueeze(0));
-    }
-
-    public SparseHeadInputs? SparseAttentionInputs(int layer, Tensor residPre)
-    {
-        if (_layout == Layout.General) return null;
-        var parts = SiteParts(_attentionSite[layer], residPre);
+        int siteIndex = _attentionSite[layer];
+        int heads = _masks.Graph.Config.NHeads;
+        if (_layout == Layout.General)
+        {
+            if (siteIndex < 0 || _masks.Masks[siteIndex] is not { } mask) return null;
+            (_b, _t, _d) = (residPre.shape[0], residPre.shape[1], residPre.shape[2]);
+            var summed = GeneralSite(mask, _masks.Sites[siteIndex], residPre); // [rows, B, T, D]
+            return HeadInputs.FromDense(summed.view(summed.shape[0] / heads, heads, _b, _t, _d));
+        }
+        var parts = SiteParts(siteIndex, residPre);
         if (parts is null) return null;
         var (shared, rows, rowInputs) = parts.Value;
-        var site = _masks.Sites[_attentionSite[layer]];
-        return new SparseHeadInputs(shared, site.Rows / _masks.Graph.Config.NHeads, rows, rowInputs) { Index = _plans[_attentionSite[layer]].HeadIndex };
+        return new SparseHeadInputs(shared, _masks.Sites[siteIndex].Rows / heads, rows, rowInputs, _plans[siteIndex].HeadIndex);
     }
 
-    public Tensor? AttentionInputs(int layer, Tensor residPre)
+    public Tensor? Destination(DestinationSite site, int layer, Tensor current) => site switch
     {
-        if (_layout != Layout.General) return null; // served by SparseAttentionInputs
-        int site = _attentionSite[layer];
-        if (site < 0 || _masks.Masks[site] is not { } mask) return null;
-        (_b, _t, _d) = (residPre.shape[0], residPre.shape[1], residPre.shape[2]);
-        var summed = GeneralSite(mask, _masks.Sites[site], residPre); // [rows, B, T, D]
-        int H = _masks.Graph.Config.NHeads;
-        return summed.view(summed.shape[0] / H, H, _b, _t, _d);
-    }
-
-    public Tensor? MlpInput(int layer, Tensor resid) => SingleDestination(_mlpSite[layer], resid);
-
-    public Tensor? FinalResidual(Tensor resid) => SingleDestination(_endSite, resid);
+        DestinationSite.MlpInput => SingleDestination(_mlpSite[layer], current),
+        DestinationSite.FinalResidual => SingleDestination(_endSite, current),
+        _ => null,
+    };
 
     Tensor? SingleDestination(int siteIndex, Tensor resid)
     {

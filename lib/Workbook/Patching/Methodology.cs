@@ -1,4 +1,6 @@
+using System.Globalization;
 using Workbook.Graph;
+using Workbook.Util;
 
 namespace Workbook.Patching;
 
@@ -7,55 +9,6 @@ public enum Granularity { QkvSeparate, Heads }
 
 /// <summary>Ablate nodes (each head's output everywhere downstream) or individual edges.</summary>
 public enum Component { Node, Edge }
-
-/// <summary>What replaces an ablated source.</summary>
-public enum AblationKind
-{
-    /// <summary>The source's output on the paired prompt of the same batch element (resample / interchange ablation).</summary>
-    Resample,
-    Zero,
-    /// <summary>A mean of the source's output over a prompt set (see <see cref="MeanOver"/>).</summary>
-    Mean,
-    /// <summary>The source's output on the input prompt with Gaussian noise added to the embeddings (causal tracing).</summary>
-    GaussianNoise,
-}
-
-/// <summary>The prompts a mean ablation averages over.</summary>
-public enum MeanOver
-{
-    /// <summary>The task's clean prompts (AutoCircuit TOKENWISE_MEAN_CLEAN).</summary>
-    Clean,
-    /// <summary>The task's corrupt prompts (TOKENWISE_MEAN_CORRUPT; the paper's "Mean (ABC)" for IOI).</summary>
-    Corrupt,
-    /// <summary>Clean and corrupt prompts together (TOKENWISE_MEAN_CLEAN_AND_CORRUPT).</summary>
-    CleanAndCorrupt,
-    /// <summary>The current batch's patch-source prompts (BATCH_TOKENWISE_MEAN / BATCH_ALL_TOK_MEAN).</summary>
-    Batch,
-}
-
-/// <summary>The value that replaces an ablated source's output.</summary>
-public sealed record AblationValue
-{
-    public AblationKind Kind { get; init; }
-    public MeanOver MeanOver { get; init; } = MeanOver.Corrupt;
-    /// <summary>Mean separately at each token position (true, the paper's default) or over all positions.</summary>
-    public bool Tokenwise { get; init; } = true;
-    /// <summary>Noise standard deviation as a multiple of the embeddings' standard deviation.</summary>
-    public double NoiseScale { get; init; } = 3.0;
-    public int NoiseSeed { get; init; }
-
-    public static AblationValue Resample { get; } = new() { Kind = AblationKind.Resample };
-    public static AblationValue Zero { get; } = new() { Kind = AblationKind.Zero };
-    public static AblationValue Mean(MeanOver over, bool tokenwise = true) => new() { Kind = AblationKind.Mean, MeanOver = over, Tokenwise = tokenwise };
-    public static AblationValue Noise(double scale, int seed) => new() { Kind = AblationKind.GaussianNoise, NoiseScale = scale, NoiseSeed = seed };
-
-    public override string ToString() => Kind switch
-    {
-        AblationKind.Mean => $"mean-{MeanOver switch { MeanOver.Clean => "clean", MeanOver.Corrupt => "corrupt", MeanOver.CleanAndCorrupt => "both", _ => "batch" }}{(Tokenwise ? "" : "-alltok")}",
-        AblationKind.GaussianNoise => $"noise({NoiseScale:G3},seed={NoiseSeed})",
-        _ => Kind.ToString().ToLowerInvariant(),
-    };
-}
 
 /// <summary>Where masks apply: at every position, or only at the positions the circuit names.</summary>
 public enum TokenPositions { All, Specific }
@@ -88,11 +41,52 @@ public sealed record Methodology
     public GraphView View => Component == Component.Node ? GraphView.Residual : GraphView.Factorized;
     public bool SeparateQkv => Granularity == Granularity.QkvSeparate;
 
-    /// <summary>A compact label such as "edge/specific/resample/ablate-clean/complement".</summary>
+    /// <summary>
+    /// The methodology's one spelling, e.g. <c>edge/specific/resample/ablate-clean/complement</c>: component, token
+    /// positions, ablation value, direction and ablated set, then <c>/heads</c> for head granularity and
+    /// <c>/prefix-N</c> for an explicit never-patched prefix. <see cref="Parse"/> reads it back.
+    /// </summary>
     public string Label =>
-        $"{Component.ToString().ToLowerInvariant()}/{(Positions == TokenPositions.All ? "all" : "specific")}/{Value}/" +
-        $"{(Direction == PatchDirection.AblateClean ? "ablate-clean" : "restore-corrupt")}/{Ablate.ToString().ToLowerInvariant()}" +
-        (Granularity == Granularity.Heads && Component == Component.Edge ? "/heads" : "");
+        $"{Components[Component]}/{PositionChoices[Positions]}/{Value.Label}/{Directions[Direction]}/{Sets[Ablate]}" +
+        (Granularity == Granularity.Heads ? "/" + Granularities[Granularity.Heads] : "") +
+        (NeverPatchedPrefix is int prefix ? $"/{PrefixWord}{prefix.ToString(CultureInfo.InvariantCulture)}" : "");
 
     public override string ToString() => Label;
+
+    /// <summary>
+    /// The methodology a <see cref="Label"/> spells (case-insensitive; <c>nodes</c>/<c>edges</c> also read). Errors name
+    /// the part that is wrong.
+    /// </summary>
+    public static Methodology Parse(string label)
+    {
+        var parts = label.Trim().Split('/');
+        if (parts.Length < 5)
+            throw new ArgumentException($"Methodology '{label}' must read component/positions/value/direction/set (e.g. edge/specific/resample/ablate-clean/complement), " +
+                                        "optionally followed by /heads and /prefix-N.");
+        var methodology = new Methodology
+        {
+            Component = Components.Parse(parts[0]), Positions = PositionChoices.Parse(parts[1]), Value = AblationValue.Parse(parts[2]),
+            Direction = Directions.Parse(parts[3]), Ablate = Sets.Parse(parts[4]),
+        };
+        foreach (var extra in parts.Skip(5))
+        {
+            if (Granularities.TryParse(extra, out var granularity) && granularity == Granularity.Heads && methodology.Granularity != Granularity.Heads)
+                methodology = methodology with { Granularity = granularity };
+            else if (extra.StartsWith(PrefixWord, StringComparison.OrdinalIgnoreCase) && methodology.NeverPatchedPrefix is null
+                     && int.TryParse(extra.AsSpan(PrefixWord.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int prefix))
+                methodology = methodology with { NeverPatchedPrefix = prefix };
+            else
+                throw new ArgumentException($"Methodology '{label}': unexpected '{extra}' after the set; only /heads and /prefix-N (N >= 0) may follow, once each.");
+        }
+        return methodology;
+    }
+
+    const string PrefixWord = "prefix-";
+
+    // The words of each choice: the one place labels, parsing, the command line and the exports get them.
+    public static EnumSpelling<Component> Components { get; } = new("component", (Component.Node, "node", new[] { "nodes" }), (Component.Edge, "edge", new[] { "edges" }));
+    public static EnumSpelling<TokenPositions> PositionChoices { get; } = new("token positions", (TokenPositions.All, "all", Array.Empty<string>()), (TokenPositions.Specific, "specific", Array.Empty<string>()));
+    public static EnumSpelling<PatchDirection> Directions { get; } = new("direction", (PatchDirection.AblateClean, "ablate-clean", Array.Empty<string>()), (PatchDirection.RestoreCorrupt, "restore-corrupt", Array.Empty<string>()));
+    public static EnumSpelling<AblatedSet> Sets { get; } = new("set", (AblatedSet.Complement, "complement", Array.Empty<string>()), (AblatedSet.Circuit, "circuit", Array.Empty<string>()));
+    public static EnumSpelling<Granularity> Granularities { get; } = new("granularity", (Granularity.QkvSeparate, "qkv", Array.Empty<string>()), (Granularity.Heads, "heads", Array.Empty<string>()));
 }

@@ -38,7 +38,19 @@ internal sealed class NodePatcher : IForwardInterceptor
         }
     }
 
-    public void OnBlockInput(int layer, Tensor residPre) => _current[_index.BlockInput[layer]] = residPre;
+    public void OnSource(SourceSite site, int layer, Tensor value)
+    {
+        switch (site)
+        {
+            case SourceSite.BlockInput: _current[_index.BlockInput[layer]] = value; break;
+            case SourceSite.ResidMid: _current[_index.ResidMid[layer]] = value; break;
+            case SourceSite.MlpOut when _index.Mlp[layer] >= 0: _current[_index.Mlp[layer]] = value; break;
+            case SourceSite.HeadResults:
+                int first = _index.FirstHead[layer];
+                for (int h = 0; h < value.shape[0]; h++) _current[first + h] = value[h];
+                break;
+        }
+    }
 
     public bool NeedsHeadResults(int layer)
     {
@@ -48,22 +60,12 @@ internal sealed class NodePatcher : IForwardInterceptor
         return false;
     }
 
-    public void OnHeadResults(int layer, Tensor results)
+    public Tensor? Destination(DestinationSite site, int layer, Tensor current) => site switch
     {
-        int first = _index.FirstHead[layer];
-        for (int h = 0; h < results.shape[0]; h++) _current[first + h] = results[h];
-    }
-
-    public void OnResidMid(int layer, Tensor residMid) => _current[_index.ResidMid[layer]] = residMid;
-
-    public void OnMlpOut(int layer, Tensor mlpOut)
-    {
-        if (_index.Mlp[layer] >= 0) _current[_index.Mlp[layer]] = mlpOut;
-    }
-
-    public Tensor? ResidMid(int layer, Tensor residMid) => Patch(_midSite[layer], residMid);
-
-    public Tensor? ResidPost(int layer, Tensor residPost) => Patch(_postSite[layer], residPost);
+        DestinationSite.ResidMid => Patch(_midSite[layer], current),
+        DestinationSite.ResidPost => Patch(_postSite[layer], current),
+        _ => null,
+    };
 
     Tensor? Patch(int siteIndex, Tensor value)
     {

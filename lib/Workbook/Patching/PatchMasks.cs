@@ -111,12 +111,6 @@ public sealed class PatchMasks : IDisposable
         return builder.Build(neverPatchedPrefix, device);
     }
 
-    /// <summary>Whether any edge is patched anywhere (false for a patch set that names no edge).</summary>
-    public bool AnyPatched => Masks.Any(m => m is not null && (m.requires_grad || m.abs().sum().item<float>() > 0));
-
-    /// <summary>Number of nonzero (edge, position) mask entries, positions counted when masks are positional.</summary>
-    public long PatchedEntries => Masks.Where(m => m is not null).Sum(m => m!.count_nonzero().item<long>());
-
     /// <summary>Per source: does any mask entry read it? (All true when masks require gradients.)</summary>
     public bool[] SourcePatched()
     {
@@ -137,14 +131,6 @@ public sealed class PatchMasks : IDisposable
             for (int c = 0; c < flags.Length; c++) patched[site.FirstSource + c] |= flags[c];
         }
         return _sourcePatched = patched;
-    }
-
-    /// <summary>Sets every site mask's requires_grad (for attribution).</summary>
-    public PatchMasks WithGradients()
-    {
-        foreach (var m in Masks) m?.requires_grad_(true);
-        _sourcePatched = null;
-        return this;
     }
 
     public void Dispose()

@@ -59,17 +59,6 @@ public static class PatchingGuards
             "report the unpatched model. Check the circuit and its positions (keeping the whole model, set=complement, is the way to ask for that identity).");
     }
 
-    /// <summary>Throws <see cref="TooFewPromptsForMeanException"/> when a mean is asked over fewer than <see cref="MinimumPromptsForMean"/> prompts.</summary>
-    public static void EnsureEnoughPromptsForMean(AblationValue value, long prompts, string where)
-    {
-        if (value.Kind != AblationKind.Mean || prompts >= MinimumPromptsForMean) return;
-        string what = value.MeanOver == MeanOver.Batch ? "batch" : "dataset";
-        throw new TooFewPromptsForMeanException(
-            $"{where}: {value} ablation averages over the {what}'s prompts, but there {(prompts == 1 ? "is 1 prompt" : $"are {prompts} prompts")}; " +
-            $"a mean needs at least {MinimumPromptsForMean} (over one prompt a token-wise mean is that prompt itself: resample ablation, or no patch at all). " +
-            (value.MeanOver == MeanOver.Batch ? "Choose another batch size or number of prompts." : "Evaluate more prompts."));
-    }
-
     /// <summary>Throws <see cref="NonFiniteLogitsException"/> naming <paramref name="what"/> and the first prompt with a NaN or infinite value.</summary>
     public static void EnsureFinite(Tensor logits, Func<string> what, int firstPrompt = 0)
     {

@@ -7,13 +7,44 @@ using static TorchSharp.torch;
 
 namespace Workbook.Patching;
 
-/// <summary>What a scenario patches with (the reference fixtures' vocabulary).</summary>
-public enum ScenarioPatch { None, Corrupt, Clean, Zero, MeanCorrupt }
+/// <summary>
+/// What a scenario patches with: an ablation value and the direction that says which prompts its values come from
+/// (<see cref="PatchDirection.AblateClean"/>: the corrupt prompts; <see cref="PatchDirection.RestoreCorrupt"/>: the clean ones).
+/// </summary>
+public sealed record ScenarioPatch(AblationValue Value, PatchDirection Direction)
+{
+    /// <summary>
+    /// The reference fixtures' spellings of a scenario's <c>patch</c>, the only place they are translated. Note that
+    /// <c>mean_corrupt</c> is the mean over the file's own corrupt prompts, the batch: it is <c>mean-batch</c>, not the
+    /// dataset mean that <c>mean-corrupt</c> names. <c>none</c> (the unpatched run) is a scenario without a patch.
+    /// </summary>
+    public static IReadOnlyDictionary<string, ScenarioPatch> FixtureSpellings { get; } = new Dictionary<string, ScenarioPatch>(StringComparer.Ordinal)
+    {
+        ["corrupt"] = new(AblationValue.Resample, PatchDirection.AblateClean),
+        ["clean"] = new(AblationValue.Resample, PatchDirection.RestoreCorrupt),
+        ["zero"] = new(AblationValue.Zero, PatchDirection.AblateClean),
+        ["mean_corrupt"] = new(AblationValue.Mean(MeanOver.Batch), PatchDirection.AblateClean),
+    };
+
+    /// <summary>
+    /// A scenario's <c>patch</c>: a fixture spelling, else any ablation value's label, whose values then come from the
+    /// prompts paired with the input (the corrupt ones for a clean input). Null for <c>none</c>.
+    /// </summary>
+    public static ScenarioPatch? Parse(string text, bool inputIsClean, string where)
+    {
+        if (text == "none") return null;
+        if (FixtureSpellings.TryGetValue(text, out var patch)) return patch;
+        if (AblationValue.Vocabulary.TryParse(text) is { } value)
+            return new ScenarioPatch(value, inputIsClean ? PatchDirection.AblateClean : PatchDirection.RestoreCorrupt);
+        throw new FormatException($"{where}: patch '{text}' must be none, {string.Join(", ", FixtureSpellings.Keys)} or an ablation value ({AblationValue.Vocabulary.Syntaxes}).");
+    }
+}
 
 /// <summary>One patched edge of a scenario: positions null = every position.</summary>
 public sealed record ScenarioEdge(string Source, string Destination, IReadOnlyList<int>? Positions);
 
-public sealed record PatchScenario(string Name, bool InputIsClean, ScenarioPatch Patch, IReadOnlyList<ScenarioEdge> Edges);
+/// <summary>One scenario: the input side, the patch (null: the unpatched run) and the edges it patches.</summary>
+public sealed record PatchScenario(string Name, bool InputIsClean, ScenarioPatch? Patch, IReadOnlyList<ScenarioEdge> Edges);
 
 /// <summary>
 /// An edge-patching scenario file (format of the reference fixtures): clean and corrupt token batches and a list
@@ -33,7 +64,7 @@ public sealed class ScenarioFile
     public static ScenarioFile Read(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Scenario file '{path}' not found.", path);
-        using var stream = new MemoryStream(Util.JsonInput.ReadFile(path, m => new FormatException(m)));
+        using var stream = new MemoryStream(Util.JsonInput.ReadBytes(path));
         return Parse(stream, path);
     }
 
@@ -45,20 +76,9 @@ public sealed class ScenarioFile
             json.CopyTo(buffer);
             bytes = buffer.ToArray();
         }
-        if (!Util.JsonInput.IsUtf8(bytes)) throw new FormatException($"{source}: not valid UTF-8 text.");
-        JsonDocument doc;
-        try
+        using (var doc = Util.JsonInput.Parse(bytes, source))
         {
-            doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64 });
-        }
-        catch (JsonException e)
-        {
-            throw new FormatException($"{source}: not valid JSON: {e.Message}", e);
-        }
-        using (doc)
-        {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new FormatException($"{source}: expected a JSON object.");
+            var root = Util.JsonInput.RootObject(doc, source);
             var clean = Tokens(root, "clean_tokens", source);
             var corrupt = Tokens(root, "corrupt_tokens", source);
             if (clean.GetLength(0) != corrupt.GetLength(0) || clean.GetLength(1) != corrupt.GetLength(1))
@@ -81,15 +101,7 @@ public sealed class ScenarioFile
                     "corrupt" => false,
                     var other => throw new FormatException($"{where}: input '{other}' must be 'clean' or 'corrupt'."),
                 };
-                var patch = Str(s, "patch", where) switch
-                {
-                    "none" => ScenarioPatch.None,
-                    "corrupt" => ScenarioPatch.Corrupt,
-                    "clean" => ScenarioPatch.Clean,
-                    "zero" => ScenarioPatch.Zero,
-                    "mean_corrupt" => ScenarioPatch.MeanCorrupt,
-                    var other => throw new FormatException($"{where}: patch '{other}' must be none, corrupt, clean, zero or mean_corrupt."),
-                };
+                var patch = ScenarioPatch.Parse(Str(s, "patch", where), inputClean, where);
                 var edges = new List<ScenarioEdge>();
                 if (!s.TryGetProperty("patched_edges", out var pe) || pe.ValueKind != JsonValueKind.Array)
                     throw new FormatException($"{where}: missing array \"patched_edges\".");
@@ -108,9 +120,9 @@ public sealed class ScenarioFile
                         throw new FormatException($"{ew}: positions must be null or an array of integers.");
                     edges.Add(new ScenarioEdge(e[0].GetString()!, e[1].GetString()!, positions));
                 }
-                if (patch == ScenarioPatch.None && edges.Count > 0)
+                if (patch is null && edges.Count > 0)
                     throw new FormatException($"{where}: patch 'none' cannot list patched edges.");
-                if (patch != ScenarioPatch.None && edges.Count == 0) // a patch that names no edge would silently be the unpatched run
+                if (patch is not null && edges.Count == 0) // a patch that names no edge would silently be the unpatched run
                     throw new FormatException($"{where}: patch '{Str(s, "patch", where)}' lists no patched edges, so it would change nothing; use patch 'none' for the unpatched run.");
                 scenarios.Add(new PatchScenario(name, inputClean, patch, edges));
             }
@@ -206,7 +218,7 @@ public sealed class ScenarioFile
         return edges;
     }
 
-    /// <summary>Computes a scenario's logits [B, T, V] from its tokens, patch kind and edges alone.</summary>
+    /// <summary>Computes a scenario's logits [B, T, V] from its tokens, patch and edges alone.</summary>
     public Tensor Run(HookedTransformer model, PatchScenario scenario, ComputationGraph? graph = null)
     {
         graph ??= GraphFor(model.Config);
@@ -214,16 +226,11 @@ public sealed class ScenarioFile
         using var _ = no_grad();
         var batch = PromptPair.FromArrays(Clean, Corrupt, model.Device);
         var input = scenario.InputIsClean ? batch.Clean : batch.Corrupt;
-        if (scenario.Patch == ScenarioPatch.None) return model.Forward(input).MoveToOuterDisposeScope();
+        if (scenario.Patch is not { } patch) return model.Forward(input).MoveToOuterDisposeScope();
         using var masks = PatchMasks.ForEdges(graph, EdgesOf(scenario, graph), batch.SeqLen, device: model.Device);
-        var values = scenario.Patch switch
-        {
-            ScenarioPatch.Corrupt => PatchValues.Compute(model, graph, AblationValue.Resample, PatchDirection.AblateClean, batch),
-            ScenarioPatch.Clean => PatchValues.Compute(model, graph, AblationValue.Resample, PatchDirection.RestoreCorrupt, batch),
-            ScenarioPatch.Zero => PatchValues.Zero,
-            ScenarioPatch.MeanCorrupt => PatchValues.Compute(model, graph, AblationValue.Mean(MeanOver.Batch), PatchDirection.AblateClean, batch),
-            _ => throw new NotSupportedException(scenario.Patch.ToString()),
-        };
+        // A scenario file's dataset is its own prompts: dataset means average them all.
+        using var means = patch.Value.Needs.HasFlag(AblationNeeds.DatasetMeans) ? MeanReference.Compute(model, graph, new[] { batch }) : null;
+        var values = PatchValues.Compute(model, graph, patch.Value, patch.Direction, batch, means);
         return Patcher.Run(model, masks, values, input).MoveToOuterDisposeScope();
     }
 }

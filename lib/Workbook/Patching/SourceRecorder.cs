@@ -35,25 +35,21 @@ internal sealed class SourceRecorder : IForwardInterceptor
         Buffer(value)[index].copy_(value);
     }
 
-    public void OnEmbedding(Tensor residStart) => Put(_index.ResidStart, residStart);
-
-    public void OnBlockInput(int layer, Tensor residPre)
-    {
-        if (layer > 0) Put(_index.BlockInput[layer], residPre);
-    }
-
     public bool NeedsHeadResults(int layer) => true;
 
-    public void OnHeadResults(int layer, Tensor results)
+    public void OnSource(SourceSite site, int layer, Tensor value)
     {
-        int first = _index.FirstHead[layer];
-        using var _ = no_grad();
-        Buffer(results[0]).narrow(0, first, results.shape[0]).copy_(results);
+        switch (site)
+        {
+            case SourceSite.Embedding: Put(_index.ResidStart, value); break;
+            case SourceSite.BlockInput when layer > 0: Put(_index.BlockInput[layer], value); break;
+            case SourceSite.ResidMid: Put(_index.ResidMid[layer], value); break;
+            case SourceSite.MlpOut: Put(_index.Mlp[layer], value); break;
+            case SourceSite.HeadResults:
+                using (no_grad()) Buffer(value[0]).narrow(0, _index.FirstHead[layer], value.shape[0]).copy_(value);
+                break;
+        }
     }
-
-    public void OnResidMid(int layer, Tensor residMid) => Put(_index.ResidMid[layer], residMid);
-
-    public void OnMlpOut(int layer, Tensor mlpOut) => Put(_index.Mlp[layer], mlpOut);
 
     /// <summary>Runs <paramref name="tokens"/> unpatched; returns source outputs [S, B, T, D] and logits, both in the caller's dispose scope.</summary>
     public static (Tensor Sources, Tensor Logits) Record(HookedTransformer model, ComputationGraph graph, Tensor tokens, HookSet? hooks = null)
@@ -72,37 +68,18 @@ internal sealed class SourceRecorder : IForwardInterceptor
 /// </summary>
 internal sealed class SourceRecorderSet(IReadOnlyList<SourceRecorder> recorders) : IForwardInterceptor
 {
-    public void OnEmbedding(Tensor residStart)
+    public void OnSource(SourceSite site, int layer, Tensor value)
     {
-        foreach (var r in recorders) r.OnEmbedding(residStart);
-    }
-
-    public void OnBlockInput(int layer, Tensor residPre)
-    {
-        foreach (var r in recorders) r.OnBlockInput(layer, residPre);
+        foreach (var r in recorders) r.OnSource(site, layer, value);
     }
 
     public bool NeedsHeadResults(int layer) => true;
 
-    public void OnHeadResults(int layer, Tensor results)
-    {
-        foreach (var r in recorders) r.OnHeadResults(layer, results);
-    }
-
-    public void OnResidMid(int layer, Tensor residMid)
-    {
-        foreach (var r in recorders) r.OnResidMid(layer, residMid);
-    }
-
-    public void OnMlpOut(int layer, Tensor mlpOut)
-    {
-        foreach (var r in recorders) r.OnMlpOut(layer, mlpOut);
-    }
-
     public bool KeepsBlockTensors => false;
 
     /// <summary>The logits of a recording are not used: compute them for one position only.</summary>
-    public Tensor? FinalResidual(Tensor resid) => resid.narrow(1, resid.shape[1] - 1, 1);
+    public Tensor? Destination(DestinationSite site, int layer, Tensor current) =>
+        site == DestinationSite.FinalResidual ? current.narrow(1, current.shape[1] - 1, 1) : null;
 
     /// <summary>Source outputs [S_g, B, T, D] of each graph in <paramref name="graphs"/>, from one run of <paramref name="tokens"/>, in the caller's dispose scope.</summary>
     public static IReadOnlyList<Tensor> Record(HookedTransformer model, IReadOnlyList<ComputationGraph> graphs, Tensor tokens)

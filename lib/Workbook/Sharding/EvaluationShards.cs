@@ -4,14 +4,23 @@ using Workbook.Patching;
 
 namespace Workbook.Sharding;
 
-/// <summary>A methodology by its label (its one spelling), with its fields so that a merge can rebuild the same record.</summary>
-public sealed record MethodologyEntry(string Label, Methodology Methodology)
+/// <summary>A methodology by its label, its one spelling: a merge rebuilds the same record with <see cref="Methodology.Parse"/>.</summary>
+public sealed record MethodologyEntry(string Label)
 {
-    public static MethodologyEntry Of(Methodology m) => new(m.Label, m);
+    public static MethodologyEntry Of(Methodology m) => new(m.Label);
 
-    /// <summary>The methodology, after checking that its fields still spell its label (a part from another version would not).</summary>
-    public Methodology Checked() => Methodology.Label == Label ? Methodology
-        : throw new FormatException($"methodology '{Label}' has fields that spell '{Methodology.Label}'.");
+    /// <summary>The methodology the label spells (an error naming the label when this version cannot read it).</summary>
+    public Methodology Checked()
+    {
+        try
+        {
+            return Methodology.Parse(Label);
+        }
+        catch (ArgumentException e)
+        {
+            throw new FormatException($"methodology '{Label}': {e.Message}", e);
+        }
+    }
 }
 
 /// <summary>A dataset part of an evaluation: its name and number of prompts.</summary>
@@ -37,7 +46,7 @@ public sealed record EvaluationPlan
     {
         Task = request.Task.Name, Circuit = circuit, Model = model, RandomWeights = request.ModelLabel?.RandomWeights ?? false,
         Methodologies = request.Methodologies.Select(MethodologyEntry.Of).ToArray(),
-        Metrics = request.Metrics.Select(m => m.Name()).ToArray(),
+        Metrics = request.Metrics.Select(m => m.Label).ToArray(),
         Parts = request.Parts.Select(p => new PartSize(p.Name, p.Count)).ToArray(),
         BatchSize = request.BatchSize,
         Units = EvaluationUnits.Enumerate(request.Parts, request.Methodologies.Count, request.BatchSize).Count,
@@ -65,8 +74,8 @@ public static class EvaluationShards
     /// <summary>The units of <paramref name="range"/>, from the rows of a run that evaluated (at least) those units.</summary>
     public static IReadOnlyList<EvaluationUnitResult> Split(EvaluationPlan plan, EvaluationResult result, UnitRange range)
     {
-        var rows = result.Rows.ToDictionary(r => (r.Part, r.Methodology.Label, r.Metric.Name(), r.Prompt), r => r.Value);
-        var fullModel = result.FullModel.ToDictionary(r => (r.Part, r.Metric.Name(), r.Prompt), r => r.Value);
+        var rows = result.Rows.ToDictionary(r => (r.Part, r.Methodology.Label, r.Metric.Label, r.Prompt), r => r.Value);
+        var fullModel = result.FullModel.ToDictionary(r => (r.Part, r.Metric.Label, r.Prompt), r => r.Value);
         double Row(string part, string methodology, string metric, int prompt) => rows.TryGetValue((part, methodology, metric, prompt), out double v) ? v
             : throw new InvalidOperationException($"The evaluation has no row for {methodology}, {metric}, '{part}' prompt {prompt}.");
         double Full(string part, string metric, int prompt) => fullModel.TryGetValue((part, metric, prompt), out double v) ? v
@@ -93,7 +102,7 @@ public static class EvaluationShards
         var expected = plan.EnumerateUnits();
         if (results.Count != expected.Count) throw new ArgumentException($"The evaluation has {expected.Count} work units, but {results.Count} results were given.");
         var methodologies = plan.Methodologies.Select(m => m.Checked()).ToArray();
-        var metrics = plan.Metrics.Select(MetricNames.Parse).ToArray();
+        var metrics = plan.Metrics.Select(MetricKind.Parse).ToArray();
         var rows = new List<EvaluationRow>();
         var baseline = new List<BaselineRow>();
         for (int i = 0; i < expected.Count; i++)

@@ -89,7 +89,7 @@ public static class ShardPartFile
         try
         {
             // A regular file, read within the cap (the size above was a link's or a FIFO's word, not a promise).
-            return Read(Util.JsonInput.ReadText(path, m => new FormatException(m), MaxBytes));
+            return Read(Util.JsonInput.ReadText(path, maxBytes: MaxBytes));
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or KeyNotFoundException or ArgumentException)
         {

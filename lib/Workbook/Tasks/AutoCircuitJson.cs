@@ -16,12 +16,12 @@ public static class AutoCircuitJson
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Dataset file '{path}' does not exist.", path);
         // Read through the shared cap: a multi-gigabyte or endless file (a FIFO, /dev/zero) is refused, not read whole.
-        return Read(JsonInput.ReadText(path, m => new FormatException(m)), name ?? Path.GetFileNameWithoutExtension(path), path);
+        return Read(JsonInput.ReadText(path), name ?? Path.GetFileNameWithoutExtension(path), path);
     }
 
     public static PromptDataset Read(string json, string name, string source = "dataset")
     {
-        using (var doc = JsonInput.Parse(json, source))
+        using (var doc = JsonInput.Parse(json, source, maxDepth: 16))
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new FormatException($"{source}: expected a JSON object with a \"prompts\" array.");

@@ -69,7 +69,33 @@ public static class KnownTasks
         Generate = (_, seed, count) => new[] { TracrGenerator.Reverse(seed).Take(count) },
     };
 
-    public static IReadOnlyList<TaskDefinition> All { get; } = new[] { Ioi, Docstring, SportsPlayers, ToySports, TracrXProportion, TracrReverse };
+    static readonly List<TaskDefinition> Tasks = new() { Ioi, Docstring, SportsPlayers, ToySports, TracrXProportion, TracrReverse };
+
+    /// <summary>Every task: the paper's, then registered ones.</summary>
+    public static IReadOnlyList<TaskDefinition> All
+    {
+        get { lock (Tasks) return Tasks.ToArray(); }
+    }
+
+    /// <summary>Adds a task (for the command line, <see cref="Get"/> and listings) until the returned scope is disposed.</summary>
+    public static IDisposable Register(TaskDefinition task)
+    {
+        lock (Tasks)
+        {
+            if (Tasks.Any(t => string.Equals(t.Name, task.Name, StringComparison.OrdinalIgnoreCase)))
+                throw new ArgumentException($"A task named '{task.Name}' is already registered.");
+            Tasks.Add(task);
+        }
+        return new Registration(task);
+    }
+
+    sealed class Registration(TaskDefinition task) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (Tasks) Tasks.Remove(task);
+        }
+    }
 
     public static TaskDefinition Get(string name) =>
         All.FirstOrDefault(t => string.Equals(t.Name, name, StringComparison.OrdinalIgnoreCase))

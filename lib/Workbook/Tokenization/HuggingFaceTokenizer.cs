@@ -10,7 +10,7 @@ namespace Workbook.Tokenization;
 /// added tokens (matched first, leftmost-longest, with <c>lstrip</c>/<c>rstrip</c>/<c>single_word</c>), normalizers
 /// NFC/NFD/NFKC/NFKD/Lowercase/Replace/Prepend/Sequence, pre-tokenizers ByteLevel/Digits/Split/Whitespace/
 /// WhitespaceSplit/Sequence, the BPE model (merges by rank; <c>ignore_merges</c>, <c>byte_fallback</c>, <c>unk_token</c>)
-/// and the ByteLevel decoder. Anything else is refused when the file is read, naming it. The post-processor is
+/// and the decoders of <see cref="TokenDecoder"/> (ByteLevel; Replace, ByteFallback, Fuse, Strip, Metaspace). Anything else is refused when the file is read, naming it. The post-processor is
 /// ignored on purpose: a tokenizer never adds BOS or EOS by itself.
 /// </summary>
 public sealed class HuggingFaceTokenizer : ITokenizer
@@ -28,7 +28,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
     readonly Dictionary<int, AddedToken> _addedById;
     readonly Func<string, string> _normalize;
     readonly Func<List<string>, List<string>> _preTokenize;
-    readonly bool _byteLevelDecoder;
+    readonly TokenDecoder _decoder;
     readonly int? _unkId;
     readonly bool _ignoreMerges, _byteFallback;
     readonly Dictionary<string, int[]> _cache = new(StringComparer.Ordinal);
@@ -113,7 +113,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
 
         _normalize = root.TryGetProperty("normalizer", out var norm) ? Normalizer(norm, name) : s => s;
         _preTokenize = root.TryGetProperty("pre_tokenizer", out var pre) ? PreTokenizer(pre, name) : pieces => pieces;
-        _byteLevelDecoder = root.TryGetProperty("decoder", out var dec) && DecoderIsByteLevel(dec, name);
+        _decoder = root.TryGetProperty("decoder", out var dec) ? TokenDecoder.Parse(dec, name) : TokenDecoder.None;
 
         if (bosToken != null)
         {
@@ -149,7 +149,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         if (!File.Exists(file)) throw new TokenizerException($"{file}: tokenizer file not found.");
         string folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file))!;
         string? bos = SpecialToken(folder, "bos_token") ?? SpecialToken(folder, "eos_token");
-        string json = Util.JsonInput.ReadText(file, m => new TokenizerException(m));
+        string json = Util.JsonInput.ReadText(file, Error);
         var tokenizer = FromJson(json, file, bos);
         // Like TransformerLens: without a configured BOS, <|endoftext|> (GPT-2 / GPT-NeoX's EOS) serves as one.
         if (bos == null && tokenizer.TokenId("<|endoftext|>") != null) tokenizer = FromJson(json, file, "<|endoftext|>");
@@ -159,14 +159,10 @@ public sealed class HuggingFaceTokenizer : ITokenizer
     /// <summary>Builds a tokenizer from <c>tokenizer.json</c> text; <paramref name="bosToken"/> names the BOS token, if any.</summary>
     public static HuggingFaceTokenizer FromJson(string json, string name, string? bosToken = null)
     {
+        using var doc = Util.JsonInput.Parse(json, name, Error);
         try
         {
-            using var doc = JsonDocument.Parse(json);
-            return new HuggingFaceTokenizer(name, doc.RootElement, bosToken);
-        }
-        catch (JsonException e)
-        {
-            throw new TokenizerException($"{name}: not valid JSON: {e.Message}", e);
+            return new HuggingFaceTokenizer(name, Util.JsonInput.RootObject(doc, name, Error), bosToken);
         }
         catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException)
         {
@@ -174,24 +170,19 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         }
     }
 
+    static Exception Error(string message, Exception? inner) => new TokenizerException(message, inner);
+
     static string? SpecialToken(string folder, string key)
     {
         foreach (var f in new[] { "tokenizer_config.json", "special_tokens_map.json" })
         {
             string path = System.IO.Path.Combine(folder, f);
             if (!File.Exists(path)) continue;
-            try
+            using var doc = Util.JsonInput.ReadFile(path, Error, maxBytes: Util.JsonInput.MaxSmallFileBytes);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(key, out var v))
             {
-                using var doc = JsonDocument.Parse(Util.JsonInput.ReadText(path, m => new TokenizerException(m), Util.JsonInput.MaxSmallFileBytes));
-                if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(key, out var v))
-                {
-                    if (v.ValueKind == JsonValueKind.String) return v.GetString();
-                    if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String) return c.GetString();
-                }
-            }
-            catch (JsonException e)
-            {
-                throw new TokenizerException($"{path}: not valid JSON: {e.Message}", e);
+                if (v.ValueKind == JsonValueKind.String) return v.GetString();
+                if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String) return c.GetString();
             }
         }
         return null;
@@ -353,18 +344,6 @@ public sealed class HuggingFaceTokenizer : ITokenizer
                 break;
         }
         return result.Where(s => s.Length > 0).ToList();
-    }
-
-    static bool DecoderIsByteLevel(JsonElement d, string name)
-    {
-        if (d.ValueKind == JsonValueKind.Null) return false;
-        string type = Field(d, "type", "decoder", name);
-        return type switch
-        {
-            "ByteLevel" => true,
-            "Sequence" when d.GetProperty("decoders").EnumerateArray().All(x => x.GetProperty("type").GetString() == "ByteLevel") => true,
-            _ => throw new TokenizerException($"{name}: decoder '{type}' is not supported (ByteLevel)."),
-        };
     }
 
     // ---- encoding ----
@@ -544,21 +523,10 @@ public sealed class HuggingFaceTokenizer : ITokenizer
 
     // ---- decoding ----
 
-    public string Decode(IEnumerable<int> ids)
-    {
-        var bytes = new List<byte>();
-        var text = new StringBuilder();
-        foreach (int id in ids)
-        {
-            if (id < 0 || id >= _idToToken.Length || _idToToken[id] == null)
-                throw new ArgumentException($"Token id {id} is not in tokenizer '{Name}' (vocabulary size {VocabSize}).");
-            string token = _idToToken[id];
-            if (_byteLevelDecoder && !_addedById.ContainsKey(id)) ByteLevel.AppendBytes(token, bytes);
-            else if (_byteLevelDecoder) bytes.AddRange(Encoding.UTF8.GetBytes(token));
-            else text.Append(token);
-        }
-        return _byteLevelDecoder ? Encoding.UTF8.GetString(bytes.ToArray()) : text.ToString();
-    }
+    public string Decode(IEnumerable<int> ids) => _decoder.Decode(ids.Select(id =>
+        id >= 0 && id < _idToToken.Length && _idToToken[id] != null
+            ? new DecodedToken(_idToToken[id], _addedById.ContainsKey(id))
+            : throw new ArgumentException($"Token id {id} is not in tokenizer '{Name}' (vocabulary size {VocabSize}).")));
 
     /// <summary>The vocabulary string of one id (byte-level spelling for byte-level tokenizers).</summary>
     public string TokenText(int id) => id >= 0 && id < _idToToken.Length && _idToToken[id] != null
@@ -570,5 +538,5 @@ public sealed class HuggingFaceTokenizer : ITokenizer
 public sealed class TokenizerException : Exception
 {
     public TokenizerException(string message) : base(message) { }
-    public TokenizerException(string message, Exception inner) : base(message, inner) { }
+    public TokenizerException(string message, Exception? inner) : base(message, inner) { }
 }

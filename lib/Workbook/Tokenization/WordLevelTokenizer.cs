@@ -191,9 +191,9 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     {
         try
         {
-            return JsonNode.Parse(Util.JsonInput.ReadText(path, m => new FormatException(m)))?["model"]?["type"]?.GetValue<string>() == "WordLevel";
+            return Util.JsonInput.ReadObjectNode(path)["model"]?["type"]?.GetValue<string>() == "WordLevel";
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or IOException or FormatException)
+        catch (Exception e) when (e is FormatException or InvalidOperationException or IOException)
         {
             return false;
         }
@@ -208,7 +208,7 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Tokenizer file '{path}' does not exist.", path);
         bosToken ??= BosFromConfig(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "tokenizer_config.json"));
-        return FromJson(Util.JsonInput.ReadText(path, m => new FormatException(m)), path, bosToken, name);
+        return FromJson(Util.JsonInput.ReadText(path), path, bosToken, name);
     }
 
     /// <summary>
@@ -232,13 +232,13 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     static string? BosFromConfig(string configPath)
     {
         if (!File.Exists(configPath)) return null;
+        var config = Util.JsonInput.ReadObjectNode(configPath, maxBytes: Util.JsonInput.MaxSmallFileBytes);
         try
         {
-            var config = JsonNode.Parse(Util.JsonInput.ReadText(configPath, m => new FormatException(m), Util.JsonInput.MaxSmallFileBytes));
-            var bos = config is JsonObject ? config["bos_token"] : null;
+            var bos = config["bos_token"];
             return bos is JsonValue ? bos.GetValue<string>() : bos is JsonObject ? bos["content"]?.GetValue<string>() : null;
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
             throw new FormatException($"{configPath}: malformed tokenizer config: {e.Message}", e);
         }
@@ -246,16 +246,7 @@ public sealed partial class WordLevelTokenizer : ITokenizer
 
     static WordLevelTokenizer Parse(string json, string path, string? bosToken, string? name)
     {
-        JsonNode root;
-        try
-        {
-            root = JsonNode.Parse(json) ?? throw new FormatException($"{path}: empty JSON.");
-        }
-        catch (JsonException e)
-        {
-            throw new FormatException($"{path}: invalid JSON ({e.Message}).");
-        }
-        if (root is not JsonObject) throw new FormatException($"{path}: expected a JSON object.");
+        var root = Util.JsonInput.ParseObjectNode(json, path);
         var model = root["model"] as JsonObject ?? throw new FormatException($"{path}: no \"model\" object.");
         string? type = model["type"]?.GetValue<string>();
         if (type != "WordLevel") throw new FormatException($"{path}: model type is '{type ?? "(none)"}'; this reader handles WordLevel tokenizers only.");

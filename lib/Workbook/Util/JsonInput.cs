@@ -1,10 +1,25 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Workbook.Util;
 
-/// <summary>Parses user-supplied JSON, turning syntax errors into a <see cref="FormatException"/> that names the source.</summary>
+/// <summary>
+/// Reads JSON that comes from outside (files, the hub, embedded resources) the same way everywhere: files through
+/// <see cref="SafeRead"/> (regular files only, size bounded before anything is read), the bytes UTF-8 and the text JSON
+/// of bounded nesting, and every failure is one error that names the source:
+/// <c>{source}: not valid UTF-8 text.</c>, <c>{source}: not valid JSON: ...</c>, <c>{source}: expected a JSON object, got ...</c>.
+/// Each reader chooses the exception type its callers expect (<see cref="FormatException"/> by default).
+/// </summary>
 public static class JsonInput
 {
+    /// <summary>Makes the exception a reader throws for a message (and the exception that caused it, if any).</summary>
+    public delegate Exception ErrorFactory(string message, Exception? inner);
+
+    static Exception Format(string message, Exception? inner) => new FormatException(message, inner);
+
+    /// <summary>The nesting JsonDocument accepts by default; the workbook's formats need far less.</summary>
+    public const int DefaultMaxDepth = 64;
+
     /// <summary>
     /// Largest JSON file read (datasets, circuits, scores, scenario files, tokenizer.json): a file is parsed whole,
     /// so an endless or multi-gigabyte input must be refused before it is read, not when memory runs out.
@@ -21,29 +36,92 @@ public static class JsonInput
     public static bool IsUtf8(ReadOnlySpan<byte> bytes) => System.Text.Unicode.Utf8.IsValid(bytes);
 
     /// <summary>
-    /// The bytes of a JSON file, read through <see cref="SafeRead"/> (a regular file of at most <paramref name="maxBytes"/>)
-    /// and checked to be UTF-8; <paramref name="error"/> makes the caller's exception from a message naming the file.
+    /// The bytes of a JSON file, read through <see cref="SafeRead"/> (a regular file of at most <paramref name="maxBytes"/>
+    /// bytes, refused before it is read when larger) and checked to be UTF-8.
     /// </summary>
-    public static byte[] ReadFile(string path, Func<string, Exception> error, long maxBytes = MaxFileBytes)
+    public static byte[] ReadBytes(string path, ErrorFactory? error = null, long maxBytes = MaxFileBytes)
     {
-        var bytes = SafeRead.ReadAllBytes(path, maxBytes, error);
-        if (!IsUtf8(bytes)) throw error($"{path}: not valid UTF-8 text.");
+        error ??= Format;
+        var bytes = SafeRead.ReadAllBytes(path, maxBytes, Simple(error));
+        if (!IsUtf8(bytes)) throw error($"{path}: not valid UTF-8 text.", null);
         return bytes;
     }
 
-    /// <summary>The text of a JSON file (see <see cref="ReadFile"/>), a leading byte-order mark dropped.</summary>
-    public static string ReadText(string path, Func<string, Exception> error, long maxBytes = MaxFileBytes) =>
-        SafeRead.ReadAllText(path, maxBytes, error);
+    /// <summary>The text of a JSON file (as <see cref="ReadBytes"/>), a leading byte-order mark dropped.</summary>
+    public static string ReadText(string path, ErrorFactory? error = null, long maxBytes = MaxFileBytes) =>
+        SafeRead.ReadAllText(path, maxBytes, Simple(error ?? Format));
 
-    public static JsonDocument Parse(string json, string source)
+    /// <summary>Reads (as <see cref="ReadBytes"/>) and parses the file at <paramref name="path"/>, which names it in errors.</summary>
+    public static JsonDocument ReadFile(string path, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth, long maxBytes = MaxFileBytes) =>
+        Parse(ReadBytes(path, error, maxBytes), path, error, maxDepth);
+
+    /// <summary>Reads (as <see cref="ReadText"/>) and parses the file at <paramref name="path"/> into a mutable tree whose root must be an object.</summary>
+    public static JsonObject ReadObjectNode(string path, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth, long maxBytes = MaxFileBytes) =>
+        ParseObjectNode(ReadText(path, error, maxBytes), path, error, maxDepth);
+
+    static Func<string, Exception> Simple(ErrorFactory error) => message => error(message, null);
+
+    /// <summary>Parses UTF-8 bytes read from <paramref name="source"/>.</summary>
+    public static JsonDocument Parse(ReadOnlyMemory<byte> bytes, string source, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth)
     {
+        error ??= Format;
+        if (!IsUtf8(bytes.Span)) throw error($"{source}: not valid UTF-8 text.", null);
         try
         {
-            return JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
+            return JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = maxDepth });
         }
         catch (JsonException e)
         {
-            throw new FormatException($"{source}: not valid JSON: {e.Message}", e);
+            throw error($"{source}: not valid JSON: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Parses text read from <paramref name="source"/>.</summary>
+    public static JsonDocument Parse(string json, string source, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth)
+    {
+        try
+        {
+            return JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = maxDepth });
+        }
+        catch (JsonException e)
+        {
+            throw (error ?? Format)($"{source}: not valid JSON: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Parses text into a mutable <see cref="JsonNode"/> tree; the root must be an object.</summary>
+    public static JsonObject ParseObjectNode(string json, string source, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth)
+    {
+        error ??= Format;
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { MaxDepth = maxDepth });
+        }
+        catch (JsonException e)
+        {
+            throw error($"{source}: not valid JSON: {e.Message}", e);
+        }
+        return root as JsonObject ?? throw error($"{source}: expected a JSON object, got {(root is null ? "null" : root.GetValueKind().ToString())}.", null);
+    }
+
+    /// <summary>The document's root, which must be an object.</summary>
+    public static JsonElement RootObject(JsonDocument doc, string source, ErrorFactory? error = null) =>
+        doc.RootElement.ValueKind == JsonValueKind.Object
+            ? doc.RootElement
+            : throw (error ?? Format)($"{source}: expected a JSON object, got {doc.RootElement.ValueKind}.", null);
+
+    /// <summary>Deserializes text read from <paramref name="source"/> into <typeparamref name="T"/>; null or malformed JSON is an error naming it.</summary>
+    public static T Deserialize<T>(string json, string source, JsonSerializerOptions options, ErrorFactory? error = null)
+    {
+        error ??= Format;
+        try
+        {
+            return JsonSerializer.Deserialize<T>(json, options) ?? throw error($"{source}: the JSON is null.", null);
+        }
+        catch (JsonException e)
+        {
+            throw error($"{source}: not valid JSON for {typeof(T).Name}: {e.Message}", e);
         }
     }
 }

@@ -28,10 +28,10 @@ public class RobustnessCardTests
         Assert.Equal((3, 23), (card.CircuitEdges, card.GraphEdges));   // the resample ground truth: 3 of the model's 23 edges (TracrDiscoveryTests)
         Assert.Equal(4, card.Curves.Count);                            // node/edge × resample/mean
         // The resample ground truth: at its own size, ranked first, under edge resample ablation the circuit is the model.
-        var edgeResample = card.Curves.Single(c => c.Methodology.Component == Component.Edge && c.Methodology.Value.Kind == AblationKind.Resample);
+        var edgeResample = card.Curves.Single(c => c.Methodology.Component == Component.Edge && c.Methodology.Value == AblationValue.Resample);
         Assert.Equal(1.0, edgeResample.Points.Single(p => p.Edges == 3).Faithfulness, 4);
         Assert.Equal(Component.Edge, card.Reference.Component);
-        Assert.Equal(AblationKind.Resample, card.Reference.Value.Kind);
+        Assert.Equal(AblationValue.Resample, card.Reference.Value);
         Assert.InRange(card.WorstPrompts.Count, 1, RobustnessCard.WorstCount);
         Assert.True(card.WorstPrompts.Zip(card.WorstPrompts.Skip(1)).All(p => p.First.Deviation >= p.Second.Deviation));
         var md = card.ToMarkdown();

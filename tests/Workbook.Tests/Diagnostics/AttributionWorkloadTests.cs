@@ -8,7 +8,7 @@ namespace Workbook.Tests.Diagnostics;
 /// <summary>The edge-attribution benchmark's workload, on a small shape.</summary>
 public class AttributionWorkloadTests
 {
-    static TransformerConfig Small => PatchingWorkload.Gpt2SmallShape with
+    static TransformerConfig Small => KnownConfigs.Gpt2SmallShape with
     {
         Name = "small", NLayers = 2, DModel = 32, NHeads = 4, DHead = 8, DMlp = 64, DVocab = 97, NCtx = 32,
     };

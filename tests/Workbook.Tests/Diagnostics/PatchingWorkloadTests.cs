@@ -12,7 +12,7 @@ namespace Workbook.Tests.Diagnostics;
 /// <summary>The benchmark workload (on a small shape) and the device helpers the GPU checks rely on.</summary>
 public class PatchingWorkloadTests
 {
-    static TransformerConfig Small => PatchingWorkload.Gpt2SmallShape with
+    static TransformerConfig Small => KnownConfigs.Gpt2SmallShape with
     {
         Name = "small", NLayers = 2, DModel = 32, NHeads = 4, DHead = 8, DMlp = 64, DVocab = 97, NCtx = 32,
     };

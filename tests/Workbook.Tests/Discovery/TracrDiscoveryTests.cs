@@ -84,12 +84,26 @@ public class TracrDiscoveryTests
         }
     }
 
-    [Theory]
-    [InlineData("tracr-reverse", "zero", SearchSpace.Edge, MetricKind.Kl)]
-    [InlineData("tracr-xproportion", "zero", SearchSpace.Edge, MetricKind.Mse)]
-    [InlineData("tracr-reverse", "resample", SearchSpace.Node, MetricKind.Kl)]
-    public void AcdcFaithfulnessEqualsTheEvaluationOfItsCircuit(string task, string ablation, SearchSpace search, MetricKind metric)
+    /// <summary>
+    /// Discovery takes any ablation value of the vocabulary: with Gaussian noise of scale 0 every patch value is the
+    /// clean run's own output, so Δ = 0 and edge attribution scores every edge exactly 0; scale 1 does not.
+    /// </summary>
+    [Fact]
+    public void AttributionWithZeroNoiseScoresNothing()
     {
+        Assert.All(Discover("tracr-reverse", DiscoveryAlgorithm.Eap, ablation: AblationValue.Parse("noise-0")).Scores.Scores, s => Assert.Equal(0, s));
+        var noisy = Discover("tracr-reverse", DiscoveryAlgorithm.Eap, ablation: AblationValue.Parse("noise-1-seed3"));
+        Assert.Contains(noisy.Scores.Scores, s => s != 0);
+        Assert.Equal("noise-1-seed3", noisy.Scores.Info.Ablation.Label);
+    }
+
+    [Theory]
+    [InlineData("tracr-reverse", "zero", SearchSpace.Edge, "kl")]
+    [InlineData("tracr-xproportion", "zero", SearchSpace.Edge, "mse")]
+    [InlineData("tracr-reverse", "resample", SearchSpace.Node, "kl")]
+    public void AcdcFaithfulnessEqualsTheEvaluationOfItsCircuit(string task, string ablation, SearchSpace search, string metricLabel)
+    {
+        var metric = MetricKind.Parse(metricLabel);
         var value = ablation == "zero" ? AblationValue.Zero : AblationValue.Resample;
         var result = Discover(task, DiscoveryAlgorithm.Acdc, search, value, new AcdcOptions { TauExponents = new[] { -20, -13, -1 } });
         var (model, parts) = Setups[task].Value;

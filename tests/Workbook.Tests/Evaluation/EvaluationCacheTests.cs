@@ -64,7 +64,7 @@ public class EvaluationCacheTests
 
         // The work done: 3 parts of 2 batches. Alone, each recorded methodology records its batch and each view's means make
         // their own pass; shared, one recording per batch and side serves both views, and one pass serves both views' means.
-        int recorded = grid.Count(m => m.Value.Kind == AblationKind.Resample || m.Value.MeanOver == MeanOver.Batch && m.Value.Kind == AblationKind.Mean);
+        int recorded = grid.Count(m => m.Value is ResampleAblation or MeanAblation { Over: MeanOver.Batch });
         Assert.Equal(3 * 2 * recorded, alone.Statistics.Recordings);
         Assert.Equal(3 * 2 * 2, shared.Statistics.Recordings); // two sides (ablate-clean records corrupt prompts, restore-corrupt clean ones)
         Assert.Equal(3 * 2 * 2 * 2, alone.Statistics.MeanPasses); // two views, each 2 passes (clean, corrupt) per batch

@@ -120,8 +120,9 @@ public class MetricTests
     [Fact]
     public void MetricNamesRoundTripAndRealValuedTargetsAreRejected()
     {
-        foreach (var name in MetricNames.All) Assert.Equal(name, MetricNames.Parse(name).Name());
-        Assert.Contains("'logit-diff'", Assert.Throws<ArgumentException>(() => MetricNames.Parse("logit-dif")).Message);
+        foreach (var metric in MetricKind.All) Assert.Same(metric, MetricKind.Parse(metric.Label.ToUpperInvariant()));
+        Assert.Equal(9, MetricKind.All.Select(m => m.Label).Distinct().Count());
+        Assert.Contains("'logit-diff'", Assert.Throws<ArgumentException>(() => MetricKind.Parse("logit-dif")).Message);
         var y = tensor(new double[,,] { { { 0.5 } } });
         Assert.Contains("real-valued", Assert.Throws<ArgumentException>(() => FaithfulnessMetrics.PerPrompt(MetricKind.LogitDiff, y, y, new MetricTargets(null, null))).Message);
         Assert.Equal(new[] { 0.0 }, FaithfulnessMetrics.PerPrompt(MetricKind.Mse, y, y, new MetricTargets(null, null)));

@@ -17,7 +17,10 @@ public class BlockMemoryTests
     {
         public List<long> AtBlockInput { get; } = new();
         public bool KeepsBlockTensors => keepsBlockTensors;
-        public void OnBlockInput(int layer, Tensor residPre) => AtBlockInput.Add(DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        public void OnSource(SourceSite site, int layer, Tensor value)
+        {
+            if (site == SourceSite.BlockInput) AtBlockInput.Add(DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        }
     }
 
     [Fact]

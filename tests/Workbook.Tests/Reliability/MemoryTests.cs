@@ -59,9 +59,9 @@ public class MemoryTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
-    [InlineData(Component.Edge, AblationKind.Resample)]
-    [InlineData(Component.Node, AblationKind.Mean)]
-    public void FiftyBatchesKeepTensorsAndResidentMemoryFlat(Component component, AblationKind ablation)
+    [InlineData(Component.Edge, "resample")]
+    [InlineData(Component.Node, "mean-corrupt")]
+    public void FiftyBatchesKeepTensorsAndResidentMemoryFlat(Component component, string ablation)
     {
         Skip.IfNot(OperatingSystem.IsLinux(), "RssAnon is read from /proc, which only Linux has.");
         using var model = ModelLoader.Load(TestFiles.Fixture("tiny-gpt2"));
@@ -73,7 +73,7 @@ public class MemoryTests(ITestOutputHelper output)
         var request = new EvaluationRequest
         {
             Model = model, Task = EvaluationTests.TokenTask, Parts = new[] { part }, Circuit = circuit,
-            Methodologies = new[] { new Methodology { Component = component, Value = ablation == AblationKind.Mean ? AblationValue.Mean(MeanOver.Corrupt) : AblationValue.Resample } },
+            Methodologies = new[] { new Methodology { Component = component, Value = AblationValue.Parse(ablation) } },
             Metrics = new[] { MetricKind.LogitDiffRecovered, MetricKind.Kl }, BatchSize = batchSize,
             Progress = new Sampler(new[] { 5, 50 }, batchSize, samples),
         };

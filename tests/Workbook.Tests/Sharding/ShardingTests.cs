@@ -65,7 +65,7 @@ public sealed class ShardingTests : IDisposable
         var plan = new EvaluationPlan
         {
             Task = "ioi", Circuit = "toy-ioi", Model = "toy", Methodologies = methodologies.Select(MethodologyEntry.Of).ToArray(),
-            Metrics = metrics.Select(m => m.Name()).ToArray(), Parts = parts, BatchSize = 2,
+            Metrics = metrics.Select(m => m.Label).ToArray(), Parts = parts, BatchSize = 2,
             Units = EvaluationUnits.Enumerate(parts.Select(p => p.Prompts).ToArray(), methodologies.Length, 2).Count,
         };
         // Values chosen to stress a round trip: non-finite, negative zero, subnormal, long mantissas.

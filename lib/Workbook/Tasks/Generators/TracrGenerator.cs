@@ -13,9 +13,6 @@ public static class TracrGenerator
 {
     public const int SequenceLength = 5;
 
-    public static IReadOnlyList<string> XProportionSymbols { get; } = new[] { "BOS", "compiler_pad", "w", "x", "y", "z" };
-    public static IReadOnlyList<string> ReverseSymbols { get; } = new[] { "1", "2", "3", "BOS", "compiler_pad" };
-
     public static PromptDataset XProportion(int seed = 0)
     {
         var vocab = new[] { 2, 3, 4, 5 }; // w x y z
