@@ -16,12 +16,15 @@ public static class WorkbookCli
         root.Subcommands.Add(SelfCheckCommand.Build());
         root.Subcommands.Add(BenchCommand.Build());
         root.Subcommands.Add(TrainToyIoiCommand.Build());
+        root.Subcommands.Add(TrainToyCommand.Build());
         root.Subcommands.Add(CircuitCommand.Build());
         root.Subcommands.Add(EvalCommand.Build());
         root.Subcommands.Add(ReportCommand.Build());
         root.Subcommands.Add(DatasetCommand.Build());
         root.Subcommands.Add(DiscoverCommand.Build());
         root.Subcommands.Add(RocCommand.Build());
+        root.Subcommands.Add(CurveCommand.Build());
+        root.Subcommands.Add(CardCommand.Build());
         root.Subcommands.Add(MergeCommand.Build());
         root.Subcommands.Add(ReproduceCommand.Build());
         root.Subcommands.Add(NotebookCommand.Build());

@@ -39,13 +39,19 @@ public sealed record NotebookRunOptions
 {
     /// <summary>Run every figure on the embedded models even when the paper's model is in the hub cache (fast, deterministic).</summary>
     public bool EmbeddedOnly { get; init; }
-    /// <summary>One line per cell: "[3/12] code ..." (null: silent).</summary>
+    /// <summary>Two lines per code cell: "[3/12] code ..." as it starts, "[3/12] done in 12s" (or "failed after") as it ends (null: silent).</summary>
     public IProgress<string>? Progress { get; init; }
     /// <summary>
     /// A solutions notebook (<see cref="Solutions.For"/>): each cell whose first line is <c>// workbook: exercise ID</c>
     /// runs the solution cell with the same first line instead of the stub (null: the stubs run as written).
     /// </summary>
     public string? Solutions { get; init; }
+    /// <summary>Progress inside cells (evaluations, discovery); also shown in the report as one line per cell. Null: only in the report.</summary>
+    public IProgress<Progress.WorkProgress>? WorkProgress { get; init; }
+    /// <summary>Values that replace the notebook's parameters cell's (see <see cref="NotebookParameters"/>); null: the notebook's own.</summary>
+    public NotebookParameters? Parameters { get; init; }
+    /// <summary>Let float32 matmuls on CUDA use TF32 during the run (<see cref="Model.Devices.AllowTf32"/>).</summary>
+    public bool AllowTf32 { get; init; }
 }
 
 /// <summary>
@@ -57,6 +63,8 @@ public sealed record NotebookRunOptions
 public static class NotebookRunner
 {
     public const string SetupMarker = "// workbook: setup";
+    /// <summary>The first line of a notebook's parameters cell: the values a reader edits, which a headless run may override.</summary>
+    public const string ParametersMarker = "// workbook: parameters";
     static readonly SemaphoreSlim OneAtATime = new(1, 1);
 
     public static async Task<NotebookRun> RunAsync(string path, NotebookRunOptions? options = null, CancellationToken cancel = default)
@@ -68,11 +76,21 @@ public static class NotebookRunner
         // A regular file of at most 64 MiB (a FIFO named *.dib would block the read forever).
         var elements = ReadCells(path, Util.SafeRead.ReadAllText(path, 64L << 20, m => new ArgumentException(m)));
         var solutions = options.Solutions is null ? null : Notebooks.Solutions.Read(options.Solutions, elements.Where(e => e.KernelName != "markdown").Select(e => e.Contents), ReadCells);
+        var overrides = options.Parameters ?? new NotebookParameters();
+        if (!overrides.IsEmpty)
+        {
+            var parametersCell = elements.FirstOrDefault(e => e.KernelName != "markdown" && IsParametersCell(e.Contents))
+                ?? throw new ArgumentException($"Notebook '{path}' has no parameters cell ('{ParametersMarker}'), so {string.Join(", ", overrides.Assignments().Select(a => a.Name))} cannot be set.");
+            var missing = overrides.MissingFrom(parametersCell.Contents).ToList();
+            if (missing.Count > 0) throw new ArgumentException($"The parameters cell of '{path}' has no {string.Join(", ", missing)} to set.");
+        }
 
         // Process-wide state (working directory, formatter, embedded-only switch): one notebook at a time.
         await OneAtATime.WaitAsync(cancel);
         string previousDirectory = Environment.CurrentDirectory;
         bool previousEmbedded = FigureSetup.EmbeddedOnly;
+        bool previousTf32 = Model.Devices.AllowTf32;
+        var previousProgress = Progress.AmbientProgress.Default;
         var total = Stopwatch.StartNew();
         var cells = new List<CellRun>();
         try
@@ -80,25 +98,38 @@ public static class NotebookRunner
             // As in VS Code, relative paths in cells are relative to the notebook's folder.
             Environment.CurrentDirectory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
             if (options.EmbeddedOnly) FigureSetup.EmbeddedOnly = true;
+            if (options.AllowTf32) Model.Devices.AllowTf32 = true;
+            Progress.AmbientProgress.Default = CellProgress(options.WorkProgress);
             using var kernel = CreateKernel();
             for (int i = 0; i < elements.Count; i++)
             {
                 cancel.ThrowIfCancellationRequested();
                 var element = elements[i];
                 bool markdown = element.KernelName == "markdown";
-                options.Progress?.Report($"[{i + 1}/{elements.Count}] {(markdown ? "markdown" : "code")} {FirstLine(element.Contents)}");
                 if (markdown)
                 {
                     cells.Add(new CellRun(i + 1, CellKind.Markdown, element.Contents, Array.Empty<CellOutput>(), TimeSpan.Zero));
                     continue;
                 }
+                string cellTag = $"[{i + 1}/{elements.Count}]";
+                options.Progress?.Report($"{cellTag} code {FirstLine(element.Contents)}");
                 bool setup = IsSetupCell(element.Contents);
                 string? exercise = Notebooks.Solutions.ExerciseOf(element.Contents);
                 string? solution = exercise is null ? null : solutions?[exercise];
                 var clock = Stopwatch.StartNew();
                 var result = await kernel.SendAsync(new SubmitCode(setup ? InProcessSetup() : solution ?? element.Contents, "csharp"), cancel);
                 var (outputs, error) = Collect(result.Events);
+                if (error is null && IsParametersCell(element.Contents) && overrides.Assignments() is { Count: > 0 } assignments)
+                {
+                    // Papermill's way: the notebook's values first, then the ones this run was given.
+                    string code = string.Join("\n", assignments.Select(a => $"{a.Name} = {a.Code};"));
+                    var set = await kernel.SendAsync(new SubmitCode(code, "csharp"), cancel);
+                    var (_, setError) = Collect(set.Events);
+                    error = setError is null ? null : $"setting the parameters ({code.Replace("\n", " ")}) failed: {setError}";
+                    outputs = outputs.Append(new CellOutput("text/plain", $"Set by this run: {string.Join(", ", assignments.Select(a => $"{a.Name} = {a.Code}"))}\n")).ToList();
+                }
                 cells.Add(new CellRun(i + 1, CellKind.Code, solution ?? element.Contents, outputs, clock.Elapsed, error, setup) { Exercise = exercise, Solved = solution is not null });
+                options.Progress?.Report($"{cellTag} {(error is null ? "done" : "FAILED")} in {NotebookReport.Seconds(clock.Elapsed)}");
                 if (error is not null) break;
             }
             return new NotebookRun(path, TitleOf(elements) ?? System.IO.Path.GetFileNameWithoutExtension(path), cells, total.Elapsed, elements.Count);
@@ -107,6 +138,8 @@ public static class NotebookRunner
         {
             Environment.CurrentDirectory = previousDirectory;
             FigureSetup.EmbeddedOnly = previousEmbedded;
+            Model.Devices.AllowTf32 = previousTf32;
+            Progress.AmbientProgress.Default = previousProgress;
             OneAtATime.Release();
         }
     }
@@ -140,6 +173,22 @@ public static class NotebookRunner
     public static bool IsSetupCell(string source) =>
         source.TrimStart().StartsWith(SetupMarker, StringComparison.Ordinal);
 
+    public static bool IsParametersCell(string source) =>
+        source.TrimStart().StartsWith(ParametersMarker, StringComparison.Ordinal);
+
+    /// <summary>
+    /// Progress inside cells, as in VS Code: one line per cell in the cell's output, updated in place (the report keeps its last
+    /// state), and every report passed on to <paramref name="also"/> (the command line's stderr).
+    /// </summary>
+    static Progress.CellProgress CellProgress(IProgress<Progress.WorkProgress>? also) => new(
+        () => KernelInvocationContext.Current?.Command,
+        () =>
+        {
+            if (KernelInvocationContext.Current is null) return _ => { };
+            var shown = Kernel.display("", PlainTextFormatter.MimeType);
+            return text => shown.Update(text);
+        }) { Also = also };
+
     static CompositeKernel CreateKernel()
     {
         var csharp = new CSharpKernel().UseKernelHelpers().UseValueSharing();
@@ -164,6 +213,7 @@ public static class NotebookRunner
     static (IReadOnlyList<CellOutput> Outputs, string? Error) Collect(IEnumerable<KernelEvent> events)
     {
         var outputs = new List<CellOutput>();
+        var shown = new Dictionary<string, int>(StringComparer.Ordinal);
         string? error = null;
         foreach (var e in events)
         {
@@ -178,7 +228,15 @@ public static class NotebookRunner
                 case DisplayEvent d:
                     var html = d.FormattedValues.FirstOrDefault(f => f.MimeType == HtmlFormatter.MimeType);
                     var chosen = html ?? d.FormattedValues.FirstOrDefault();
-                    if (chosen is not null) outputs.Add(new CellOutput(chosen.MimeType, chosen.Value));
+                    if (chosen is null) break;
+                    var output = new CellOutput(chosen.MimeType, chosen.Value);
+                    // An updated value (a progress line) replaces what it showed before: the report keeps its last state.
+                    if (d.ValueId is { } id && shown.TryGetValue(id, out int at)) outputs[at] = output;
+                    else
+                    {
+                        if (d.ValueId is { } newId) shown[newId] = outputs.Count;
+                        outputs.Add(output);
+                    }
                     break;
                 case CommandFailed f:
                     error = f.Exception is { } ex ? Describe(ex) : f.Message;

@@ -54,9 +54,11 @@ public static class Reproduction
     /// <summary>The workshop notebooks' folder inside the notebooks folder.</summary>
     public const string WorkshopFolder = "workshop";
 
+    /// <param name="progress">One line per notebook as it starts and ends.</param>
     /// <param name="workshop">Also run <c>workshop/*.dib</c> with their solutions, into <c>OUT/workshop/</c>.</param>
+    /// <param name="cellProgress">The runner's per-cell lines (null: indented into <paramref name="progress"/>).</param>
     public static async Task<ReproductionResult> RunAsync(string notebooksFolder, string outputFolder, NotebookRunOptions? options = null, IProgress<string>? progress = null,
-        bool workshop = false, CancellationToken cancel = default)
+        bool workshop = false, CancellationToken cancel = default, IProgress<string>? cellProgress = null)
     {
         var notebooks = NotebooksIn(notebooksFolder);
         var workshopNotebooks = workshop ? Notebooks(Path.Combine(notebooksFolder, WorkshopFolder)) : new List<string>();
@@ -75,7 +77,7 @@ public static class Reproduction
             var clock = Stopwatch.StartNew();
             var run = await NotebookRunner.RunAsync(notebook, (options ?? new NotebookRunOptions()) with
             {
-                Progress = progress is null ? null : new Indented(progress),
+                Progress = cellProgress ?? (progress is null ? null : new Indented(progress)),
                 Solutions = isWorkshop ? Solutions.For(notebook) : null,
             }, cancel);
             string report = isWorkshop ? Path.Combine(outputFolder, WorkshopFolder, name + ".html") : Path.Combine(outputFolder, name + ".html");

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Workbook.Diagnostics;
+using Workbook.Progress;
 using Workbook.Model;
 
 namespace Workbook.Cli.Commands;
@@ -11,7 +12,84 @@ public static class BenchCommand
     {
         var bench = new Command("bench", "Performance measurements on a device (wall clock with device synchronisation).");
         bench.Subcommands.Add(BuildPatching());
+        bench.Subcommands.Add(BuildFigure());
+        bench.Subcommands.Add(BuildPrecision());
         return bench;
+    }
+
+    static Command BuildFigure()
+    {
+        var figure = new Argument<string>("figure") { Description = $"The paper's figure: {string.Join(", ", FigureBenchmark.Names)}." };
+        var model = new Option<string?>("--model", "-m") { Description = "The model (default: the paper's, from the hub cache; a stand-in from `workbook models random` works)." };
+        var device = CommonOptions.Device();
+        var dtype = CommonOptions.DType();
+        var tf32 = CommonOptions.AllowTf32();
+        var prompts = TaskInputs.Prompts();
+        var batchSize = TaskInputs.BatchSize();
+        var parts = new Option<int?>("--parts-per-order") { Description = "IOI: only the first N templates of each name order (a part of the figure; default: all 15)." };
+        var noReuse = new Option<bool>("--no-reuse") { Description = "Compute clean runs, patch-source activations and means per methodology (the reference that work sharing is measured against)." };
+        var json = CommonOptions.Json();
+        var cmd = new Command("figure", "Time the evaluations behind one of the paper's figures at the paper's prompt counts (3: IOI grid, 4: ABC dataset size, " +
+                                        "9: Docstring, 10: Sports Players) on the paper's model or its random stand-in; wall time, and the process's peak memory.")
+        {
+            figure, model, device, dtype, tf32, prompts, batchSize, parts, noReuse, json,
+        };
+        cmd.SetAction(parse =>
+        {
+            Devices.AllowTf32 = parse.GetValue(tf32);
+            var parameters = new Experiments.FigureParameters(parse.GetValue(model), parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(prompts), parse.GetValue(batchSize));
+            using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
+            var result = FigureBenchmark.Run(parse.GetValue(figure)!, parameters, !parse.GetValue(noReuse), progress, parse.GetValue(parts));
+            progress.Dispose();
+            var output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(json)) CommonOptions.WriteJson(output, result);
+            else output.WriteLine($"figure {result.Figure} on {result.Model}{(result.RandomWeights ? " (random weights)" : "")}, {result.DeviceName}, {result.DType}: " +
+                                  $"{result.Prompts} prompts in {result.Parts} part(s), {result.Methodologies} methodologies{(result.ReuseWork ? "" : ", no work sharing")}; " +
+                                  $"load {result.LoadSeconds:F1} s, compute {result.ComputeSeconds:F1} s, peak RSS {ConsoleProgress.Bytes(result.PeakRssBytes)}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command BuildPrecision()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "The model (an embedded one, a hub alias, a folder).", DefaultValueFactory = _ => "toy-ioi" };
+        var task = new Option<string>("--task", "-t") { Description = "The task.", DefaultValueFactory = _ => "ioi" };
+        var circuit = TaskInputs.Circuit();
+        var dtype = new Option<string>("--dtype") { Description = "The half-precision type to compare with float32: bfloat16 or float16.", DefaultValueFactory = _ => "bfloat16" };
+        var device = CommonOptions.Device();
+        var prompts = TaskInputs.Prompts();
+        var parts = new Option<int?>("--parts-per-order") { Description = "IOI: only the first N templates of each name order." };
+        var batchSize = TaskInputs.BatchSize();
+        var json = CommonOptions.Json();
+        var cmd = new Command("precision", "The accuracy cost of bfloat16/float16 against float32 on the same prompts: the largest logit difference at the read " +
+                                           "positions and each methodology's median faithfulness (Figure 3's grid), with the time of each.")
+        {
+            model, task, circuit, dtype, device, prompts, parts, batchSize, json,
+        };
+        cmd.SetAction(parse =>
+        {
+            var half = CommonOptions.ParseDType(parse.GetValue(dtype)!);
+            string? circuitName = parse.GetValue(circuit) ?? (parse.GetValue(model) == "toy-ioi" ? "toy-ioi" : null);
+            using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
+            var r = PrecisionComparison.Compare(parse.GetValue(model)!, parse.GetValue(task)!, circuitName, half, parse.GetValue(device)!, parse.GetValue(prompts),
+                parse.GetValue(parts), parse.GetValue(batchSize), progress);
+            progress.Dispose();
+            var output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(json))
+            {
+                CommonOptions.WriteJson(output, r);
+                return 0;
+            }
+            output.WriteLine($"{r.Model}{(r.RandomWeights ? " (random weights)" : "")}, task {r.Task}, circuit {r.Circuit}, {r.Prompts} prompts on {r.Device}: {r.DType} vs float32");
+            output.WriteLine($"  largest |logit difference| at the read positions: {r.MaxAbsLogitDifference:G3} (logits up to {r.MaxAbsLogit:G3})");
+            output.WriteLine($"  time: float32 {r.Float32Seconds:F1} s, {r.DType} {r.HalfSeconds:F1} s");
+            output.WriteLine($"  {"methodology",-46} {"metric",-22} {"float32",9} {r.DType,9} {"shift",8}");
+            foreach (var m in r.Medians)
+                output.WriteLine($"  {m.Methodology,-46} {m.Metric,-22} {m.Float32,9:F2} {m.Half,9:F2} {m.Difference,8:F2}");
+            return 0;
+        });
+        return cmd;
     }
 
     static Command BuildPatching()

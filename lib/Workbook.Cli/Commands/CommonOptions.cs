@@ -15,7 +15,7 @@ public static class CommonOptions
 
     public static Option<string> Device() => new("--device")
     {
-        Description = "Compute device: cpu, cuda or cuda:N.",
+        Description = "Compute device: cpu, cuda, cuda:N, or auto (CUDA when available, else the CPU).",
         DefaultValueFactory = _ => "cpu",
     };
 
@@ -37,13 +37,17 @@ public static class CommonOptions
         DefaultValueFactory = _ => "float32",
     };
 
-    public static TorchSharp.torch.ScalarType ParseDType(string text) => text.ToLowerInvariant() switch
+    public static TorchSharp.torch.ScalarType ParseDType(string text)
     {
-        "float32" or "fp32" or "f32" => TorchSharp.torch.ScalarType.Float32,
-        "float16" or "fp16" or "f16" or "half" => TorchSharp.torch.ScalarType.Float16,
-        "bfloat16" or "bf16" => TorchSharp.torch.ScalarType.BFloat16,
-        _ => throw new ArgumentException($"--dtype '{text}' is not one of float32, float16, bfloat16."),
-    };
+        try
+        {
+            return Workbook.Model.Precision.Parse(text);
+        }
+        catch (ArgumentException)
+        {
+            throw new ArgumentException($"--dtype '{text}' is not one of {Workbook.Model.Precision.Names}.");
+        }
+    }
 
     /// <summary>
     /// Load options for <c>--model</c>: device, dtype, and hub settings from the environment (HF_ENDPOINT, HF_TOKEN,
@@ -63,6 +67,14 @@ public static class CommonOptions
             DType = dtype == null ? TorchSharp.torch.ScalarType.Float32 : ParseDType(parse.GetValue(dtype)!),
             Hub = hub,
         };
+    }
+
+    /// <summary>One line on stderr when <paramref name="spec"/> is a random-weights stand-in, so no output of it is taken for the real model's.</summary>
+    public static void NoteRandomWeights(string spec, Checkpoints.LoadOptions options, TextWriter error)
+    {
+        var source = Checkpoints.ModelLoader.Locate(spec, options);
+        if (source.Folder is { } folder && Checkpoints.RandomWeightsInfo.Read(folder) is { } info)
+            error.WriteLine($"note: '{source.DisplayName}' is {info}.");
     }
 
     public static readonly JsonSerializerOptions JsonOptions = new()

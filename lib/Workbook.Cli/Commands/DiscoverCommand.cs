@@ -4,6 +4,7 @@ using Workbook.Checkpoints;
 using Workbook.Discovery;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Progress;
 using Workbook.Sharding;
 using Workbook.Tasks;
 
@@ -14,7 +15,7 @@ public sealed class DiscoveryOptions
 {
     public Option<string> Model { get; } = CommonOptions.Model();
     public Option<string> Task { get; } = TaskInputs.Task();
-    public Option<string> Algorithm { get; } = new("--algorithm", "-a") { Description = "acdc, eap (edge attribution patching), sp (subnetwork probing) or hisp.", Required = true };
+    public Option<string> Algorithm { get; } = new("--algorithm", "-a") { Description = "acdc, eap (edge attribution patching), sp (subnetwork probing), hisp, eap-ig-inputs (eap-ig) or eap-ig-activations (EAP with integrated gradients).", Required = true };
     public Option<string> Search { get; } = new("--search") { Description = "edge (the factorized graph) or node (the residual graph; node scores mapped onto edges).", DefaultValueFactory = _ => "edge" };
     public Option<string?> Target { get; } = new("--target") { Description = "kl, mse, mse-answers or logit-diff. Default: the paper's for the algorithm and task." };
     public Option<string?> Ablation { get; } = TaskInputs.Ablation("--ablation", "The ablation value (default resample; sp: mean-corrupt).");
@@ -24,6 +25,8 @@ public sealed class DiscoveryOptions
     public Option<string?> Dataset { get; } = TaskInputs.Dataset();
     public Option<int?> Epochs { get; } = new Option<int?>("--epochs") { Description = "Subnetwork probing epochs (default 500, the paper's)." }
         .Within(0, OptionLimits.MaxEpochs);
+    public Option<int?> IgSteps { get; } = new Option<int?>("--ig-steps") { Description = $"EAP-IG integration steps (default {DiscoveryRequest.DefaultIntegratedGradientSteps}; 1 is plain EAP)." }
+        .Within(1, DiscoveryRequest.MaxIntegratedGradientSteps);
     public Option<string?> TauExponents { get; } = new("--tau-exponents") { Description = "ACDC threshold exponents as FROM..TO or a comma list (default -25..-2; thresholds = {1,3,5,7,9} x 10^exponent)." };
     public Option<int?> Threads { get; } = new Option<int?>("--threads") { Description = "libtorch threads for the run (1 is fastest for the tiny Tracr and toy models, especially on a busy machine). Default: libtorch's." }
         .Within(1, OptionLimits.MaxThreads, $"this machine has {OptionLimits.MaxThreads} processors");
@@ -32,7 +35,7 @@ public sealed class DiscoveryOptions
     public Option<bool> Offline { get; } = CommonOptions.Offline();
     public ShardOptions Sharding { get; } = new();
 
-    public IEnumerable<Option> All => new Option[] { Model, Task, Algorithm, Search, Target, Ablation, Prompts, BatchSize, Seed, Dataset, Epochs, TauExponents, Threads, Device, DType, Offline,
+    public IEnumerable<Option> All => new Option[] { Model, Task, Algorithm, Search, Target, Ablation, Prompts, BatchSize, Seed, Dataset, Epochs, IgSteps, TauExponents, Threads, Device, DType, Offline,
         Sharding.Shard, Sharding.Part };
 
     /// <summary>
@@ -51,16 +54,23 @@ public sealed class DiscoveryOptions
         var sp = new SubnetworkProbingOptions();
         if (parse.GetValue(Epochs) is int epochs)
             sp = epochs >= 0 ? sp with { Epochs = epochs } : throw new ArgumentException($"--epochs must not be negative, got {epochs}.");
+        int? igSteps = parse.GetValue(IgSteps);
+        if (igSteps is not null && !algorithm.IsIntegratedGradients())
+            throw new ArgumentException($"--ig-steps applies to eap-ig-inputs and eap-ig-activations, not {algorithm.Name()}.");
         var acdc = new AcdcOptions();
         if (parse.GetValue(TauExponents) is string exps) acdc = acdc with { TauExponents = ParseExponents(exps) };
 
-        using var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, CommonOptions.LoadOptions(parse, Device, DType, Offline));
+        var load = CommonOptions.LoadOptions(parse, Device, DType, Offline);
+        Precision.EnsureUsable(load.DType, Devices.Parse(load.Device)); // before the model is read
+        using var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, load);
+        if (loaded.RandomWeights is { } random) parse.InvocationConfiguration.Error.WriteLine($"note: '{loaded.DisplayName}' is {random}.");
         var parts = TaskInputs.Prepare(task, loaded, parse.GetValue(Dataset), parse.GetValue(Seed), parse.GetValue(Prompts));
+        using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
         var request = new DiscoveryRequest
         {
             Model = loaded.Model, Task = task, Parts = parts, Algorithm = algorithm, Search = search, Target = target, Ablation = ablation,
-            BatchSize = parse.GetValue(BatchSize), Seed = parse.GetValue(Seed), Acdc = acdc, SubnetworkProbing = sp, Threads = parse.GetValue(Threads),
-            Progress = new ConsoleProgress(parse.InvocationConfiguration.Error), Shard = shard,
+            BatchSize = parse.GetValue(BatchSize), Seed = parse.GetValue(Seed), Acdc = acdc, SubnetworkProbing = sp, IntegratedGradientSteps = igSteps ?? DiscoveryRequest.DefaultIntegratedGradientSteps, Threads = parse.GetValue(Threads),
+            Progress = progress, Shard = shard, ModelName = loaded.DisplayName,
         };
         if (shard is null) return CircuitDiscovery.Run(request);
         var partial = CircuitDiscovery.RunUnits(request);
@@ -112,26 +122,6 @@ public sealed class DiscoveryOptions
         return exponents.Length > 0 ? exponents : throw new ArgumentException("--tau-exponents lists nothing.");
     }
 
-    /// <summary>Discovery progress on stderr: a live line on a terminal, otherwise a line per tenth of the work.</summary>
-    sealed class ConsoleProgress(TextWriter error) : IProgress<DiscoveryProgress>
-    {
-        readonly bool _live = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
-        int _lastTenth = -1;
-
-        public void Report(DiscoveryProgress p)
-        {
-            if (_live)
-            {
-                error.Write($"\r{Util.ControlCharacters.Escape(p.ToString())}".PadRight(110));
-                if (p.Step == p.Total) error.WriteLine();
-                return;
-            }
-            int tenth = p.Total == 0 ? 10 : 10 * p.Step / p.Total;
-            if (tenth == _lastTenth && p.Step != p.Total) return;
-            _lastTenth = tenth;
-            error.WriteLine(Util.ControlCharacters.Escape(p.ToString()));
-        }
-    }
 }
 
 /// <summary>A shard's part of a discover or roc run: how the merged result is shown, the plan, and the shard's units.</summary>
@@ -147,7 +137,7 @@ public static class DiscoverCommand
         var output = new Option<string?>("--out") { Description = "Write the scores (JSON) to this file, atomically." };
         var top = new Option<int>("--top") { Description = "Edges to list in the text output (most important first).", DefaultValueFactory = _ => 20 }
             .Within(0, OptionLimits.MaxTop);
-        var cmd = new Command("discover", "Discover a circuit: score every edge with ACDC, edge attribution patching, subnetwork probing or HISP (spec A.5).");
+        var cmd = new Command("discover", "Discover a circuit: score every edge with ACDC, edge attribution patching (plain or with integrated gradients), subnetwork probing or HISP (spec A.5).");
         foreach (var o in options.All) cmd.Options.Add(o);
         cmd.Options.Add(output);
         cmd.Options.Add(top);

@@ -3,6 +3,7 @@ using System.Globalization;
 using Workbook.Evaluation;
 using Workbook.Metrics;
 using Workbook.Patching;
+using Workbook.Progress;
 using Workbook.Sharding;
 
 namespace Workbook.Cli.Commands;
@@ -60,9 +61,14 @@ public static class EvalCommand
             var (loaded, parts) = shared.Load(parse, task);
             using var _ = loaded;
             var model = loaded.Model;
-            var request = shared.Request(parse, model, task, parts, choice, new[] { methodology }, metrics) with { Shard = shard };
-            var plan = EvaluationPlan.Of(request, choice.Name, model.Config.Name);
+            using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
+            var request = shared.Request(parse, model, task, parts, choice, new[] { methodology }, metrics, progress) with
+            {
+                Shard = shard, ModelLabel = new ModelLabel(loaded.DisplayName, loaded.RandomWeights is not null),
+            };
+            var plan = EvaluationPlan.Of(request, choice.Name, loaded.DisplayName);
             var result = Evaluator.RunWithBaseline(request);
+            progress.Dispose();
             var render = new Render(parse.GetValue(shared.Json), parse.GetValue(shared.Seed));
             if (shard is not null)
             {

@@ -18,7 +18,77 @@ public static class ModelsCommand
         var cmd = new Command("models", "Download models from the HuggingFace hub into its cache, and list what is cached.");
         cmd.Subcommands.Add(Pull(environment));
         cmd.Subcommands.Add(List(environment));
+        cmd.Subcommands.Add(Random(environment));
         return cmd;
+    }
+
+    public sealed record RandomOutput(string Like, int Seed, string StorageDType, string Folder, string? Repo, string? Commit, long Bytes, string? Replaced);
+
+    static Command Random(Func<string, string?> environment)
+    {
+        var like = new Option<string>("--like") { Description = $"The real model whose exact configuration the stand-in has: {string.Join(", ", RandomStandIns.Names)}.", Required = true };
+        var seed = new Option<int>("--seed") { Description = "Seed of the random weights (the same seed writes the same weights).", DefaultValueFactory = _ => 0 };
+        var output = new Option<string?>("--out", "-o") { Description = "Write the checkpoint into this folder. Default: into the hub cache under the real model's id, so that --model NAME (with --offline) finds it." };
+        var dtype = new Option<string?>("--dtype") { Description = "dtype on disk: float32 or float16 (default: the real checkpoint's, float16 for Pythia, float32 otherwise)." };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress." };
+        var json = CommonOptions.Json();
+        var cmd = new Command("random", "Write a stand-in of one of the paper's models: its exact configuration with seeded random weights, marked as random " +
+                                        "in its config.json, for benchmarks and offline smoke tests (not the real model; results on it mean nothing).")
+        {
+            like, seed, output, dtype, quiet, json,
+        };
+        cmd.SetAction(parse =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            string name = RandomStandIns.Canonical(parse.GetValue(like)!);
+            int s = parse.GetValue(seed);
+            if (s < 0) throw new ArgumentException($"--seed must not be negative, got {s}.");
+            TorchSharp.torch.ScalarType? storage = parse.GetValue(dtype) is string d ? CommonOptions.ParseDType(d) : null;
+            string? folder = parse.GetValue(output);
+            var hubOptions = HubOptions.FromEnvironment(environment);
+            string target = folder ?? hubOptions.CacheDir;
+            EnsureFreeSpace(target, RandomStandIns.WeightBytes(name, storage));
+            using var progress = parse.GetValue(quiet) ? null : Progress.ProgressPrinter.ForStandardError(error);
+            RandomOutput result;
+            if (folder is not null)
+            {
+                if (Directory.Exists(folder) && File.Exists(Path.Combine(folder, "config.json")) && RandomWeightsInfo.Read(folder) is null)
+                    throw new ArgumentException($"'{folder}' holds a checkpoint that is not a random stand-in; it is not overwritten. Choose another --out folder.");
+                var files = RandomStandIns.Write(name, s, folder, storage, progress);
+                result = new RandomOutput(name, s, files.Info.StorageDType, folder, null, null, files.Bytes, null);
+            }
+            else
+            {
+                var written = StandInCache.Write(name, s, new HubCache(hubOptions.CacheDir), storage, progress);
+                result = new RandomOutput(name, s, written.Info.StorageDType, written.Folder, written.Repo.Value, written.Commit, written.Bytes, written.Replaced?.ToString());
+            }
+            progress?.Dispose();
+            var writer = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(json))
+            {
+                CommonOptions.WriteJson(writer, result);
+                return 0;
+            }
+            writer.WriteLine($"{name}: random weights (seed {s}, {result.StorageDType} on disk, {ConsoleProgress.Bytes(result.Bytes)}) with the real model's configuration — NOT the real model");
+            writer.WriteLine($"  {result.Folder}");
+            if (result.Repo is not null)
+            {
+                writer.WriteLine($"  in the hub cache as {result.Repo} (stand-in commit {result.Commit![..12]}): --model {name} finds it; `workbook models pull {name}` replaces it with the real weights");
+                if (result.Replaced is not null) writer.WriteLine($"  replaced the earlier stand-in: {result.Replaced}");
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>Refuses before writing when the target's file system has less room than the weights need (plus 5 %).</summary>
+    static void EnsureFreeSpace(string target, long bytes)
+    {
+        var existing = Path.GetFullPath(target);
+        while (!Directory.Exists(existing) && Path.GetDirectoryName(existing) is { } parent) existing = parent;
+        long free = new DriveInfo(existing).AvailableFreeSpace;
+        if (free < bytes + bytes / 20)
+            throw new IOException($"The stand-in needs {ConsoleProgress.Bytes(bytes)} but {existing} has {ConsoleProgress.Bytes(free)} free.");
     }
 
     static Command Pull(Func<string, string?> environment)
@@ -50,6 +120,8 @@ public static class ModelsCommand
             var s = pulled.Statistics;
             var output = parse.InvocationConfiguration.Output;
             var result = new PullOutput(model.Name, pulled.Repo.Value, pulled.Commit, pulled.Folder, pulled.TokenizerFolder, s.FilesDownloaded, s.BytesDownloaded, s.FilesReused);
+            if (pulled.ReplacedStandIn is { } replaced)
+                error.WriteLine($"note: replaced the {replaced} that the cache held for {model.Name}; its files were deleted.");
             if (parse.GetValue(json)) CommonOptions.WriteJson(output, result);
             else
             {
@@ -106,6 +178,7 @@ public static class ModelsCommand
             string? missing = ModelFiles.FirstMissing(folder);
             bool tokenizerOnly = !File.Exists(Path.Combine(folder, ModelFiles.Config)) && File.Exists(Path.Combine(folder, "tokenizer.json"));
             status = tokenizerOnly ? "tokenizer" : missing == null ? (commit == null ? "complete (no refs/main)" : "complete") : $"incomplete: missing {missing}";
+            if (RandomWeightsInfo.Read(folder) is { } random) status = $"RANDOM WEIGHTS (stand-in, seed {random.Seed}; `models pull` replaces it)";
         }
         return new ListedModel(repo.Id.Value, alias, commit ?? snapshot?.Commit, repo.SizeOnDisk, snapshot?.Files.Count ?? 0, status, repo.IncompleteBytes, repo.Folder);
     }

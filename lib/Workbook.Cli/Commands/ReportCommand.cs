@@ -3,6 +3,7 @@ using System.Text.Json;
 using Workbook.Evaluation;
 using Workbook.Metrics;
 using Workbook.Patching;
+using Workbook.Progress;
 using Workbook.Sharding;
 
 namespace Workbook.Cli.Commands;
@@ -21,7 +22,8 @@ public static class ReportCommand
     }
 
     public sealed record ReportJson(string Task, string Circuit, string Model, string Metric, int Prompts, double FullModelMedian,
-        IReadOnlyList<EntryJson> Faithfulness, IReadOnlyList<EntryJson> CircuitAblated, Sensitivity Sensitivity, PairedComparison? HighestVsLowest);
+        IReadOnlyList<EntryJson> Faithfulness, IReadOnlyList<EntryJson> CircuitAblated, Sensitivity Sensitivity, PairedComparison? HighestVsLowest,
+        bool RandomWeights);
 
     public static Command Build()
     {
@@ -57,9 +59,14 @@ public static class ReportCommand
             var model = loaded.Model;
             var rankBy = requested ?? (parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricKind.Parse(task.PaperMetric));
             var metrics = rankBy == MetricKind.LogitDiffRecovered ? new[] { rankBy, MetricKind.LogitDiffRecoveredOfMeans } : new[] { rankBy };
-            var request = shared.Request(parse, model, task, parts, choice, methodologies, metrics) with { Shard = shard };
-            var plan = EvaluationPlan.Of(request, choice.Name, model.Config.Name);
+            using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
+            var request = shared.Request(parse, model, task, parts, choice, methodologies, metrics, progress) with
+            {
+                Shard = shard, ModelLabel = new ModelLabel(loaded.DisplayName, loaded.RandomWeights is not null),
+            };
+            var plan = EvaluationPlan.Of(request, choice.Name, loaded.DisplayName);
             var result = Evaluator.RunWithBaseline(request);
+            progress.Dispose();
             var render = new Render(parse.GetValue(shared.Json), parse.GetValue(shared.Seed), rankBy.Label);
             if (shard is not null)
             {
@@ -81,9 +88,11 @@ public static class ReportCommand
     public static VerbOutputs Outputs(Render render, EvaluationPlan plan, EvaluationResult result)
     {
         var methodologies = plan.Methodologies.Select(m => m.Checked()).ToArray();
-        var report = RobustnessReport.Build(plan.Task, plan.Circuit, plan.Model, MetricKind.Parse(render.RankBy), result, methodologies, render.Seed);
+        var report = RobustnessReport.Build(plan.Task, plan.Circuit, plan.Model, MetricKind.Parse(render.RankBy), result, methodologies, render.Seed,
+            randomWeights: plan.RandomWeights);
         string Json() => JsonSerializer.Serialize(new ReportJson(report.Task, report.Circuit, report.Model, report.Metric.Label, report.Prompts, report.FullModelMedian,
-            report.Faithfulness.Select(EntryJson.Of).ToArray(), report.CircuitAblated.Select(EntryJson.Of).ToArray(), report.Sensitivity, report.HighestVsLowest),
+            report.Faithfulness.Select(EntryJson.Of).ToArray(), report.CircuitAblated.Select(EntryJson.Of).ToArray(), report.Sensitivity, report.HighestVsLowest,
+            report.RandomWeights),
             EvaluationExport.JsonOptions);
         // Names from circuit files may hold anything: each text line escaped.
         return new VerbOutputs(render.Json ? Json() + Environment.NewLine : string.Join('\n', report.ToText().Split('\n').Select(Util.ControlCharacters.Escape)), Json, () => EvaluationExport.RowsCsv(result.Rows));

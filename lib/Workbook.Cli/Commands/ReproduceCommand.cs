@@ -6,11 +6,13 @@ namespace Workbook.Cli.Commands;
 /// <summary><c>workbook reproduce --out DIR</c>: every notebook (the paper's figures) run headless, one HTML report each and an index.</summary>
 public static class ReproduceCommand
 {
-    public static Command Build()
+    public static Command Build(Func<string, string?>? environment = null)
     {
+        environment ??= Environment.GetEnvironmentVariable;
         var output = new Option<string>("--out", "-o") { Description = "Folder for the reports (index.html, one page per notebook, plotly.min.js).", Required = true };
         var notebooks = new Option<string?>("--notebooks") { Description = "Folder of .dib notebooks to run (default: the workbook's own; a notebooks/ folder near the working directory is never used unless named here)." };
         var embedded = NotebookCommand.EmbeddedOnlyOption();
+        var parameters = new NotebookCommand.ParameterOptions(withModel: false);
         var list = new Option<bool>("--list") { Description = "Print the notebooks that would run, and where they are, without running them." };
         var workshop = new Option<bool>("--workshop")
         {
@@ -20,6 +22,7 @@ public static class ReproduceCommand
         {
             output, notebooks, embedded, list, workshop,
         };
+        parameters.AddTo(cmd);
         cmd.SetAction(async (parse, cancel) =>
         {
             var error = parse.InvocationConfiguration.Error;
@@ -29,8 +32,11 @@ public static class ReproduceCommand
                 foreach (var notebook in Reproduction.NotebooksIn(folder)) parse.InvocationConfiguration.Output.WriteLine(Util.ControlCharacters.Escape(notebook));
                 return 0;
             }
-            var result = await Reproduction.RunAsync(folder, parse.GetValue(output)!, new NotebookRunOptions { EmbeddedOnly = parse.GetValue(embedded) },
-                new NotebookCommand.LineProgress(error), parse.GetValue(workshop), cancel);
+            var options = parameters.Options(parse, environment) with { EmbeddedOnly = parse.GetValue(embedded) };
+            using var progress = new NotebookCommand.RunProgress(error, "    ");
+            var result = await Reproduction.RunAsync(folder, parse.GetValue(output)!, options with { WorkProgress = progress.Work }, new NotebookCommand.LineProgress(error),
+                parse.GetValue(workshop), cancel, cellProgress: progress.Lines);
+            progress.Dispose();
             parse.InvocationConfiguration.Output.WriteLine($"{result.Notebooks.Count(n => n.Succeeded)} of {result.Notebooks.Count} notebooks ran; open {Util.ControlCharacters.Escape(result.Index)}");
             foreach (var failed in result.Notebooks.Where(n => !n.Succeeded))
                 error.WriteLine($"error: {CliErrors.Printable(Path.GetFileName(failed.Notebook))}: {CliErrors.Printable(failed.Error ?? "")}");

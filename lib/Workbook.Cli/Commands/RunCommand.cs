@@ -39,6 +39,7 @@ public static class RunCommand
             int k = parse.GetValue(top);
             if (k < 1) throw new ArgumentException("--top must be at least 1.");
             var options = CommonOptions.LoadOptions(parse, device, dtype, offline);
+            CommonOptions.NoteRandomWeights(parse.GetValue(model)!, options, parse.InvocationConfiguration.Error);
             Output result;
             if (promptText != null)
             {

@@ -5,6 +5,7 @@ using Workbook.Evaluation;
 using Workbook.Metrics;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Progress;
 using Workbook.Sharding;
 using Workbook.Tasks;
 
@@ -69,7 +70,10 @@ public sealed class EvaluationOptions
     /// <summary>Loads the model (with its tokenizer) and prepares the task's prompts for it.</summary>
     public (LoadedModel Model, IReadOnlyList<TokenizedDataset> Parts) Load(ParseResult parse, TaskDefinition task)
     {
-        var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, CommonOptions.LoadOptions(parse, Device, DType, Offline));
+        var options = CommonOptions.LoadOptions(parse, Device, DType, Offline);
+        Precision.EnsureUsable(options.DType, Devices.Parse(options.Device)); // before the model is read
+        var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, options);
+        if (loaded.RandomWeights is { } random) parse.InvocationConfiguration.Error.WriteLine($"note: '{loaded.DisplayName}' is {random}.");
         try
         {
             return (loaded, TaskInputs.Prepare(task, loaded, parse.GetValue(Dataset), parse.GetValue(Seed), parse.GetValue(Prompts)));
@@ -81,11 +85,12 @@ public sealed class EvaluationOptions
         }
     }
 
+    /// <summary>The evaluation request; progress goes to <paramref name="progress"/> (the command's stderr printer).</summary>
     public EvaluationRequest Request(ParseResult parse, HookedTransformer model, TaskDefinition task, IReadOnlyList<TokenizedDataset> parts,
-        CircuitChoice circuit, IReadOnlyList<Methodology> methodologies, IReadOnlyList<MetricKind> metrics) => new()
+        CircuitChoice circuit, IReadOnlyList<Methodology> methodologies, IReadOnlyList<MetricKind> metrics, IProgress<WorkProgress>? progress) => new()
     {
         Model = model, Task = task, Parts = parts, Circuit = circuit, Methodologies = methodologies, Metrics = metrics,
-        BatchSize = parse.GetValue(BatchSize) ?? task.DefaultBatchSize, Progress = new TaskInputs.ConsoleProgress(parse.InvocationConfiguration.Error),
+        BatchSize = parse.GetValue(BatchSize) ?? task.DefaultBatchSize, Progress = progress,
     };
 
     /// <summary>Writes the rows to the --csv file, when one was given.</summary>
@@ -154,6 +159,8 @@ public static class TaskInputs
         var tokenizer = loaded.Tokenizer;
         string noTokenizer = $"Task '{task.Name}' has text prompts, but model '{loaded.Source.Spec}' has no tokenizer ({loaded.TokenizerNote ?? "none was found"}). " +
             "Use a model with a tokenizer, or a pre-tokenized dataset (--dataset).";
+        if (tokenizer is null && datasetFile is null && !task.PreTokenized && loaded.RandomWeights is not null && TokenIdPrompts.Supports(task))
+            return TokenIdPrompts.For(task, loaded.Model.Config, seed, prompts); // a stand-in without its tokenizer: prompts of the real shape
         if (tokenizer is null && datasetFile is null && !task.PreTokenized) throw new ArgumentException(noTokenizer);
         var parts = datasetFile is not null
             ? task.Select(new[] { AutoCircuitJson.ReadFile(datasetFile) }, prompts)
@@ -174,26 +181,5 @@ public static class TaskInputs
                 if (EqualityComparer<T>.Default.Equals(items[i], items[j]))
                     throw new ArgumentException($"'{text}' lists {(names[i] == names[j] ? $"'{names[i]}' twice" : $"'{names[j]}' and '{names[i]}', the same choice")}; list each once.");
         return items.Length > 0 ? items : throw new ArgumentException($"'{text}' lists nothing.");
-    }
-
-    /// <summary>Progress on stderr: one line per methodology and part (a live counter on a terminal).</summary>
-    public sealed class ConsoleProgress(TextWriter error) : IProgress<EvaluationProgress>
-    {
-        readonly bool _live = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
-        int _lastStep = -1;
-
-        public void Report(EvaluationProgress p)
-        {
-            if (_live)
-            {
-                error.Write($"\r{Util.ControlCharacters.Escape(p.ToString())}".PadRight(100));
-                if (p.Step == p.TotalSteps && p.Batch == p.Batches) error.WriteLine();
-            }
-            else if (p.Step != _lastStep)
-            {
-                error.WriteLine(Util.ControlCharacters.Escape($"[{p.Step}/{p.TotalSteps}] {p.Part} {p.Methodology}"));
-            }
-            _lastStep = p.Step;
-        }
     }
 }

@@ -19,12 +19,12 @@ public sealed record EmbeddedModel(string Name, string Description, Func<LoadOpt
 /// hub aliases and ids, so an embedded name can never be mistaken for a download.
 /// <para>
 /// Registration point: the compiled Tracr models and the toy models (<c>tracr-xproportion</c>, <c>tracr-reverse</c>,
-/// <c>toy-ioi</c>) belong in <see cref="BuiltIn"/>; tests and notebooks may add their own with <see cref="Register"/>.
+/// <c>toy-ioi</c>, <c>toy-docstring</c>, <c>toy-sports</c>) belong in <see cref="BuiltIn"/>; tests and notebooks may add their own with <see cref="Register"/>.
 /// </para>
 /// </summary>
 public static class EmbeddedModels
 {
-    /// <summary>Models registered at start-up: the compiled Tracr models and the toy IOI model (see <c>lib/Workbook/Embedded</c>).</summary>
+    /// <summary>Models registered at start-up: the compiled Tracr models and the toy IOI, Docstring and Sports models (see <c>lib/Workbook/Embedded</c>).</summary>
     static IEnumerable<EmbeddedModel> BuiltIn() => new[]
     {
         new EmbeddedModel(TracrXProportion.Alias,
@@ -39,6 +39,14 @@ public static class EmbeddedModels
             "3-layer GPT-2-style model trained in this repository on IOI sentences (word-level vocabulary; data/models/toy-ioi)",
             o => ToyIoi.Load(Devices.Parse(o.Device), o.DType), () => ToyIoi.Tokenizer,
             Task: "ioi"),
+        new EmbeddedModel(ToyDocstring.Alias,
+            "3-layer attention-only model trained in this repository on Docstring prompts (word-level vocabulary; data/models/toy-docstring)",
+            o => ToyDocstring.Load(Devices.Parse(o.Device), o.DType), () => ToyDocstring.Tokenizer,
+            Task: "docstring"),
+        new EmbeddedModel(ToySports.Alias,
+            "2-layer GPT-2-style model that memorised the sports of 240 made-up players (data/models/toy-sports)",
+            o => ToySports.Load(Devices.Parse(o.Device), o.DType), () => ToySports.Tokenizer,
+            Task: "toy-sports"),
     };
 
     static readonly Dictionary<string, EmbeddedModel> Models = BuiltIn().ToDictionary(m => m.Name, StringComparer.OrdinalIgnoreCase);

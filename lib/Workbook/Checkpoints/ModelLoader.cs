@@ -39,6 +39,26 @@ public sealed record ModelSource(ModelSourceKind Kind, string Spec, string? Fold
         ModelSourceKind.Hub => $"{Pulled!.Repo}@{Pulled.Commit[..8]} ({Folder})",
         _ => Folder!,
     };
+
+    /// <summary>
+    /// The model's name in reports, CSV files and figures: the alias or hub id the user gave (<c>gpt2</c>), the embedded
+    /// model's name, or a folder's name (<c>owner/name</c> for a snapshot folder of the hub cache); never a snapshot hash.
+    /// </summary>
+    public string DisplayName => Kind switch
+    {
+        ModelSourceKind.Hub => Pulled?.Model.Name ?? Spec,
+        ModelSourceKind.Embedded => Spec,
+        _ => FolderDisplayName(Folder!),
+    };
+
+    /// <summary>A folder's name, or the repository id when the folder is <c>models--owner--name/snapshots/COMMIT</c> in a hub cache.</summary>
+    public static string FolderDisplayName(string folder)
+    {
+        var full = new DirectoryInfo(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
+        if (full.Parent is { Name: "snapshots" } snapshots && snapshots.Parent is { } repoFolder && RepoId.FromCacheFolderName(repoFolder.Name) is { } repo)
+            return repo.Value;
+        return full.Name;
+    }
 }
 
 /// <summary>A model with its tokenizer (null when it has none; <see cref="TokenizerNote"/> says why).</summary>
@@ -55,7 +75,14 @@ public sealed class LoadedModel : IDisposable
         Tokenizer = tokenizer;
         TokenizerNote = tokenizerNote;
         Source = source;
+        RandomWeights = source.Folder is { } folder ? RandomWeightsInfo.Read(folder) : null;
     }
+
+    /// <summary>The model's name for reports and figures (see <see cref="ModelSource.DisplayName"/>).</summary>
+    public string DisplayName => Source.DisplayName;
+
+    /// <summary>Set when the checkpoint is a random-weights stand-in (<see cref="RandomStandIns"/>): results on it mean nothing about the real model.</summary>
+    public RandomWeightsInfo? RandomWeights { get; }
 
     /// <summary>The tokenizer, or an error saying why there is none.</summary>
     public ITokenizer RequireTokenizer() => Tokenizer ?? throw new InvalidOperationException(
@@ -75,7 +102,7 @@ public static class ModelLoader
     {
         options ??= new LoadOptions();
         var source = Locate(spec, options);
-        return source.Kind == ModelSourceKind.Embedded ? source.Embedded!.Create(options) : LoadFolder(source.Folder!, options);
+        return source.Kind == ModelSourceKind.Embedded ? source.Embedded!.Create(options) : LoadFolder(source.Folder!, options, source.DisplayName);
     }
 
     /// <summary>Loads the model and pairs it with its tokenizer when one is available.</summary>
@@ -90,7 +117,7 @@ public static class ModelLoader
             return new LoadedModel(embedded.Create(options), tokenizer, tokenizer == null ? "the embedded model defines none" : null, source);
         }
         var (tok, note) = FindTokenizer(source, options);
-        var model = LoadFolder(source.Folder!, options);
+        var model = LoadFolder(source.Folder!, options, source.DisplayName);
         return new LoadedModel(model, tok, note, source);
     }
 
@@ -128,8 +155,8 @@ public static class ModelLoader
     static bool LooksLikePath(string spec) =>
         Path.IsPathRooted(spec) || spec.StartsWith('.') || spec.StartsWith('~') || spec.Contains('\\') || spec.Count(c => c == '/') > 1;
 
-    /// <summary>Loads a checkpoint folder (HuggingFace gpt2 / gpt_neox, or TransformerLens).</summary>
-    public static HookedTransformer LoadFolder(string folder, LoadOptions? options = null)
+    /// <summary>Loads a checkpoint folder (HuggingFace gpt2 / gpt_neox, or TransformerLens). <paramref name="name"/>: the model's name (default: <see cref="ModelSource.FolderDisplayName"/>).</summary>
+    public static HookedTransformer LoadFolder(string folder, LoadOptions? options = null, string? name = null)
     {
         options ??= new LoadOptions();
         if (!Directory.Exists(folder)) throw new CheckpointException($"Model folder '{folder}' does not exist.");
@@ -138,10 +165,11 @@ public static class ModelLoader
         var device = Devices.Parse(options.Device);
         string configPath = Path.Combine(folder, "config.json");
         var config = ConfigJson.Load(configPath);
+        name ??= ModelSource.FolderDisplayName(folder);
         if (HuggingFaceCheckpoint.Recognises(config))
-            return HuggingFaceCheckpoint.Load(folder, config, device, options.DType);
+            return HuggingFaceCheckpoint.Load(folder, config, device, options.DType, name);
         if (TransformerLensCheckpoint.Recognises(config))
-            return TransformerLensCheckpoint.Load(folder, config, device, options.DType);
+            return TransformerLensCheckpoint.Load(folder, config, device, options.DType, name);
         throw new CheckpointException($"{configPath}: unrecognised model (expected a HuggingFace gpt2 or gpt_neox config, or a TransformerLens one).");
     }
 
@@ -162,11 +190,16 @@ public static class ModelLoader
         if (File.Exists(tokenizerJson))
             return (WordLevelTokenizer.IsWordLevel(tokenizerJson) ? WordLevelTokenizer.Load(tokenizerJson) : HuggingFaceTokenizer.Load(folder), null);
         var repo = ModelFiles.TokenizerRepoOf(Path.Combine(folder, "config.json"));
+        bool standIn = RandomWeightsInfo.Read(folder) is not null;
         if (repo != null)
         {
             using var hub = new ModelHub(options.Hub ?? HubOptions.FromEnvironment());
-            return (HuggingFaceTokenizer.Load(hub.EnsureTokenizer(repo)), null);
+            // A random-weights stand-in never downloads anything: its tokenizer is used when already cached.
+            if (!standIn) return (HuggingFaceTokenizer.Load(hub.EnsureTokenizer(repo)), null);
+            if (hub.FindCachedTokenizer(repo) is { } cached) return (HuggingFaceTokenizer.Load(cached), null);
+            return (null, $"a random-weights stand-in whose tokenizer ({repo}) is not in the hub cache; tasks run on token-id prompts of their real lengths");
         }
+        if (standIn) return (null, "a random-weights stand-in without the real tokenizer; tasks run on token-id prompts of their real lengths");
         return (null, $"{folder} has no tokenizer.json and its config names no tokenizer repository");
     }
 }

@@ -1,9 +1,16 @@
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Workbook.Checkpoints;
+
+/// <summary>A tensor to be written: its name, dtype and shape, known before its values exist.</summary>
+public sealed record TensorSpec(string Name, ScalarType DType, long[] Shape)
+{
+    public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
+}
 
 /// <summary>Writes tensors in the safetensors format. The file appears only once complete (temp file, then rename).</summary>
 public static class SafetensorsWriter
@@ -16,16 +23,66 @@ public static class SafetensorsWriter
         _ => throw new NotSupportedException($"dtype {t} cannot be written to safetensors."),
     };
 
+    static int ElementSize(ScalarType t) => t switch
+    {
+        ScalarType.Float64 or ScalarType.Int64 => 8,
+        ScalarType.Float32 or ScalarType.Int32 => 4,
+        ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
+        _ => 1,
+    };
+
     public static void Write(string path, IReadOnlyList<(string Name, Tensor Value)> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        var contiguous = new List<(string Name, Tensor Value)>();
         using var scope = NewDisposeScope();
-        foreach (var (name, value) in tensors)
+        var contiguous = tensors.Select(t => (t.Name, Value: t.Value.detach().cpu().contiguous())).ToList();
+        WriteStreaming(path, contiguous.Select(t => new TensorSpec(t.Name, t.Value.dtype, t.Value.shape)).ToList(), (_, i) => contiguous[i].Value.alias(), metadata);
+    }
+
+    /// <summary>
+    /// Writes the header from <paramref name="specs"/>, then each tensor as <paramref name="produce"/> makes it (and
+    /// disposes it), so memory holds one tensor at a time whatever the file's size. Each produced tensor must match its
+    /// spec's dtype and shape. Returns the file's SHA-256 (lowercase hex) when <paramref name="sha256"/> is set, else null.
+    /// </summary>
+    public static string? WriteStreaming(string path, IReadOnlyList<TensorSpec> specs, Func<TensorSpec, int, Tensor> produce,
+        IReadOnlyDictionary<string, string>? metadata = null, bool sha256 = false, Action<int, TensorSpec>? afterTensor = null)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var spec in specs)
+            if (!names.Add(spec.Name)) throw new ArgumentException($"Tensor '{spec.Name}' is listed twice.");
+        var header = Header(specs, metadata);
+
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        using var hash = sha256 ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
+        // Through AtomicFile: an exclusive, unpredictable temporary name, never through a link, renamed when complete.
+        Util.AtomicFile.Write(path, f =>
         {
-            if (!names.Add(name)) throw new ArgumentException($"Tensor '{name}' is listed twice.");
-            contiguous.Add((name, value.detach().cpu().contiguous()));
-        }
+            void Put(ReadOnlySpan<byte> bytes)
+            {
+                f.Write(bytes);
+                hash?.AppendData(bytes);
+            }
+            Put(BitConverter.GetBytes((ulong)header.Length));
+            Put(header);
+            for (int i = 0; i < specs.Count; i++)
+            {
+                var spec = specs[i];
+                using var scope = NewDisposeScope();
+                var value = produce(spec, i).detach().cpu().contiguous();
+                if (value.dtype != spec.DType || !value.shape.SequenceEqual(spec.Shape))
+                    throw new ArgumentException($"Tensor '{spec.Name}' was made as {value.dtype} [{string.Join(", ", value.shape)}] but declared {spec.DType} [{string.Join(", ", spec.Shape)}].");
+                if (value.NumberOfElements > 0)
+                {
+                    using var flat = value.view(-1);
+                    Put(flat.bytes);
+                }
+                afterTensor?.Invoke(i, spec);
+            }
+        });
+        return hash is null ? null : Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+    }
+
+    static byte[] Header(IReadOnlyList<TensorSpec> specs, IReadOnlyDictionary<string, string>? metadata)
+    {
         using var header = new MemoryStream();
         using (var json = new Utf8JsonWriter(header))
         {
@@ -37,13 +94,13 @@ public static class SafetensorsWriter
                 json.WriteEndObject();
             }
             long offset = 0;
-            foreach (var (name, value) in contiguous)
+            foreach (var spec in specs)
             {
-                long bytes = value.NumberOfElements * value.ElementSize;
-                json.WriteStartObject(name);
-                json.WriteString("dtype", DTypeName(value.dtype));
+                long bytes = spec.ElementCount * ElementSize(spec.DType);
+                json.WriteStartObject(spec.Name);
+                json.WriteString("dtype", DTypeName(spec.DType));
                 json.WriteStartArray("shape");
-                foreach (var d in value.shape) json.WriteNumberValue(d);
+                foreach (var d in spec.Shape) json.WriteNumberValue(d);
                 json.WriteEndArray();
                 json.WriteStartArray("data_offsets");
                 json.WriteNumberValue(offset);
@@ -57,19 +114,6 @@ public static class SafetensorsWriter
         // Pad the header with spaces to a multiple of 8 bytes, as the reference implementation does.
         int pad = (int)((8 - header.Length % 8) % 8);
         header.Write(Encoding.ASCII.GetBytes(new string(' ', pad)));
-
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        Util.AtomicFile.Write(path, f =>
-        {
-            f.Write(BitConverter.GetBytes((ulong)header.Length));
-            header.Position = 0;
-            header.CopyTo(f);
-            foreach (var (_, value) in contiguous)
-            {
-                if (value.NumberOfElements == 0) continue;
-                using var flat = value.view(-1);
-                f.Write(flat.bytes);
-            }
-        });
+        return header.ToArray();
     }
 }

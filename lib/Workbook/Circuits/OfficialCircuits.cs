@@ -22,7 +22,7 @@ public static class OfficialCircuits
     {
         "ioi-edges", "ioi-nodes", "docstring-edges", "docstring-nodes", "sports-players",
         "tracr-xproportion-ours", "tracr-xproportion-theirs", "tracr-reverse-ours", "tracr-reverse-theirs", "toy-ioi-nodes",
-        "toy-ioi-edges",
+        "toy-ioi-edges", "toy-ioi-edges-induced", "toy-docstring-nodes", "toy-docstring-edges", "toy-sports-nodes", "toy-sports-edges",
     };
 
     /// <summary>Circuit families with a node and an edge variant of the same circuit, for grids over the component.</summary>
@@ -31,6 +31,8 @@ public static class OfficialCircuits
         ["ioi"] = ("ioi-nodes", "ioi-edges"),
         ["docstring"] = ("docstring-nodes", "docstring-edges"),
         ["toy-ioi"] = ("toy-ioi-nodes", "toy-ioi-edges"),
+        ["toy-docstring"] = ("toy-docstring-nodes", "toy-docstring-edges"),
+        ["toy-sports"] = ("toy-sports-nodes", "toy-sports-edges"),
     };
 
     static readonly Dictionary<string, Lazy<OfficialCircuit>> Registry = new(StringComparer.Ordinal)
@@ -54,7 +56,12 @@ public static class OfficialCircuits
                 "A3.0->Resid End", "MLP 2->A3.0.Q", "Resid Start->A3.0.K", "Resid Start->A3.0.V", "MLP 1->MLP 2", "MLP 0->MLP 1",
                 "Resid Start->MLP 1", "A0.0->MLP 0", "Resid Start->MLP 0", "Resid Start->A0.0.V"))),
         ["toy-ioi-nodes"] = new(ToyIoiNodes),
-        ["toy-ioi-edges"] = new(ToyIoiEdges),
+        ["toy-ioi-edges"] = new(() => new OfficialCircuit("toy-ioi-edges", "ioi", ToyIoiConfig(), ToyIoi.EdgeCircuit)),
+        ["toy-ioi-edges-induced"] = new(ToyIoiEdgesInduced),
+        ["toy-docstring-nodes"] = new(() => new OfficialCircuit("toy-docstring-nodes", "docstring", ToyDocstringConfig(), ToyDocstring.NodeCircuit)),
+        ["toy-docstring-edges"] = new(() => new OfficialCircuit("toy-docstring-edges", "docstring", ToyDocstringConfig(), ToyDocstring.EdgeCircuit)),
+        ["toy-sports-nodes"] = new(() => new OfficialCircuit("toy-sports-nodes", "toy-sports", ToySportsConfig(), ToySports.NodeCircuit)),
+        ["toy-sports-edges"] = new(() => new OfficialCircuit("toy-sports-edges", "toy-sports", ToySportsConfig(), ToySports.EdgeCircuit)),
     };
 
     public static bool Exists(string name) => Registry.ContainsKey(name);
@@ -197,38 +204,32 @@ public static class OfficialCircuits
         return new SymbolicCircuit(name, description, GraphView.Residual, separateQkv: false, edges);
     }
 
+    static TransformerConfig ToyIoiConfig() =>
+        HuggingFaceCheckpoint.ReadConfig(ConfigJson.Load(Path.Combine(ToyIoi.CheckpointFolder, "config.json")), ToyIoi.Alias);
+
+    static TransformerConfig ToyDocstringConfig() =>
+        TransformerLensCheckpoint.ReadConfig(ConfigJson.Load(Path.Combine(ToyDocstring.CheckpointFolder, "config.json")), ToyDocstring.Alias);
+
+    static TransformerConfig ToySportsConfig() =>
+        HuggingFaceCheckpoint.ReadConfig(ConfigJson.Load(Path.Combine(ToySports.CheckpointFolder, "config.json")), ToySports.Alias);
+
     /// <summary>
     /// The embedded toy IOI model's circuit (its model card's heads, each kept at the IOI position where it acts) as a
     /// node circuit: the workbook's own IOI circuit that runs with nothing downloaded.
     /// </summary>
-    static OfficialCircuit ToyIoiNodes()
-    {
-        var config = HuggingFaceCheckpoint.ReadConfig(ConfigJson.Load(Path.Combine(ToyIoi.CheckpointFolder, "config.json")), ToyIoi.Alias);
-        string Label(IoiPosition p) => p switch
-        {
-            IoiPosition.IndirectObject => "IO",
-            IoiPosition.Subject1 => "S1",
-            IoiPosition.Subject1Plus1 => "S1+1",
-            IoiPosition.Subject2 => "S2",
-            _ => "end",
-        };
-        var circuit = NodeCircuit("toy-ioi-nodes",
-            $"toy IOI model's node circuit ({string.Join(", ", ToyIoi.Circuit.Select(h => $"{h.Name}@{Label(h.Position)}"))}; data/models/toy-ioi/README.md)",
-            config, ToyIoi.Circuit.Select(h => (h.Name, (string?)Label(h.Position))));
-        return new OfficialCircuit("toy-ioi-nodes", "ioi", config, circuit);
-    }
+    static OfficialCircuit ToyIoiNodes() => new("toy-ioi-nodes", "ioi", ToyIoiConfig(), ToyIoiBuild.NodeCircuit(ToyIoiConfig(), ToyIoi.Circuit));
 
     /// <summary>
     /// The edge circuit a node circuit induces in the factorized graph (Q/K/V separate): every edge whose two ends are
     /// kept — the embeddings, every MLP, the output and the listed heads. An edge out of a kept head lives at that
-    /// head's position; an edge into a kept head's query at the head's position; edges into its key and value at every
+    /// head's positions; an edge into a kept head's query at the head's positions; edges into its key and value at every
     /// position (it reads them wherever it attends); edges between non-head nodes at every position, as node circuits
-    /// keep them (spec F.7).
+    /// keep them (spec F.7). A head may be listed at several positions (one entry per position).
     /// </summary>
     public static SymbolicCircuit InducedEdgeCircuit(string name, string description, TransformerConfig config, IEnumerable<(string Head, string? Position)> kept)
     {
         var graph = ComputationGraph.Factorized(config, separateQkv: true);
-        var heads = kept.ToDictionary(k => k.Head, k => k.Position, StringComparer.Ordinal);
+        var heads = kept.GroupBy(k => k.Head, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Select(k => k.Position).Distinct().ToArray(), StringComparer.Ordinal);
         foreach (var head in heads.Keys)
             if (!graph.TryGetSource(head, out var s) || s.Kind != NodeKind.Head)
                 throw new UnknownNodeException($"Edge circuit '{name}': '{head}' is not a head of '{config.Name}'.");
@@ -239,23 +240,28 @@ public static class OfficialCircuits
             bool srcKept = e.Source.Kind != NodeKind.Head || heads.ContainsKey(e.Source.Name);
             bool destKept = e.Destination.Kind != NodeKind.Head || heads.ContainsKey(HeadName(e.Destination.Block, e.Destination.Head));
             if (!srcKept || !destKept) continue;
-            string? position = e.Source.Kind == NodeKind.Head ? heads[e.Source.Name]
+            string?[] positions = e.Source.Kind == NodeKind.Head ? heads[e.Source.Name]
                 : e.Destination is { Kind: NodeKind.Head, Input: HeadInput.Q } ? heads[HeadName(e.Destination.Block, e.Destination.Head)]
-                : null;
-            edges.Add(new SymbolicEdge(e.Source.Name, e.Destination.Name, position));
+                : new string?[] { null };
+            edges.AddRange(positions.Select(p => new SymbolicEdge(e.Source.Name, e.Destination.Name, p)));
         }
         return new SymbolicCircuit(name, description, GraphView.Factorized, separateQkv: true, edges);
     }
 
-    static OfficialCircuit ToyIoiEdges()
+    /// <summary>
+    /// Every edge among the toy IOI circuit's heads, the embeddings, MLPs and output: the edge circuit its node circuit
+    /// induces. Evaluated with edge ablation it gives exactly the node circuit's numbers (nothing between circuit nodes is
+    /// ablated); <c>toy-ioi-edges</c> is the circuit discovery pruned from it.
+    /// </summary>
+    static OfficialCircuit ToyIoiEdgesInduced()
     {
         var nodes = ToyIoiNodes();
         var kept = nodes.Circuit.Edges.Where(e => e.Source.StartsWith('A') && e.Position is not null).Select(e => (e.Source, e.Position)).ToArray();
-        var circuit = InducedEdgeCircuit("toy-ioi-edges",
+        var circuit = InducedEdgeCircuit("toy-ioi-edges-induced",
             $"edges among the toy IOI model's circuit heads ({string.Join(", ", kept.Select(k => $"{k.Source}@{k.Position}"))}), the embeddings, MLPs and output " +
             "(the edge circuit the node circuit induces; queries at the heads' positions, keys and values everywhere)",
             nodes.Model, kept);
-        return new OfficialCircuit("toy-ioi-edges", "ioi", nodes.Model, circuit);
+        return new OfficialCircuit("toy-ioi-edges-induced", "ioi", nodes.Model, circuit);
     }
 
     // ------------------------------------------------------------------------------------------ Docstring (spec C.2)

@@ -7,7 +7,7 @@ using Workbook.Graph;
 namespace Workbook.Circuits;
 
 /// <summary>
-/// Symbolic circuit files: <c>{"name": ..., "component": "edge"|"node", "separateQkv": bool,
+/// Symbolic circuit files: <c>{"name": ..., "description": ..., "component": "edge"|"node", "separateQkv": bool,
 /// "edges": [{"src": "A0.1", "dest": "A1.2.Q", "position": "S2" | 5 | null}]}</c>. A position is a label expression
 /// of the task's prompts (<c>S2</c>, <c>S1+1</c>, <c>B_def..param_3</c>), an absolute token index, or null (every
 /// position); <c>"allTokensOnly": true</c> marks an edge kept only when positions are ignored. Only "edges" is
@@ -24,6 +24,7 @@ public static class SymbolicCircuitJson
         {
             w.WriteStartObject();
             w.WriteString("name", circuit.Name);
+            if (circuit.Description.Length > 0) w.WriteString("description", circuit.Description);
             w.WriteString("component", circuit.View == GraphView.Residual ? "node" : "edge");
             w.WriteBoolean("separateQkv", circuit.SeparateQkv);
             w.WriteStartArray("edges");
@@ -97,7 +98,8 @@ public static class SymbolicCircuitJson
             if (root.TryGetProperty("separateQkv", out var s) && s.ValueKind is JsonValueKind.True or JsonValueKind.False) separateQkv = s.GetBoolean();
             else if (graphText is not null) separateQkv = !graphText.Contains("not separated", StringComparison.Ordinal);
             else separateQkv = !edges.Any(e => Regex.IsMatch(e.Destination, @"^A\d+\.\d+$"));
-            return new SymbolicCircuit(name, $"circuit file {source}", view, separateQkv, edges);
+            string description = root.TryGetProperty("description", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString()! : $"circuit file {source}";
+            return new SymbolicCircuit(name, description, view, separateQkv, edges);
         }
     }
 

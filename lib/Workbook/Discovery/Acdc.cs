@@ -4,6 +4,7 @@ using Workbook.Circuits;
 using Workbook.Graph;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Progress;
 using static TorchSharp.torch;
 
 namespace Workbook.Discovery;
@@ -43,7 +44,7 @@ internal static class Acdc
 
     /// <summary>One independent run per threshold of <paramref name="taus"/>, in that order (see <see cref="Scores"/>).</summary>
     public static IReadOnlyList<AcdcRun> Run(HookedTransformer model, ComputationGraph graph, DiscoveryData data,
-        IReadOnlyList<PatchValues> values, DiscoveryTarget target, IReadOnlyList<double> taus, IProgress<DiscoveryProgress>? progress)
+        IReadOnlyList<PatchValues> values, DiscoveryTarget target, IReadOnlyList<double> taus, IProgress<WorkProgress>? progress)
     {
         var order = EdgeOrder(graph);
         if (taus.Count == 0) throw new ArgumentException("ACDC needs at least one threshold.");
@@ -51,6 +52,8 @@ internal static class Acdc
         var cache = new Dictionary<string, double>(StringComparer.Ordinal);
         var ablated = new bool[graph.EdgeCount];
         int forwards = 0;
+        var tracker = new ProgressTracker(progress, "ACDC", taus.Count, "threshold runs");
+        tracker.Start();
 
         double Faithfulness()
         {
@@ -77,8 +80,11 @@ internal static class Acdc
             Array.Clear(ablated);
             double previous = 0.0;
             var removed = new List<Edge>();
+            int visited = 0;
             foreach (var edge in order)
             {
+                if (++visited % 256 == 0)
+                    tracker.Working($"tau {tau.ToString("G3", CultureInfo.InvariantCulture)}: edge {visited} of {order.Count}, {forwards} forward passes so far");
                 ablated[edge.Index] = true;
                 double faith = Faithfulness();
                 if (faith - previous < tau)
@@ -92,8 +98,7 @@ internal static class Acdc
                 }
             }
             runs.Add(new AcdcRun(tau, removed, previous));
-            progress?.Report(new DiscoveryProgress("ACDC", i + 1, taus.Count,
-                $"tau {tau.ToString("G3", CultureInfo.InvariantCulture)}: removed {removed.Count} of {graph.EdgeCount} edges ({forwards} forward passes so far)"));
+            tracker.Advance(1, $"tau {tau.ToString("G3", CultureInfo.InvariantCulture)}: removed {removed.Count} of {graph.EdgeCount} edges ({forwards} forward passes so far)");
         }
         return runs;
     }
@@ -114,10 +119,4 @@ internal static class Acdc
             if (ablated[i]) bytes[i >> 3] |= (byte)(1 << (i & 7));
         return Convert.ToBase64String(bytes);
     }
-}
-
-/// <summary>Progress of a discovery run: a stage, a step out of a total, and a line to show.</summary>
-public sealed record DiscoveryProgress(string Stage, int Step, int Total, string Message)
-{
-    public override string ToString() => $"{Stage} {Step}/{Total}: {Message}";
 }

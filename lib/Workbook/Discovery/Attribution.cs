@@ -1,6 +1,9 @@
 using Workbook.Graph;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Progress;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Workbook.Discovery;
 
@@ -23,28 +26,79 @@ internal static class Attribution
     /// the contributions of every batch into scores; batches are independent, so they can come from different shards.
     /// </summary>
     public static IReadOnlyList<double[]> Contributions(HookedTransformer model, ComputationGraph graph, DiscoveryData data, IReadOnlyList<PatchValues> values,
-        DiscoveryTarget target, bool perPromptAbsolute, IProgress<DiscoveryProgress>? progress)
+        DiscoveryTarget target, DiscoveryAlgorithm algorithm, int steps, IProgress<WorkProgress>? progress)
     {
+        bool perPromptAbsolute = algorithm == DiscoveryAlgorithm.Hisp;
         var result = new List<double[]>();
+        var tracker = new ProgressTracker(progress, algorithm.Name().ToUpperInvariant(), data.PromptCount, "prompts");
+        tracker.Start();
         for (int b = 0; b < data.Batches.Count; b++)
         {
             var batch = data.Batches[b];
-            var grads = EdgeAttribution.Compute(model, graph, values[b], batch.Pair.Clean,
-                logits => data.PerPromptLoss(target, logits, batch), batch.Prefix, perPrompt: perPromptAbsolute);
+            Func<Tensor, Tensor> loss = logits => data.PerPromptLoss(target, logits, batch);
             var contribution = new double[graph.EdgeCount];
-            if (perPromptAbsolute)
+            if (algorithm == DiscoveryAlgorithm.EapIgActivations)
             {
-                for (int p = 0; p < batch.Count; p++)
-                    for (int e = 0; e < contribution.Length; e++) contribution[e] += Math.Abs(grads.PerPrompt![p, e]);
+                contribution = IntegratedMaskGradients(model, graph, values[b], batch.Pair.Clean, loss, batch.Prefix, steps);
             }
             else
             {
-                for (int e = 0; e < contribution.Length; e++) contribution[e] = grads.Total[e];
+                var integrate = algorithm == DiscoveryAlgorithm.EapIgInputs ? new InputIntegration(batch.Pair.Corrupt, steps) : null;
+                var grads = EdgeAttribution.Compute(model, graph, values[b], batch.Pair.Clean, loss, batch.Prefix, perPrompt: perPromptAbsolute, integrate);
+                if (perPromptAbsolute)
+                {
+                    for (int p = 0; p < batch.Count; p++)
+                        for (int e = 0; e < contribution.Length; e++) contribution[e] += Math.Abs(grads.PerPrompt![p, e]);
+                }
+                else
+                {
+                    for (int e = 0; e < contribution.Length; e++) contribution[e] = grads.Total[e];
+                }
             }
             result.Add(contribution);
-            progress?.Report(new DiscoveryProgress(perPromptAbsolute ? "HISP" : "EAP", b + 1, data.Batches.Count, $"batch {b + 1} of {data.Batches.Count}"));
+            tracker.Advance(batch.Count, $"batch {b + 1} of {data.Batches.Count}");
         }
         return result;
+    }
+
+    /// <summary>
+    /// EAP-IG over the masks: Σ_k ∂L/∂m_e at every mask = μ_k = 1 − k/m (k = 1..m), divided by m, through the general patching
+    /// path (masks that require gradients). Positions before <paramref name="prefix"/> are never patched: their mask entries
+    /// are multiplied by 0, so they neither move the run nor receive gradient. μ = 0 is the plain clean run, so one step is EAP.
+    /// </summary>
+    static double[] IntegratedMaskGradients(HookedTransformer model, ComputationGraph graph, PatchValues values, Tensor input,
+        Func<Tensor, Tensor> loss, int prefix, int steps)
+    {
+        var sites = PatchSite.For(graph);
+        var sums = new double[graph.EdgeCount];
+        long T = input.shape[1];
+        for (int k = 1; k <= steps; k++)
+        {
+            using var scope = torch.NewDisposeScope();
+            double mu = 1.0 - (double)k / steps;
+            var leaves = sites.Select(s => TensorMath.Full(new long[] { 1, 1, s.Rows, s.SourceCount }, mu, ScalarType.Float32, model.Device).requires_grad_(true)).ToArray();
+            var positions = prefix > 0 ? torch.cat(new[] { torch.zeros(prefix), torch.ones(T - prefix) }).to(model.Device).view(1, T, 1, 1) : null;
+            var masks = PatchMasks.FromTensors(graph, leaves.Select(l => (Tensor?)(positions is null ? l : l * positions)).ToList());
+            Tensor[] grads;
+            using (torch.enable_grad())
+            {
+                var total = loss(Patcher.Run(model, masks, values, input)).sum();
+                grads = torch.autograd.grad(new[] { total }, leaves, allow_unused: true).ToArray();
+            }
+            for (int s = 0; s < sites.Count; s++)
+            {
+                if (grads[s] is null || grads[s].IsInvalid) continue;
+                var g = grads[s].to(ScalarType.Float64).cpu().data<double>().ToArray();
+                int n = sites[s].SourceCount;
+                for (int r = 0; r < sites[s].Rows; r++)
+                {
+                    var edges = graph.EdgesInto(sites[s].Destinations[r]);
+                    for (int c = 0; c < n; c++) sums[edges[c].Index] += g[r * n + c];
+                }
+            }
+        }
+        for (int e = 0; e < sums.Length; e++) sums[e] /= steps;
+        return sums;
     }
 
     /// <summary>

@@ -1,7 +1,9 @@
 using System.Globalization;
+using Workbook.Evaluation;
 using Workbook.Graph;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Progress;
 using Workbook.Sharding;
 using Workbook.Tasks;
 
@@ -25,6 +27,12 @@ public sealed record DiscoveryRequest
     /// <summary>Recorded in the scores; seeds subnetwork probing's mask samples (the dataset seed is the caller's).</summary>
     public int Seed { get; init; }
     public AcdcOptions Acdc { get; init; } = new();
+    /// <summary>EAP-IG: the number of integration steps (Hanna et al. and MIB use 5; 1 is plain EAP).</summary>
+    public int IntegratedGradientSteps { get; init; } = DefaultIntegratedGradientSteps;
+    /// <summary>The default of <see cref="IntegratedGradientSteps"/>.</summary>
+    public const int DefaultIntegratedGradientSteps = 5;
+    /// <summary>The most integration steps a run accepts (each step is a forward and a backward pass per batch).</summary>
+    public const int MaxIntegratedGradientSteps = 1000;
     public SubnetworkProbingOptions SubnetworkProbing { get; init; } = new();
     /// <summary>The model's name in the scores (default: its config name).</summary>
     public string? ModelName { get; init; }
@@ -34,7 +42,8 @@ public sealed record DiscoveryRequest
     /// subnetwork probing 20-30 times slower.
     /// </summary>
     public int? Threads { get; init; }
-    public IProgress<DiscoveryProgress>? Progress { get; init; }
+    /// <summary>Progress of the search; null: <see cref="AmbientProgress.Default"/>, usually nothing.</summary>
+    public IProgress<WorkProgress>? Progress { get; init; }
     /// <summary>Run only this shard's work units (<see cref="DiscoveryUnits"/>; null: all of them).</summary>
     public Shard? Shard { get; init; }
 }
@@ -115,20 +124,26 @@ public static class CircuitDiscovery
         var target = request.Target ?? DefaultTarget(request.Algorithm, tokenAnswers);
         data.Check(target);
         var ablation = request.Ablation ?? DefaultAblation(request.Algorithm);
+        if (request.Algorithm.IsIntegratedGradients() && (request.IntegratedGradientSteps < 1 || request.IntegratedGradientSteps > DiscoveryRequest.MaxIntegratedGradientSteps))
+            throw new ArgumentException($"The number of integration steps must be between 1 and {DiscoveryRequest.MaxIntegratedGradientSteps}, got {request.IntegratedGradientSteps}.");
+        if (request.Algorithm == DiscoveryAlgorithm.EapIgInputs && ablation is not ResampleAblation)
+            throw new ArgumentException($"eap-ig-inputs interpolates from the corrupt prompts' embeddings to the clean ones, so it needs resample ablation (got {ablation}); use eap-ig-activations for {ablation}.");
         // SP runs the corrupt prompts and moves edges towards the patch values; the others run the clean prompts and ablate.
         var direction = request.Algorithm == DiscoveryAlgorithm.SubnetworkProbing ? PatchDirection.RestoreCorrupt : PatchDirection.AblateClean;
 
-        // Dataset means are taken over each part's prompts (prompts of different parts may differ in length), as in evaluation.
-        using var means = new DatasetMeans(model);
+        // Dataset means are taken over each part's prompts (prompts of different parts may differ in length), once per part,
+        // by the same cache evaluation uses.
+        using var cache = new EvaluationCache(model);
         var values = new List<PatchValues>();
         try
         {
             foreach (var b in data.Batches)
             {
-                var reference = means.For(ablation, searched, b.Part.ToString(CultureInfo.InvariantCulture), () => data.PartPairs(b.Part));
+                var reference = ablation.Needs.HasFlag(AblationNeeds.DatasetMeans)
+                    ? cache.Means(request.Parts[b.Part], batchSize, new[] { searched }, data.PartPairs(b.Part).ToList())[searched.View] : null;
                 using var scope = TorchSharp.torch.NewDisposeScope();
                 var v = PatchValues.Compute(model, searched, ablation, direction, b.Pair, reference, b.Prefix);
-                // Dataset means are shared by every batch and owned by the MeanReference; anything else is this batch's own.
+                // Dataset means are shared by every batch and owned by the cache; anything else is this batch's own.
                 values.Add(v.Values is { } t ? new PatchValues(t.clone().DetachFromDisposeScope()) : v);
             }
 
@@ -137,16 +152,16 @@ public static class CircuitDiscovery
             {
                 case DiscoveryUnitKind.Threshold:
                     var mine = Enumerable.Range(range.Start, range.Count).ToArray();
-                    var runs = Acdc.Run(model, searched, data, values, target, mine.Select(i => taus[i]).ToArray(), request.Progress);
+                    var runs = Acdc.Run(model, searched, data, values, target, mine.Select(i => taus[i]).ToArray(), AmbientProgress.Or(request.Progress));
                     for (int i = 0; i < runs.Count; i++)
                         units.Add(new ThresholdUnitResult(mine[i], runs[i].Tau, runs[i].Removed.Select(e => e.Index).ToArray(), runs[i].Faithfulness));
                     break;
                 case DiscoveryUnitKind.Training:
-                    var (scores, losses) = SubnetworkProbing.Run(model, searched, data, values, target, request.SubnetworkProbing, request.Seed, request.Progress);
+                    var (scores, losses) = SubnetworkProbing.Run(model, searched, data, values, target, request.SubnetworkProbing, request.Seed, AmbientProgress.Or(request.Progress));
                     units.Add(new TrainingUnitResult(0, request.Seed, scores, losses.ToArray()));
                     break;
                 default:
-                    var contributions = Attribution.Contributions(model, searched, data, values, target, request.Algorithm == DiscoveryAlgorithm.Hisp, request.Progress);
+                    var contributions = Attribution.Contributions(model, searched, data, values, target, request.Algorithm, request.IntegratedGradientSteps, AmbientProgress.Or(request.Progress));
                     for (int i = 0; i < contributions.Count; i++)
                     {
                         var b = data.Batches[i];
@@ -238,6 +253,14 @@ public static class CircuitDiscovery
                 list.Add(new("epochs", o.Epochs.ToString(CultureInfo.InvariantCulture)));
                 list.Add(new("lambda", F(o.Lambda)));
                 list.Add(new("initialLogit", F(o.InitialLogit)));
+                break;
+            case DiscoveryAlgorithm.EapIgInputs:
+                list.Add(new("steps", request.IntegratedGradientSteps.ToString(CultureInfo.InvariantCulture)));
+                list.Add(new("interpolation", "input embeddings, corrupt + (k/steps)(clean - corrupt), k = 1..steps"));
+                break;
+            case DiscoveryAlgorithm.EapIgActivations:
+                list.Add(new("steps", request.IntegratedGradientSteps.ToString(CultureInfo.InvariantCulture)));
+                list.Add(new("interpolation", "every edge mask at 1 - k/steps, k = 1..steps"));
                 break;
             default:
                 list.Add(new("maskValue", "0"));

@@ -22,6 +22,20 @@ public enum DiscoveryAlgorithm
     /// prompt (a mask of its own for each prompt), averaged in absolute value over the prompts.
     /// </summary>
     Hisp,
+    /// <summary>
+    /// <c>eap-ig-inputs</c>: EAP with integrated gradients over the input (Hanna et al. 2024): the token embeddings move
+    /// from the corrupt prompts' to the clean prompts' in <see cref="DiscoveryRequest.IntegratedGradientSteps"/> steps,
+    /// α_k = k/m for k = 1..m; the gradients at every destination are averaged over the steps and multiplied by the
+    /// clean run's Δ = patch − current, as in <c>eap</c>. One step (α = 1, the clean run) is exactly <c>eap</c>.
+    /// </summary>
+    EapIgInputs,
+    /// <summary>
+    /// <c>eap-ig-activations</c>: integrated gradients along the patch masks: every edge's mask moves together from 1
+    /// (all edges patched) to 0, μ_k = 1 − k/m for k = 1..m, and an edge's score is the mean of ∂loss/∂mask over those
+    /// points (AutoCircuit's integrated-gradient mask scores). One step (μ = 0) is <c>eap</c> up to float rounding; with
+    /// many steps the scores sum to loss(all edges patched) − loss(none) (completeness).
+    /// </summary>
+    EapIgActivations,
 }
 
 /// <summary>Whether an algorithm searches over edges (factorized graph) or nodes (residual graph; scores then mapped onto edges).</summary>
@@ -48,6 +62,8 @@ public static class DiscoveryNames
         DiscoveryAlgorithm.Acdc => "acdc",
         DiscoveryAlgorithm.Eap => "eap",
         DiscoveryAlgorithm.SubnetworkProbing => "sp",
+        DiscoveryAlgorithm.EapIgInputs => "eap-ig-inputs",
+        DiscoveryAlgorithm.EapIgActivations => "eap-ig-activations",
         _ => "hisp",
     };
 
@@ -57,16 +73,28 @@ public static class DiscoveryNames
         DiscoveryAlgorithm.Acdc => "ACDC",
         DiscoveryAlgorithm.Eap => "Edge attribution patching (the paper's HISP)",
         DiscoveryAlgorithm.SubnetworkProbing => "Subnetwork Probing",
+        DiscoveryAlgorithm.EapIgInputs => "EAP-IG (inputs)",
+        DiscoveryAlgorithm.EapIgActivations => "EAP-IG (activations)",
         _ => "HISP (per-prompt |gradient|)",
     };
 
     public static IReadOnlyList<DiscoveryAlgorithm> AllAlgorithms { get; } = Enum.GetValues<DiscoveryAlgorithm>();
 
+    /// <summary>The four algorithms of the paper's Section 5 (Figures 5 and 12).</summary>
+    public static IReadOnlyList<DiscoveryAlgorithm> PaperAlgorithms { get; } =
+        new[] { DiscoveryAlgorithm.Acdc, DiscoveryAlgorithm.Eap, DiscoveryAlgorithm.SubnetworkProbing, DiscoveryAlgorithm.Hisp };
+
+    /// <summary>Whether the algorithm integrates gradients over <see cref="DiscoveryRequest.IntegratedGradientSteps"/> steps.</summary>
+    public static bool IsIntegratedGradients(this DiscoveryAlgorithm a) => a is DiscoveryAlgorithm.EapIgInputs or DiscoveryAlgorithm.EapIgActivations;
+
     public static DiscoveryAlgorithm ParseAlgorithm(string text)
     {
+        // "eap-ig" alone is Hanna et al.'s original (and MIB's default) variant: interpolating the inputs.
+        if (string.Equals(text, "eap-ig", StringComparison.OrdinalIgnoreCase)) return DiscoveryAlgorithm.EapIgInputs;
         foreach (var a in AllAlgorithms)
             if (string.Equals(a.Name(), text, StringComparison.OrdinalIgnoreCase)) return a;
-        throw new ArgumentException($"Unknown algorithm '{text}'.{NearestNames.DidYouMean(text, AllAlgorithms.Select(x => x.Name()))} Algorithms: acdc, eap, sp, hisp.");
+        var names = AllAlgorithms.Select(x => x.Name()).ToList();
+        throw new ArgumentException($"Unknown algorithm '{text}'.{NearestNames.DidYouMean(text, names)} Algorithms: {string.Join(", ", names)} (eap-ig = eap-ig-inputs).");
     }
 
     public static string Name(this SearchSpace s) => s == SearchSpace.Edge ? "edge" : "node";
@@ -103,6 +131,11 @@ public static class DiscoveryNames
             "importance = |score|",
         DiscoveryAlgorithm.SubnetworkProbing =>
             "learned hard-concrete mask logit + |smallest logit| (>= 0); larger = more important",
+        DiscoveryAlgorithm.EapIgInputs =>
+            "mean over integration steps of d(loss)/d(mask) at mask 0 with the input embeddings interpolated from the corrupt to the clean prompts, " +
+            "times the clean run's (patch - current); signed like eap; importance = |score|",
+        DiscoveryAlgorithm.EapIgActivations =>
+            "mean over integration steps of d(loss)/d(mask) with every mask at 1 - k/steps (all edges partly patched); signed like eap; importance = |score|",
         _ => "mean over prompts of |d(loss_p)/d(mask_p)| at mask 0 (>= 0); larger = more important",
     };
 }

@@ -2,6 +2,7 @@ using TorchSharp;
 using Workbook.Graph;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Progress;
 using static TorchSharp.torch;
 
 namespace Workbook.Discovery;
@@ -30,7 +31,7 @@ internal static class SubnetworkProbing
     const double Low = -0.1, High = 1.1, Temperature = 2.0 / 3.0, Eps = 1e-4;
 
     public static (double[] Scores, IReadOnlyList<double> Losses) Run(HookedTransformer model, ComputationGraph graph, DiscoveryData data,
-        IReadOnlyList<PatchValues> values, DiscoveryTarget target, SubnetworkProbingOptions options, int seed, IProgress<DiscoveryProgress>? progress)
+        IReadOnlyList<PatchValues> values, DiscoveryTarget target, SubnetworkProbingOptions options, int seed, IProgress<WorkProgress>? progress)
     {
         if (options.Epochs < 0) throw new ArgumentException($"The number of epochs must not be negative, got {options.Epochs}.");
         if (!(options.LearningRate > 0)) throw new ArgumentException($"The learning rate must be positive, got {options.LearningRate}.");
@@ -40,6 +41,8 @@ internal static class SubnetworkProbing
         using var optimizer = new Adam(logits, options.LearningRate);
         using var generator = new Generator((ulong)seed, device: CPU);
         var losses = new List<double>();
+        var tracker = new ProgressTracker(progress, "subnetwork probing", options.Epochs, "epochs");
+        tracker.Start();
         for (int epoch = 0; epoch < options.Epochs; epoch++)
         {
             for (int b = 0; b < data.Batches.Count; b++)
@@ -63,8 +66,7 @@ internal static class SubnetworkProbing
                 optimizer.Step();
                 losses.Add(loss.item<double>());
             }
-            if (progress != null && ((epoch + 1) % 25 == 0 || epoch + 1 == options.Epochs))
-                progress.Report(new DiscoveryProgress("SP", epoch + 1, options.Epochs, $"epoch {epoch + 1}: loss {losses[^1]:G4}"));
+            tracker.Advance(1, $"loss {losses[^1]:G4}");
         }
         var all = new double[graph.EdgeCount];
         double min = double.PositiveInfinity;

@@ -1,6 +1,7 @@
 using Workbook.Checkpoints;
 using Workbook.Circuits;
 using Workbook.Patching;
+using Workbook.Progress;
 using Workbook.Tasks;
 
 namespace Workbook.Discovery;
@@ -18,7 +19,7 @@ public enum GroundTruth
 public sealed record TracrRocOptions
 {
     public IReadOnlyList<string> Tasks { get; init; } = new[] { KnownTasks.TracrReverse.Name, KnownTasks.TracrXProportion.Name };
-    public IReadOnlyList<DiscoveryAlgorithm> Algorithms { get; init; } = DiscoveryNames.AllAlgorithms;
+    public IReadOnlyList<DiscoveryAlgorithm> Algorithms { get; init; } = DiscoveryNames.PaperAlgorithms;
     public IReadOnlyList<SearchSpace> Searches { get; init; } = new[] { SearchSpace.Edge, SearchSpace.Node };
     /// <summary>The first prompts after AutoCircuit's seed-42 shuffle (200 in the paper).</summary>
     public int Prompts { get; init; } = 200;
@@ -30,6 +31,8 @@ public sealed record TracrRocOptions
     public int? Threads { get; init; } = 1;
     /// <summary>AutoCircuit-format dataset files by task name, to use the paper's exact prompt files instead of generated ones.</summary>
     public IReadOnlyDictionary<string, string>? DatasetFiles { get; init; }
+    /// <summary>Compute device of the Tracr models ("cpu", "cuda", "auto"); the models are tiny, so the CPU is usually fastest.</summary>
+    public string Device { get; init; } = "cpu";
 }
 
 /// <summary>One curve of Figure 5 or 12: an algorithm's scores on a task, searched over edges or nodes, against a ground truth.</summary>
@@ -61,7 +64,7 @@ public sealed record TracrRocData(IReadOnlyList<RocPanel> Curves, IReadOnlyList<
 /// <summary>Computes <see cref="TracrRocData"/>: every discovery run on the Tracr models (nothing to download), then the ROC curves.</summary>
 public static class TracrRocFigures
 {
-    public static TracrRocData Compute(TracrRocOptions? options = null, IProgress<DiscoveryProgress>? progress = null)
+    public static TracrRocData Compute(TracrRocOptions? options = null, IProgress<WorkProgress>? progress = null)
     {
         options ??= new TracrRocOptions();
         var curves = new List<RocPanel>();
@@ -71,7 +74,7 @@ public static class TracrRocFigures
             var task = KnownTasks.Get(taskName);
             if (!task.PreTokenized || !OfficialCircuits.Exists($"{task.Name}-ours"))
                 throw new ArgumentException($"Task '{taskName}' is not a Tracr task with ours/theirs ground truths.");
-            using var model = ModelLoader.Load(task.PaperModel);
+            using var model = ModelLoader.Load(task.PaperModel, new LoadOptions { Device = options.Device });
             var parts = options.DatasetFiles is { } files && files.TryGetValue(task.Name, out var file)
                 ? task.Tokenize(task.Select(new[] { AutoCircuitJson.ReadFile(file) }, options.Prompts), null)
                 : task.Tokenize(task.GenerateForEvaluation(null, options.Seed, options.Prompts), null);

@@ -4,7 +4,12 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Workbook.Checkpoints;
+using Workbook.Circuits;
+using Workbook.Discovery;
+using Workbook.Evaluation;
 using Workbook.Model;
+using Workbook.Patching;
+using Workbook.Tasks;
 using Workbook.Tokenization;
 
 namespace Workbook.Embedded;
@@ -25,6 +30,14 @@ public sealed record ToyIoiReport
     public required IoiScore CircuitOnly { get; init; }
     /// <summary>Heads whose mean ablation drops the mean logit difference by at least this fraction of the clean value join the circuit.</summary>
     public required double CircuitThreshold { get; init; }
+    /// <summary>The edge circuit (circuit-edges.json): pruned from the edges the node circuit induces (see <see cref="ToyIoiBuild.DeriveEdges"/>).</summary>
+    public ToyCircuitReport? EdgeCircuit { get; init; }
+    public int EdgeSearchSeed { get; init; }
+    public int EdgeSearchPromptsPerPart { get; init; }
+    public double EdgeSearchTau { get; init; }
+    /// <summary>Node and edge circuits × resample and mean (ABC) × specific and all positions, on <see cref="ToyIoiBuild.GridPromptsPerPart"/> prompts per template and order (seed 0).</summary>
+    public IReadOnlyList<ToyGridEntry>? Grid { get; init; }
+    public IReadOnlyList<Evaluation.FactorEffect>? Sensitivity { get; init; }
 }
 
 /// <summary>
@@ -40,6 +53,18 @@ public static class ToyIoiBuild
     public const double CircuitThreshold = 0.04;
     /// <summary>The head analysis uses the first this-many held-out prompts (each head is ablated 7 ways).</summary>
     public const int HeadAnalysisPrompts = 600;
+    /// <summary>
+    /// The edge circuit search: IOI task prompts of this dataset seed, the first <see cref="EdgeSearchTemplates"/> templates of
+    /// each name order with this many prompts each, and τ in points of percent.
+    /// </summary>
+    public const int EdgeSearchSeed = 1;
+    public const int EdgeSearchPromptsPerPart = 10;
+    public const int EdgeSearchTemplates = 3;
+    public const double EdgeSearchTau = 2.0;
+    /// <summary>The grid of the card: the IOI task's prompts of seed 0, per template and order.</summary>
+    public const int GridPromptsPerPart = 10;
+    /// <summary>The IOI positions the edge search decides on.</summary>
+    public static readonly string[] IoiLabels = { "IO", "S1", "S1+1", "S2", "end" };
 
     public static readonly JsonSerializerOptions Json = new()
     {
@@ -48,17 +73,18 @@ public static class ToyIoiBuild
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
     };
 
-    public static ToyIoiReport TrainAndSave(string folder, ToyIoiTrainingOptions options, IProgress<string>? log = null, CancellationToken cancel = default)
+    public static ToyIoiReport TrainAndSave(string folder, ToyIoiTrainingOptions options, IProgress<string>? log = null, CancellationToken cancel = default,
+        double edgeTau = EdgeSearchTau)
     {
         var tokenizer = ToyIoiTrainer.BuildTokenizer();
         var clock = Stopwatch.StartNew();
-        var progress = log == null ? null : new SyncProgress<ToyIoiTrainingProgress>(p =>
+        var progress = log == null ? null : new SyncProgress<ToyTrainingProgress>(p =>
             log.Report($"step {p.Step,5}/{p.Steps}  loss {p.Loss:F4}  answer loss {p.AnswerLoss:F4}  {p.Elapsed.TotalSeconds:F0} s"));
         using var model = ToyIoiTrainer.Train(options, tokenizer, progress, cancel);
         double seconds = clock.Elapsed.TotalSeconds;
         log?.Report($"trained in {seconds:F0} s; evaluating on {EvaluationPrompts} held-out prompts (seed {EvaluationSeed})");
-        var report = Analyse(model, tokenizer, options, seconds, log);
-        Save(model, tokenizer, report, folder);
+        var (report, edges) = Analyse(model, tokenizer, options, seconds, log, edgeTau);
+        Save(model, tokenizer, report, edges, folder);
         log?.Report($"wrote {folder}");
         return report;
     }
@@ -67,22 +93,62 @@ public static class ToyIoiBuild
     /// Recomputes the analysis of the checkpoint in <paramref name="folder"/> (for example after changing the analysis
     /// code) and rewrites its circuit.json, evaluation.json and README.md; the weights are not touched.
     /// </summary>
-    public static ToyIoiReport Reanalyse(string folder, IProgress<string>? log = null)
+    public static ToyIoiReport Reanalyse(string folder, IProgress<string>? log = null, double edgeTau = EdgeSearchTau)
     {
-        string evaluation = Path.Combine(folder, "evaluation.json");
-        var previous = Util.JsonInput.Deserialize<ToyIoiReport>(File.ReadAllText(evaluation), evaluation, Json);
+        var previous = ToyBuildLog.ReadSmallJson<ToyIoiReport>(Path.Combine(folder, "evaluation.json"), Json);
         var tokenizer = WordLevelTokenizer.Load(Path.Combine(folder, "tokenizer.json"));
         using var model = ModelLoader.Load(folder);
-        var report = Analyse(model, tokenizer, previous.Options, previous.TrainingSeconds, log);
-        long bytes = new FileInfo(Path.Combine(folder, "model.safetensors")).Length;
-        AtomicTextFile.WriteAllText(Path.Combine(folder, "circuit.json"), JsonSerializer.Serialize(report.Circuit, Json) + "\n");
-        AtomicTextFile.WriteAllText(Path.Combine(folder, "evaluation.json"), JsonSerializer.Serialize(report, Json) + "\n");
-        AtomicTextFile.WriteAllText(Path.Combine(folder, "README.md"), ToyIoiModelCard.Render(report, model.Config, tokenizer.VocabSize, bytes));
+        var (report, edges) = Analyse(model, tokenizer, previous.Options, previous.TrainingSeconds, log, edgeTau);
+        WriteAnalysis(folder, report, edges, model.Config, tokenizer.VocabSize);
         return report;
     }
 
-    /// <summary>Evaluation, head effects and the circuit of a trained model.</summary>
-    public static ToyIoiReport Analyse(HookedTransformer model, ITokenizer tokenizer, ToyIoiTrainingOptions options, double trainingSeconds, IProgress<string>? log = null)
+    /// <summary>
+    /// Redoes only the edge circuit search and the methodology grid of the checkpoint in <paramref name="folder"/>, keeping
+    /// the held-out evaluation, head effects and node circuit of its evaluation.json (they depend on the weights alone,
+    /// which are not touched); for tuning the edge search without the minutes of head analysis.
+    /// </summary>
+    public static ToyIoiReport ReanalyseEdges(string folder, IProgress<string>? log = null, double edgeTau = EdgeSearchTau)
+    {
+        var previous = ToyBuildLog.ReadSmallJson<ToyIoiReport>(Path.Combine(folder, "evaluation.json"), Json);
+        if (previous.Circuit is not { Count: > 0 }) throw new InvalidDataException($"{folder}/evaluation.json has no node circuit to keep; run the full analysis.");
+        var tokenizer = WordLevelTokenizer.Load(Path.Combine(folder, "tokenizer.json"));
+        using var model = ModelLoader.Load(folder);
+        var (edges, grid, factors) = EdgesAndGrid(model, tokenizer, previous.Circuit, edgeTau, log);
+        var report = previous with
+        {
+            EdgeCircuit = ToyBuildLog.CircuitReport(edges.Edges, edges.EdgeSearch),
+            EdgeSearchSeed = EdgeSearchSeed, EdgeSearchPromptsPerPart = EdgeSearchPromptsPerPart, EdgeSearchTau = edgeTau,
+            Grid = grid, Sensitivity = factors,
+        };
+        WriteAnalysis(folder, report, edges.Edges, model.Config, tokenizer.VocabSize);
+        return report;
+    }
+
+    static (ToyCircuits Edges, IReadOnlyList<ToyGridEntry> Grid, IReadOnlyList<FactorEffect> Factors) EdgesAndGrid(HookedTransformer model, ITokenizer tokenizer,
+        IReadOnlyList<IoiCircuitHead> circuit, double edgeTau, IProgress<string>? log)
+    {
+        var nodes = NodeCircuit(model.Config, circuit);
+        var edges = DeriveEdges(model, tokenizer, nodes, circuit, edgeTau, log);
+        log?.Report($"edge circuit: {edges.Edges.Edges.Count} edge-positions of {edges.EdgeSearch.Steps.Count}, {edges.EdgeSearch.Faithfulness:F1}% on the search prompts");
+        var gridPrompts = KnownTasks.Ioi.Tokenize(KnownTasks.Ioi.GenerateForEvaluation(tokenizer, 0, GridPromptsPerPart), tokenizer);
+        var (grid, factors) = ToyModelAnalysis.Grid(model, KnownTasks.Ioi, gridPrompts, CircuitChoice.Family(ToyIoi.Alias, nodes, edges.Edges), ToyIoi.Alias);
+        foreach (var e in grid) log?.Report($"{e.Methodology}: median {e.Median:F1}%, IQR {e.Q1:F1}..{e.Q3:F1}");
+        return (edges, grid, factors);
+    }
+
+    static void WriteAnalysis(string folder, ToyIoiReport report, SymbolicCircuit edges, TransformerConfig config, int vocab)
+    {
+        long bytes = new FileInfo(Path.Combine(folder, "model.safetensors")).Length;
+        AtomicTextFile.WriteAllText(Path.Combine(folder, "circuit.json"), JsonSerializer.Serialize(report.Circuit, Json) + "\n");
+        AtomicTextFile.WriteAllText(Path.Combine(folder, ToyCircuitFiles.FileName(Component.Edge)), SymbolicCircuitJson.Write(edges, indented: true) + "\n");
+        AtomicTextFile.WriteAllText(Path.Combine(folder, "evaluation.json"), JsonSerializer.Serialize(report, Json) + "\n");
+        AtomicTextFile.WriteAllText(Path.Combine(folder, "README.md"), ToyIoiModelCard.Render(report, config, vocab, bytes, edges));
+    }
+
+    /// <summary>Evaluation, head effects, the node and edge circuits and the methodology grid of a trained model.</summary>
+    public static (ToyIoiReport Report, SymbolicCircuit Edges) Analyse(HookedTransformer model, ITokenizer tokenizer, ToyIoiTrainingOptions options, double trainingSeconds,
+        IProgress<string>? log = null, double edgeTau = EdgeSearchTau)
     {
         var prompts = IoiSentences.Generate(tokenizer, EvaluationPrompts, EvaluationSeed);
         var clean = ToyIoiAnalysis.Evaluate(model, prompts);
@@ -96,7 +162,8 @@ public static class ToyIoiBuild
             .Select(h => new IoiCircuitHead(h.Layer, h.Head, h.ActsAt!.Value)).ToList();
         var circuitOnly = ToyIoiAnalysis.Evaluate(model, prompts, ToyIoiAnalysis.KeepOnly(circuit, H));
         log?.Report($"circuit: {string.Join(", ", circuit.Select(c => $"{c.Name}@{c.Position}"))}; alone: mean logit diff {circuitOnly.MeanLogitDiff:F3}");
-        return new ToyIoiReport
+        var (edges, grid, factors) = EdgesAndGrid(model, tokenizer, circuit, edgeTau, log);
+        var report = new ToyIoiReport
         {
             Options = options,
             TrainingSeconds = Math.Round(trainingSeconds, 1),
@@ -108,47 +175,55 @@ public static class ToyIoiBuild
             Circuit = circuit,
             CircuitOnly = circuitOnly,
             CircuitThreshold = CircuitThreshold,
+            EdgeCircuit = ToyBuildLog.CircuitReport(edges.Edges, edges.EdgeSearch),
+            EdgeSearchSeed = EdgeSearchSeed, EdgeSearchPromptsPerPart = EdgeSearchPromptsPerPart, EdgeSearchTau = edgeTau,
+            Grid = grid, Sensitivity = factors,
         };
+        return (report, edges.Edges);
     }
 
-    static void Save(HookedTransformer model, WordLevelTokenizer tokenizer, ToyIoiReport report, string folder)
+    /// <summary>The node circuit of the card's heads, each kept at the IOI position it acts at (<c>toy-ioi-nodes</c>).</summary>
+    public static SymbolicCircuit NodeCircuit(TransformerConfig config, IReadOnlyList<IoiCircuitHead> circuit) =>
+        OfficialCircuits.NodeCircuit("toy-ioi-nodes",
+            $"toy IOI model's node circuit ({string.Join(", ", circuit.Select(h => $"{h.Name}@{ToyIoiModelCard.Label(h.Position)}"))}; data/models/toy-ioi/README.md)",
+            config, circuit.Select(h => (h.Name, (string?)ToyIoiModelCard.Label(h.Position))));
+
+    /// <summary>
+    /// The edge circuit (<c>toy-ioi-edges</c>): the edges among the node circuit's heads, the embeddings, the MLPs and the
+    /// output, every edge at each IOI position (<see cref="IoiLabels"/>), pruned by <see cref="CircuitPruning"/> on the IOI
+    /// task's prompts of seed <see cref="EdgeSearchSeed"/> with resample (ABC) ablation.
+    /// </summary>
+    public static ToyCircuits DeriveEdges(HookedTransformer model, ITokenizer tokenizer, SymbolicCircuit nodes, IReadOnlyList<IoiCircuitHead> circuit, double tau,
+        IProgress<string>? log = null)
     {
-        string full = Path.GetFullPath(folder);
-        string parent = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(parent);
-        string staging = Path.Combine(parent, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
+        var search = KnownTasks.Ioi.Tokenize(KnownTasks.Ioi.GenerateForEvaluation(tokenizer, EdgeSearchSeed, EdgeSearchPromptsPerPart), tokenizer)
+            .GroupBy(p => p.Name.Split('-')[0]).SelectMany(g => g.Take(EdgeSearchTemplates)).ToList();
+        var kept = circuit.Select(h => (h.Name, (string?)ToyIoiModelCard.Label(h.Position))).ToList();
+        return ToyModelAnalysis.DeriveEdges(model, KnownTasks.Ioi, search, IoiLabels, tau, ToyIoi.Alias,
+            $"found on {EdgeSearchPromptsPerPart} IOI prompts of seed {EdgeSearchSeed} for each of the first {EdgeSearchTemplates} templates of each order", nodes, kept, null, ToyBuildLog.Search(log));
+    }
+
+    static void Save(HookedTransformer model, WordLevelTokenizer tokenizer, ToyIoiReport report, SymbolicCircuit edges, string folder)
+    {
+        CheckpointFolder.Replace(folder, staging =>
         {
             Gpt2CheckpointWriter.Save(model, staging, new Dictionary<string, JsonNode?> { ["eos_token_id"] = 0 });
             AtomicTextFile.WriteAllText(Path.Combine(staging, "tokenizer.json"), tokenizer.ToJson() + "\n");
-            AtomicTextFile.WriteAllText(Path.Combine(staging, "tokenizer_config.json"), new JsonObject
-            {
-                ["tokenizer_class"] = "PreTrainedTokenizerFast",
-                ["bos_token"] = ToyIoiTrainer.EndOfText,
-                ["eos_token"] = ToyIoiTrainer.EndOfText,
-                ["unk_token"] = ToyIoiTrainer.Unknown,
-                ["add_bos_token"] = false,
-                ["model_max_length"] = model.Config.NCtx,
-            }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-            AtomicTextFile.WriteAllText(Path.Combine(staging, "circuit.json"), JsonSerializer.Serialize(report.Circuit, Json) + "\n");
-            AtomicTextFile.WriteAllText(Path.Combine(staging, "evaluation.json"), JsonSerializer.Serialize(report, Json) + "\n");
-            long bytes = new FileInfo(Path.Combine(staging, "model.safetensors")).Length;
-            AtomicTextFile.WriteAllText(Path.Combine(staging, "README.md"), ToyIoiModelCard.Render(report, model.Config, tokenizer.VocabSize, bytes));
-            // Swap the finished folder in: the old one is moved aside first and removed only afterwards.
-            string? old = null;
-            if (Directory.Exists(full))
-            {
-                old = Path.Combine(parent, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.old");
-                Directory.Move(full, old);
-            }
-            Directory.Move(staging, full);
-            if (old != null) Directory.Delete(old, recursive: true);
-        }
-        finally
-        {
-            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
-        }
+            AtomicTextFile.WriteAllText(Path.Combine(staging, "tokenizer_config.json"), TokenizerConfig(ToyIoiTrainer.EndOfText, ToyIoiTrainer.Unknown, model.Config.NCtx));
+            WriteAnalysis(staging, report, edges, model.Config, tokenizer.VocabSize);
+        });
     }
+
+    /// <summary>A HuggingFace <c>tokenizer_config.json</c> for the toy models' word-level tokenizers (the BOS is never added by itself).</summary>
+    internal static string TokenizerConfig(string bos, string unknown, int maxLength) => new JsonObject
+    {
+        ["tokenizer_class"] = "PreTrainedTokenizerFast",
+        ["bos_token"] = bos,
+        ["eos_token"] = bos,
+        ["unk_token"] = unknown,
+        ["add_bos_token"] = false,
+        ["model_max_length"] = maxLength,
+    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
 
     /// <summary>Reports synchronously on the calling thread (System.Progress posts to the thread pool, which would reorder lines).</summary>
     internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
@@ -162,6 +237,7 @@ public static class ToyIoiModelCard
 {
     static string F(double x, string format = "F3") => x.ToString(format, CultureInfo.InvariantCulture);
     static string P(double x) => (100 * x).ToString("F1", CultureInfo.InvariantCulture) + "%";
+    static string GridPromptsPerPartText => ToyIoiBuild.GridPromptsPerPart.ToString(CultureInfo.InvariantCulture);
 
     public static string Label(IoiPosition? p) => p switch
     {
@@ -173,7 +249,7 @@ public static class ToyIoiModelCard
         _ => "other",
     };
 
-    public static string Render(ToyIoiReport r, TransformerConfig c, int vocab, long checkpointBytes)
+    public static string Render(ToyIoiReport r, TransformerConfig c, int vocab, long checkpointBytes, SymbolicCircuit edges)
     {
         var o = r.Options;
         var sb = new StringBuilder();
@@ -192,8 +268,10 @@ public static class ToyIoiModelCard
         sb.AppendLine();
         sb.AppendLine($"Seed {o.Seed}, {o.Steps} steps of batch {o.BatchSize}, AdamW (peak learning rate {F(o.LearningRate, "G3")}, {o.WarmupSteps} warm-up steps, cosine decay to a tenth,");
         sb.AppendLine($"weight decay {F(o.WeightDecay, "G3")} on matrices, gradient norm clipped at 1), {o.Threads} CPU thread(s). Training took {F(r.TrainingSeconds, "F0")} s");
-        sb.AppendLine("on the 2-core development machine. With the same seed and thread count the run is deterministic (a test retrains a few");
-        sb.AppendLine("steps twice and compares the weights bit for bit); other CPUs or libtorch builds may round differently.");
+        sb.AppendLine("on the 2-core development machine. With the same seed and thread count the run is deterministic: retraining reproduces");
+        sb.AppendLine("`model.safetensors` byte for byte on the same CPU and libtorch build (a test retrains the first steps and compares them");
+        sb.AppendLine("with a committed hash; `WORKBOOK_RETRAIN=1` retrains fully and compares the whole file); other CPUs or libtorch builds");
+        sb.AppendLine("may round differently.");
         sb.AppendLine();
         sb.AppendLine("## Model");
         sb.AppendLine();
@@ -201,7 +279,8 @@ public static class ToyIoiModelCard
         sb.AppendLine($"d_model {c.DModel}, {c.NHeads} heads of {c.DHead}, MLP {c.DMlp}, context {c.NCtx}, vocabulary {vocab}; {r.Parameters:N0} parameters,");
         sb.AppendLine($"`model.safetensors` {checkpointBytes:N0} bytes (float32). Files: `config.json` (model_type gpt2) and `model.safetensors`");
         sb.AppendLine("(GPT-2 tensor names) as on the HuggingFace hub; `tokenizer.json` (WordLevel model, Whitespace pre-tokenizer) and");
-        sb.AppendLine("`tokenizer_config.json`; `circuit.json` (the heads below); `evaluation.json` (every number in this card).");
+        sb.AppendLine("`tokenizer_config.json`; `circuit.json` (the heads below); `circuit-edges.json` (the edge circuit below); `evaluation.json`");
+        sb.AppendLine("(every number in this card).");
         sb.AppendLine();
         sb.AppendLine("Tokenizer: one token per word or punctuation run (`\\w+|[^\\w\\s]+`). Id 0 is `<|endoftext|>`, the BOS/EOS/padding");
         sb.AppendLine("token, which is never added implicitly; id 1 is `[UNK]` (the workbook's reader rejects unknown words instead).");
@@ -250,6 +329,33 @@ public static class ToyIoiModelCard
         sb.AppendLine($"{string.Join(", ", r.Circuit.Select(c => $"`{c.Name}` @ {Label(c.Position)}"))}.");
         sb.AppendLine("With every other head output mean-ablated (and these heads at other positions), the circuit keeps");
         sb.AppendLine($"{P(r.CircuitOnly.MeanLogitDiff / r.HeldOut.MeanLogitDiff)} of the model's mean logit difference (ratio of means).");
+        if (r.EdgeCircuit is { } ec)
+        {
+            sb.AppendLine();
+            sb.AppendLine("## Edge circuit");
+            sb.AppendLine();
+            sb.AppendLine($"**Edge circuit** (`circuit-edges.json`, `toy-ioi-edges`; the node circuit above is `toy-ioi-nodes`, both together the family");
+            sb.AppendLine("`toy-ioi`): found with the workbook's discovery code (`CircuitPruning`, ACDC's greedy search position by position). It");
+            sb.AppendLine("starts from every edge among the circuit heads, the embeddings, the MLPs and the output (the edge circuit the node");
+            sb.AppendLine($"circuit induces, `toy-ioi-edges-induced`), each at each of IO, S1, S1+1, S2 and end ({ec.StartEntries} edge-positions), and removes");
+            sb.AppendLine("them one by one, output side first, while the circuit's distance from the full model, |100 − logit difference");
+            sb.AppendLine($"recovered| (ratio of means, resample ablation from the ABC prompts, token-specific), grows by less than τ = {F(r.EdgeSearchTau, "G3")}");
+            sb.AppendLine($"point{(r.EdgeSearchTau == 1 ? "" : "s")}, on {r.EdgeSearchPromptsPerPart} prompts of seed {r.EdgeSearchSeed} for each of the first {ToyIoiBuild.EdgeSearchTemplates} templates of each name order");
+            sb.AppendLine($"(not the prompts below). {ec.Entries} edge-positions ({ec.DistinctEdges} edges) remain;");
+            sb.AppendLine($"on the search prompts the faithfulness went from {F(ec.StartFaithfulness, "F1")}% to {F(ec.SearchFaithfulness, "F1")}%. Its complement holds edges between circuit");
+            sb.AppendLine("nodes, which node ablation keeps and edge ablation removes, so the two differ as in the paper's Figure 3:");
+            sb.AppendLine();
+            foreach (var group in edges.Edges.GroupBy(e => e.Name))
+                sb.AppendLine($"- `{group.Key}` @ {string.Join(", ", group.Select(e => e.Position ?? "all"))}");
+            sb.AppendLine();
+        }
+        if (r.Grid is { } grid && r.Sensitivity is { } sensitivity)
+        {
+            sb.AppendLine($"The grid below uses the IOI task's prompts of seed 0, {GridPromptsPerPartText} per template and order (`--prompts {ToyIoiBuild.GridPromptsPerPart}`).");
+            sb.AppendLine();
+            ToyModelCard.AppendGrid(sb, ToyIoi.Alias, "ioi", grid, sensitivity);
+        }
+        ToyModelCard.AppendLicence(sb);
         return sb.ToString();
     }
 }

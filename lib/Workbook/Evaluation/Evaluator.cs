@@ -3,6 +3,7 @@ using Workbook.Graph;
 using Workbook.Metrics;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Progress;
 using Workbook.Sharding;
 using Workbook.Tasks;
 using static TorchSharp.torch;
@@ -21,7 +22,18 @@ public sealed record EvaluationRequest
     public required IReadOnlyList<MetricKind> Metrics { get; init; }
     /// <summary>Prompts per forward pass; also the "batch" of batch-mean ablation (Fig 4's ABC dataset size).</summary>
     public int BatchSize { get; init; } = 50;
-    public IProgress<EvaluationProgress>? Progress { get; init; }
+    /// <summary>Progress (prompts evaluated under each methodology); null: <see cref="AmbientProgress.Default"/>, usually nothing.</summary>
+    public IProgress<WorkProgress>? Progress { get; init; }
+    /// <summary>
+    /// Share work between the methodologies (default): each batch's clean run, its patch-source activations and the
+    /// dataset means are computed once (see <see cref="EvaluationCache"/>). False computes them per methodology, as a
+    /// reference; the rows are the same.
+    /// </summary>
+    public bool ReuseWork { get; init; } = true;
+    /// <summary>The model's name and whether its weights are random, passed on to the result (and its figures); null: not said.</summary>
+    public ModelLabel? ModelLabel { get; init; }
+    /// <summary>A cache shared with other evaluations of the same model and prompts (the caller disposes it); null: one for this call.</summary>
+    public EvaluationCache? Cache { get; init; }
     /// <summary>Evaluate only this shard's <see cref="EvaluationUnits"/> (null: all of them); its rows are exactly those of the whole run.</summary>
     public Shard? Shard { get; init; }
 }
@@ -63,24 +75,62 @@ public static class Evaluator
         var owned = units.Where(u => range.Contains(u.Index)).Select(u => (u.Part, u.Methodology, u.Batch)).ToHashSet();
 
         var model = request.Model;
+        if (request.Cache is { } given && !ReferenceEquals(given.Model, model))
+            throw new ArgumentException("The activation cache was made for another model than the one evaluated.");
+        var cache = request.Cache ?? new EvaluationCache(model, request.ReuseWork);
+        bool ownsCache = request.Cache is null;
+        bool cacheOwnsTensors = cache.Reuse;
         var rows = new List<EvaluationRow>();
         var baseline = new List<BaselineRow>();
-        int totalSteps = owned.Select(u => (u.Part, u.Methodology)).Distinct().Count(), step = 0;
+        var progress = new ProgressTracker(Progress.AmbientProgress.Or(request.Progress), "evaluation",
+            units.Where(u => range.Contains(u.Index)).Sum(u => (long)u.Prompts), "prompts");
+        progress.Start();
         var graphs = new Dictionary<(GraphView, bool), ComputationGraph>();
         ComputationGraph GraphFor(Methodology m) =>
             graphs.TryGetValue((m.View, m.SeparateQkv), out var g) ? g
                 : graphs[(m.View, m.SeparateQkv)] = m.View == GraphView.Residual ? ComputationGraph.Residual(model.Config) : ComputationGraph.Factorized(model.Config, m.SeparateQkv);
 
-        for (int p = 0; p < request.Parts.Count; p++)
+        try
         {
-            var part = request.Parts[p];
-            int partIndex = p;
-            bool Owns(int methodology, int batch) => owned.Contains((partIndex, methodology, batch));
-            if (!owned.Any(u => u.Part == partIndex)) continue;
-            var batches = Batches(part, request.BatchSize, model.Device);
+            for (int p = 0; p < request.Parts.Count; p++)
+            {
+                int partIndex = p;
+                if (!owned.Any(u => u.Part == partIndex)) continue;
+                EvaluatePart(request, request.Parts[p], (m, b) => owned.Contains((partIndex, m, b)), cache, cacheOwnsTensors, GraphFor, progress, rows, baseline);
+                if (ownsCache) cache.Forget(request.Parts[p]); // nothing else will ask for this part's activations
+            }
+        }
+        finally
+        {
+            if (ownsCache) cache.Dispose();
+        }
+        progress.Complete();
+        return new EvaluationResult(rows, baseline) { Model = request.ModelLabel };
+    }
+
+    /// <summary>
+    /// One dataset part: the clean reference, dataset means, then batch by batch every methodology (so that the batch's
+    /// recorded patch-source activations serve them all); rows come out methodology by methodology, batch by batch.
+    /// <paramref name="owns"/> (methodology, batch) says which units this run (or shard) evaluates.
+    /// </summary>
+    static void EvaluatePart(EvaluationRequest request, TokenizedDataset part, Func<int, int, bool> owns, EvaluationCache cache, bool cacheOwnsTensors,
+        Func<Methodology, ComputationGraph> graphFor, ProgressTracker progress, List<EvaluationRow> rows, List<BaselineRow> baseline)
+    {
+        var model = request.Model;
+        var batches = Batches(part, request.BatchSize, model.Device);
+        var reference = new List<Tensor?>();
+        IReadOnlyDictionary<GraphView, MeanReference>? means = null;
+        try
+        {
             // The unpatched outputs of the batches this run evaluates; of every batch when the ratio of means needs the part's mean.
             bool allReferences = request.Metrics.Any(m => m.Needs.HasFlag(MetricNeeds.ModelMeanLogitDiff));
-            var reference = ReferenceOutputs(model, batches, request.Task.Read, b => allReferences || Enumerable.Range(0, request.Methodologies.Count).Any(m => Owns(m, b)));
+            progress.Working($"clean runs · {part.Name}");
+            for (int b = 0; b < batches.Count; b++)
+            {
+                int batchIndex = b;
+                bool needed = allReferences || Enumerable.Range(0, request.Methodologies.Count).Any(m => owns(m, batchIndex));
+                reference.Add(needed ? cache.CleanOutputs(new CleanOutputsKey(new BatchKey(part, batches[b].Start, batches[b].Count), request.Task.Read), batches[b].Pair) : null);
+            }
             for (int b = 0; b < batches.Count; b++)
             {
                 int batchIndex = b;
@@ -88,58 +138,81 @@ public static class Evaluator
                     PatchingGuards.EnsureFinite(r, () => $"The unpatched model on '{part.Name}', batch {batchIndex + 1} of {batches.Count}", batches[b].Start);
             }
             double? meanModelLogitDiff = allReferences ? MeanLogitDiff(reference, part, batches) : null;
-            using var means = new DatasetMeans(model);
-            try
+            // The unpatched model's rows go with the first methodology's unit of each batch.
+            for (int b = 0; b < batches.Count; b++)
             {
-                // The unpatched model's rows go with the first methodology's unit of each batch.
-                for (int b = 0; b < batches.Count; b++)
+                if (!owns(0, b)) continue;
+                var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b]!.shape[1]);
+                foreach (var metric in request.Metrics)
                 {
-                    if (!Owns(0, b)) continue;
-                    var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b]!.shape[1]);
-                    foreach (var metric in request.Metrics)
-                    {
-                        var values = FaithfulnessMetrics.PerPrompt(metric, reference[b]!, reference[b]!, targets, meanModelLogitDiff);
-                        for (int i = 0; i < values.Length; i++) baseline.Add(new BaselineRow(part.Name, batches[b].Start + i, metric, values[i]));
-                    }
+                    var values = FaithfulnessMetrics.PerPrompt(metric, reference[b]!, reference[b]!, targets, meanModelLogitDiff);
+                    for (int i = 0; i < values.Length; i++) baseline.Add(new BaselineRow(part.Name, batches[b].Start + i, metric, values[i]));
                 }
-                for (int m = 0; m < request.Methodologies.Count; m++)
+            }
+
+            // Each methodology's graph and circuit, resolved against this part's positions (before any patched run); only the
+            // methodologies this run evaluates on some batch of the part.
+            var plans = request.Methodologies.Select((m, index) =>
+            {
+                var graph = graphFor(m);
+                var symbolic = request.Circuit.For(m.Component);
+                symbolic.CheckGraph(graph);
+                return (Index: index, Methodology: m, Graph: graph, Circuit: symbolic.Resolve(graph, part.Positions, m.Positions));
+            }).Where(p => Enumerable.Range(0, batches.Count).Any(b => owns(p.Index, b))).ToList();
+            var meanGraphs = plans.Where(p => p.Methodology.Value.Needs.HasFlag(AblationNeeds.DatasetMeans))
+                .Select(p => p.Graph).DistinctBy(g => g.View).ToList();
+            if (meanGraphs.Count > 0)
+            {
+                // Over every prompt of the part, whichever batches this run evaluates: a shard's means are the whole run's.
+                progress.Working($"dataset means · {part.Name}");
+                means = cache.Means(part, request.BatchSize, meanGraphs, batches.Select(b => b.Pair).ToList(),
+                    done => progress.Working($"dataset means · {part.Name} · batch {done}/{batches.Count}"));
+            }
+            // Views whose sources the grid records on each batch (resample and batch means), recorded in one pass.
+            var recordedViews = plans.Where(p => p.Methodology.Value.ComputedFromPairedRecording)
+                .Select(p => p.Graph).DistinctBy(g => g.View).ToList();
+
+            var perMethodology = plans.Select(_ => new List<EvaluationRow>()).ToList();
+            for (int b = 0; b < batches.Count; b++)
+            {
+                var batch = batches[b];
+                var key = new BatchKey(part, batch.Start, batch.Count);
+                for (int m = 0; m < plans.Count; m++)
                 {
-                    var methodology = request.Methodologies[m];
-                    int methodologyIndex = m;
-                    if (!Enumerable.Range(0, batches.Count).Any(b => Owns(methodologyIndex, b))) continue;
-                    step++;
-                    var graph = GraphFor(methodology);
-                    var symbolic = request.Circuit.For(methodology.Component);
-                    symbolic.CheckGraph(graph);
-                    var circuit = symbolic.Resolve(graph, part.Positions, methodology.Positions);
-                    // Over every prompt of the part, whichever batches this run evaluates: a shard's means are the whole run's.
-                    var meanReference = means.For(methodology.Value, graph, part.Name, () => batches.Select(b => b.Pair));
-                    for (int b = 0; b < batches.Count; b++)
+                    var (methodologyIndex, methodology, graph, circuit) = plans[m];
+                    if (!owns(methodologyIndex, b)) continue;
+                    using (var scope = NewDisposeScope())
                     {
-                        if (!Owns(m, b)) continue;
-                        request.Progress?.Report(new EvaluationProgress(step, totalSteps, part.Name, methodology.Label, b + 1, batches.Count));
-                        using var scope = NewDisposeScope();
-                        var batch = batches[b];
-                        var logits = CircuitPatching.PatchedLogits(model, circuit, methodology, batch.Pair, meanReference, part.SharedPrefix);
+                        var meanReference = means is not null && means.TryGetValue(graph.View, out var r) ? r : null;
+                        int prefix = methodology.NeverPatchedPrefix ?? part.SharedPrefix;
+                        var values = cache.Values(key, batch.Pair, graph, methodology, recordedViews, meanReference, prefix);
+                        var logits = CircuitPatching.PatchedLogits(model, circuit, methodology, batch.Pair, values, part.SharedPrefix,
+                            lastPositionOnly: request.Task.Read == ReadPositions.Last);
                         var outputs = FaithfulnessMetrics.ReadOutputs(logits, request.Task.Read);
                         PatchingGuards.EnsureFinite(outputs, () => $"Methodology {methodology.Label} on '{part.Name}', batch {b + 1} of {batches.Count}", batch.Start);
                         var targets = MetricTargets.For(part, batch.Start, batch.Count, (int)outputs.shape[1]);
                         foreach (var metric in request.Metrics)
                         {
-                            var values = FaithfulnessMetrics.PerPrompt(metric, outputs, reference[b]!, targets, meanModelLogitDiff);
-                            for (int i = 0; i < values.Length; i++)
-                                rows.Add(new EvaluationRow(request.Task.Name, part.Name, batch.Start + i, methodology, metric, values[i]));
+                            var values1 = FaithfulnessMetrics.PerPrompt(metric, outputs, reference[b]!, targets, meanModelLogitDiff);
+                            for (int i = 0; i < values1.Length; i++)
+                                perMethodology[m].Add(new EvaluationRow(request.Task.Name, part.Name, batch.Start + i, methodology, metric, values1[i]));
                         }
                     }
+                    progress.Advance(batch.Count, $"{methodology.Label} · {part.Name}");
                 }
+                cache.ForgetRecordings();
             }
-            finally
+            foreach (var list in perMethodology) rows.AddRange(list);
+        }
+        finally
+        {
+            if (!cacheOwnsTensors)
             {
                 foreach (var r in reference) r?.Dispose();
-                foreach (var b in batches) b.Dispose();
+                if (means is not null) foreach (var m in means.Values) m.Dispose();
             }
+            foreach (var b in batches) b.Dispose();
         }
-        return new EvaluationResult(rows, baseline);
     }
 
     /// <summary>One batch of prompt pairs with its position in the part.</summary>
@@ -198,24 +271,6 @@ public static class Evaluator
                 }
             var pair = new PromptPair(tensor(clean, device: device).DetachFromDisposeScope(), tensor(corrupt, device: device).DetachFromDisposeScope());
             result.Add(new Batch(start, count, pair));
-        }
-        return result;
-    }
-
-    /// <summary>The unpatched model's read outputs on the clean prompts of each batch <paramref name="needed"/> asks for (null for the others).</summary>
-    static List<Tensor?> ReferenceOutputs(HookedTransformer model, List<Batch> batches, ReadPositions read, Func<int, bool> needed)
-    {
-        var result = new List<Tensor?>();
-        using var _ = no_grad();
-        for (int b = 0; b < batches.Count; b++)
-        {
-            if (!needed(b))
-            {
-                result.Add(null);
-                continue;
-            }
-            using var scope = NewDisposeScope();
-            result.Add(FaithfulnessMetrics.ReadOutputs(model.Forward(batches[b].Pair.Clean), read).contiguous().DetachFromDisposeScope());
         }
         return result;
     }

@@ -57,7 +57,12 @@ public sealed record RobustnessReport
 {
     public required string Task { get; init; }
     public required string Circuit { get; init; }
+    /// <summary>The model's id or folder name (never a snapshot hash).</summary>
     public required string Model { get; init; }
+    /// <summary>True when the model is a random-weights stand-in: the text and the figure say so.</summary>
+    public bool RandomWeights { get; init; }
+    /// <summary>The model as the text and the figure name it ("gpt2", or "gpt2 (random weights, not the real model)").</summary>
+    public string ModelDescription => new ModelLabel(Model, RandomWeights).ToString();
     public required MetricKind Metric { get; init; }
     public required int Prompts { get; init; }
     public required double FullModelMedian { get; init; }
@@ -91,7 +96,7 @@ public sealed record RobustnessReport
     /// <summary>Builds the report from an evaluation that included <paramref name="metric"/> (and, for logit-difference
     /// recovered, <see cref="MetricKind.LogitDiffRecoveredOfMeans"/> for the second aggregation).</summary>
     public static RobustnessReport Build(string task, string circuit, string model, MetricKind metric, EvaluationResult result,
-        IReadOnlyList<Methodology> methodologies, int seed = 0, int resamples = Statistics.DefaultResamples)
+        IReadOnlyList<Methodology> methodologies, int seed = 0, int resamples = Statistics.DefaultResamples, bool randomWeights = false)
     {
         var rows = result.Rows.Where(r => r.Metric == metric).ToList();
         if (rows.Count == 0) throw new ArgumentException($"The evaluation has no rows for metric {metric.Label}.");
@@ -125,7 +130,7 @@ public sealed record RobustnessReport
             comparison = Summaries.Compare(rows, hi.Methodology, lo.Methodology, metric, seed, resamples);
         return new RobustnessReport
         {
-            Task = task, Circuit = circuit, Model = model, Metric = metric,
+            Task = task, Circuit = circuit, Model = model, RandomWeights = randomWeights, Metric = metric,
             Prompts = rows.Select(r => (r.Part, r.Prompt)).Distinct().Count(), FullModelMedian = fullModel,
             Faithfulness = faithful, CircuitAblated = ablated,
             Sensitivity = sensitivity, HighestVsLowest = comparison, Rows = result.Rows,
@@ -188,7 +193,7 @@ public sealed record RobustnessReport
     public string ToText()
     {
         var w = new System.Text.StringBuilder();
-        w.AppendLine($"Robustness of circuit '{Circuit}' on task '{Task}' ({Model}, {Prompts} prompts), metric {Metric.Label}: {Metric.Description}");
+        w.AppendLine($"Robustness of circuit '{Circuit}' on task '{Task}' ({ModelDescription}, {Prompts} prompts), metric {Metric.Label}: {Metric.Description}");
         w.AppendLine($"Full model median: {Fmt(FullModelMedian)}");
         void Table(string title, IReadOnlyList<ReportEntry> entries)
         {

@@ -3,6 +3,7 @@ using Workbook.Evaluation;
 using Workbook.Graph;
 using Workbook.Metrics;
 using Workbook.Patching;
+using Workbook.Progress;
 
 namespace Workbook.Experiments;
 
@@ -10,13 +11,21 @@ namespace Workbook.Experiments;
 public sealed record BatchSizePoint(int BatchSize, IReadOnlyList<EvaluationRow> Rows);
 
 /// <summary>Figure 4's data: node circuit, specific tokens, batch-mean ablation, per batch size ("ABC dataset size").</summary>
-public sealed record AbcSizeSweep(IReadOnlyList<BatchSizePoint> Points);
+public sealed record AbcSizeSweep(IReadOnlyList<BatchSizePoint> Points)
+{
+    /// <summary>The model's name and whether its weights are random (figure titles say so).</summary>
+    public ModelLabel? Model { get; init; }
+}
 
 /// <summary>
 /// Figure 10's data: per ablation value, the circuit (its complement ablated), the ablated model (every edge
 /// ablated) and the unpatched model, on the same prompts.
 /// </summary>
-public sealed record CircuitVsAblated(IReadOnlyList<EvaluationRow> Circuit, IReadOnlyList<EvaluationRow> AblatedModel, IReadOnlyList<BaselineRow> FullModel);
+public sealed record CircuitVsAblated(IReadOnlyList<EvaluationRow> Circuit, IReadOnlyList<EvaluationRow> AblatedModel, IReadOnlyList<BaselineRow> FullModel)
+{
+    /// <summary>The model's name and whether its weights are random (figure titles say so).</summary>
+    public ModelLabel? Model { get; init; }
+}
 
 /// <summary>One Tracr circuit evaluated under several ablation values (Section 5).</summary>
 public sealed record TracrAblation(string Task, string Circuit, MetricKind Metric, IReadOnlyList<EvaluationRow> Rows);
@@ -56,7 +65,7 @@ public static class PaperExperiments
         };
         var points = batchSizes.Select(b => new BatchSizePoint(b,
             Evaluator.Run(setup.Request(new[] { methodology }, new[] { MetricKind.LogitDiffRecovered, MetricKind.LogitDiffRecoveredOfMeans }, batchSize: b)))).ToArray();
-        return new AbcSizeSweep(points);
+        return new AbcSizeSweep(points) { Model = setup.Label };
     }
 
     /// <summary>
@@ -88,12 +97,14 @@ public static class PaperExperiments
             Component = component, Granularity = granularity, Value = v,
             Positions = circuit.HasPositions ? TokenPositions.Specific : TokenPositions.All, Ablate = AblatedSet.Complement,
         }).ToArray();
-        var withCircuit = Evaluator.RunWithBaseline(setup.Request(kept, metrics));
+        // Both evaluations run the same prompts: the clean runs and dataset means are computed once for the two.
+        using var cache = new EvaluationCache(setup.Loaded.Model, setup.ReuseWork);
+        var withCircuit = Evaluator.RunWithBaseline(setup.Request(kept, metrics, cache: cache));
         var graph = component == Component.Node ? ComputationGraph.Residual(setup.Loaded.Model.Config) : ComputationGraph.Factorized(setup.Loaded.Model.Config, circuit.SeparateQkv);
         var everything = CircuitChoice.Of(SymbolicCircuit.WholeModel(graph), "every edge");
         var ablateAll = kept.Select(m => m with { Positions = TokenPositions.All, Ablate = AblatedSet.Circuit }).ToArray();
-        var ablated = Evaluator.Run(setup.Request(ablateAll, metrics, circuit: everything));
-        return new CircuitVsAblated(withCircuit.Rows, ablated, withCircuit.FullModel);
+        var ablated = Evaluator.Run(setup.Request(ablateAll, metrics, circuit: everything, cache: cache));
+        return new CircuitVsAblated(withCircuit.Rows, ablated, withCircuit.FullModel) { Model = setup.Label };
     }
 
     /// <summary>
@@ -107,19 +118,75 @@ public static class PaperExperiments
         var rankBy = metric ?? (setup.Parts[0].HasTokenAnswers ? MetricKind.LogitDiffRecovered : MetricKind.Parse(setup.Task.PaperMetric));
         var metrics = rankBy == MetricKind.LogitDiffRecovered ? new[] { rankBy, MetricKind.LogitDiffRecoveredOfMeans } : new[] { rankBy };
         var result = Evaluator.RunWithBaseline(setup.Request(methodologies, metrics));
-        return RobustnessReport.Build(setup.Task.Name, setup.Circuit.Name, setup.ModelName, rankBy, result, methodologies, setup.Seed);
+        return RobustnessReport.Build(setup.Task.Name, setup.Circuit.Name, setup.ModelName, rankBy, result, methodologies, setup.Seed, randomWeights: setup.RandomWeights is not null);
     }
+
+    /// <summary>
+    /// The robustness report of a grid already evaluated (Figure 3's, or any methodologies over one circuit): medians,
+    /// spreads and how far each choice moves the median, without running the model again.
+    /// </summary>
+    /// <param name="metric">The metric to report on; null: logit difference recovered.</param>
+    public static RobustnessReport GridReport(FigureSetup setup, EvaluationResult result, MetricKind? metric = null)
+    {
+        metric ??= MetricKind.LogitDiffRecovered;
+        var methodologies = result.Rows.Where(r => r.Metric == metric).Select(r => r.Methodology).Distinct().ToList();
+        return RobustnessReport.Build(setup.Task.Name, setup.Circuit.Name, setup.ModelName, metric, result, methodologies, setup.Seed);
+    }
+
+    /// <summary>
+    /// One line per choice the grid varies (component, token positions, ablation value): how far the median moves here,
+    /// whether that is at least <paramref name="threshold"/> points (the effect is visible), and what the paper found
+    /// (<paramref name="paper"/>, by factor name as in <see cref="FactorEffect.Factor"/>). The numbers come from the run.
+    /// </summary>
+    public static IReadOnlyList<string> CompareWithPaper(RobustnessReport report, IReadOnlyDictionary<string, string> paper, double threshold = 10)
+    {
+        var lines = new List<string>();
+        foreach (var (factor, title) in new[] { ("component", "Nodes vs edges"), ("token positions", "Specific vs all positions"), ("ablation value", "Resample vs mean") })
+        {
+            var effect = report.Sensitivity.Factors.FirstOrDefault(f => f.Factor == factor);
+            string here = effect is null
+                ? "not varied here"
+                : $"the median moves by {F(effect.MeanShift)} points on average, up to {F(effect.MaxShift)} ({effect.LargestSwitch}): " +
+                  (effect.MaxShift >= threshold ? $"a difference of at least {F(threshold)} points, as in the paper" : $"under {F(threshold)} points, so not reproduced here");
+            lines.Add($"{title}: {here}." + (paper.TryGetValue(factor, out var p) ? $" Paper: {p}." : ""));
+        }
+        return lines;
+    }
+
+    /// <summary>
+    /// Figure 10's comparison in words, from the run: per ablation value, the share of prompts whose answer beats the wrong
+    /// candidates for the ablated model, the circuit and the full model, next to the paper's values (spec A.4).
+    /// </summary>
+    public static IReadOnlyList<string> CompareCircuitWithAblatedModel(CircuitVsAblated data, double chance)
+    {
+        var metric = MetricKind.CorrectVsCandidatesPercent;
+        double Mean(IEnumerable<double> values) => values.DefaultIfEmpty(double.NaN).Average();
+        double full = Mean(data.FullModel.Where(r => r.Metric == metric).Select(r => r.Value));
+        var lines = new List<string>();
+        foreach (var value in data.Circuit.Where(r => r.Metric == metric).Select(r => r.Methodology.Value).Distinct())
+        {
+            double circuit = Mean(data.Circuit.Where(r => r.Metric == metric && r.Methodology.Value == value).Select(r => r.Value));
+            double ablated = Mean(data.AblatedModel.Where(r => r.Metric == metric && r.Methodology.Value == value).Select(r => r.Value));
+            string paper = value == AblationValue.Resample ? "ablated 0%, circuit ≈0.5%, full model 100%" : "ablated ≈32.5% (chance), circuit ≈77.5%, full model 100%";
+            lines.Add($"{value.Legend}: ablated model {F(ablated)}%, circuit {F(circuit)}%, full model {F(full)}% (chance {F(chance)}%); " +
+                      $"the circuit is {F(circuit - ablated)} points above the ablated model. Paper: {paper}.");
+        }
+        return lines;
+    }
+
+    static string F(double x) => x.ToString(Math.Abs(x) >= 100 ? "F0" : "F1", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// Section 5 (spec A.5, "sanity values"): each Tracr ground truth kept and the rest ablated with zero and with
     /// resample values, at every position; MSE for X-Proportion, KL for Reverse.
     /// </summary>
-    public static IReadOnlyList<TracrAblation> TracrGroundTruths(int prompts = 200, int seed = 0, IProgress<EvaluationProgress>? progress = null)
+    public static IReadOnlyList<TracrAblation> TracrGroundTruths(int prompts = 200, int seed = 0, IProgress<WorkProgress>? progress = null, FigureParameters? parameters = null)
     {
+        var (_, dtype) = (parameters ??= new FigureParameters()).Validate();
         var result = new List<TracrAblation>();
         foreach (var (task, metric) in new[] { ("tracr-xproportion", MetricKind.Mse), ("tracr-reverse", MetricKind.Kl) })
         {
-            using var loaded = Checkpoints.ModelLoader.LoadWithTokenizer(task);
+            using var loaded = Checkpoints.ModelLoader.LoadWithTokenizer(task, new Checkpoints.LoadOptions { Device = parameters.Device, DType = dtype });
             var definition = Tasks.KnownTasks.Get(task);
             var parts = FigureSetup.PrepareParts(definition, loaded, seed, prompts);
             foreach (var variant in new[] { "ours", "theirs" })
@@ -130,7 +197,7 @@ public static class PaperExperiments
                 var rows = Evaluator.Run(new EvaluationRequest
                 {
                     Model = loaded.Model, Task = definition, Parts = parts, Circuit = circuit, Methodologies = methodologies,
-                    Metrics = new[] { metric }, BatchSize = definition.DefaultBatchSize, Progress = progress,
+                    Metrics = new[] { metric }, BatchSize = parameters.BatchSize ?? definition.DefaultBatchSize, Progress = progress,
                 });
                 result.Add(new TracrAblation(task, circuit.Name, metric, rows));
             }

@@ -53,7 +53,7 @@ public static class PaperFigures
         if (reported is double r) lines.Add(Reported(r, "Reported by Wang et al."));
         return Boxes(result.Rows, MetricKind.LogitDiffRecovered, ComponentAndPositions, m => m.Value.Legend, new ChartOptions
         {
-            Title = title ?? "Faithfulness of the IOI circuit: nodes vs edges, specific vs all tokens, resample vs mean ablation",
+            Title = ModelLabel.Mark(result.Model, title ?? "Faithfulness of the IOI circuit: nodes vs edges, specific vs all tokens, resample vs mean ablation"),
             YTitle = "Logit difference recovered per prompt (%)", YRange = yRange ?? (-700, 700), ReferenceLines = lines, YTickSuffix = "%",
         });
     }
@@ -77,7 +77,7 @@ public static class PaperFigures
             var fig = Charts.Lines(series, new ChartOptions { Title = heading, XTitle = "ABC dataset size (prompts per mean)", YTitle = "%", ReferenceLines = lines });
             return fig with { Layout = fig.Layout with { XAxis = fig.Layout.XAxis! with { Type = "log", TickValues = x } } };
         }
-        return Charts.Panels("Node circuit, batch-mean (ABC) ablation: the two ways of averaging logit difference recovered",
+        return Charts.Panels(ModelLabel.Mark(sweep.Model, "Node circuit, batch-mean (ABC) ablation: the two ways of averaging logit difference recovered"),
             new[] { Panel(MetricKind.LogitDiffRecoveredOfMeans, "[Average Logit Diff] % (ratio of means)"), Panel(MetricKind.LogitDiffRecovered, "Average [Logit Diff %] (mean of ratios)") });
     }
 
@@ -99,7 +99,7 @@ public static class PaperFigures
             Title = $"{order} predictions", XTitle = "ABC dataset size", YTitle = "Logit difference recovered (%)", YRange = yRange ?? (-200, 500),
             ReferenceLines = lines, YTickSuffix = "%",
         })).ToArray();
-        return Charts.Panels("Per-prompt spread of the node circuit's faithfulness", panels);
+        return Charts.Panels(ModelLabel.Mark(sweep.Model, "Per-prompt spread of the node circuit's faithfulness"), panels);
     }
 
     /// <summary>
@@ -119,7 +119,7 @@ public static class PaperFigures
         if (reported is double r) lines.Add(Reported(r, "Reported faithfulness"));
         return Charts.Bars(bars, new ChartOptions
         {
-            Title = title ?? "Share of prompts whose answer beats every candidate", YTitle = "Correct vs candidates (%)", YRange = (0, 105),
+            Title = ModelLabel.Mark(result.Model, title ?? "Share of prompts whose answer beats every candidate"), YTitle = "Correct vs candidates (%)", YRange = (0, 105),
             ReferenceLines = lines, YTickSuffix = "%",
         }, "F1");
     }
@@ -133,7 +133,7 @@ public static class PaperFigures
         var boxes = series.Select(s => new BoxSeries(s, categories.Select(c => new BoxGroup(c,
             rows.Where(r => r.Methodology.Value.Legend == s && ComponentAndPositions(r.Methodology) == c).Select(r => r.Value).ToArray())).ToArray())).ToList();
         boxes.Add(new BoxSeries("Full model", new[] { new BoxGroup("Full model", result.FullModel.Where(b => b.Metric == MetricKind.AnswerProb).Select(b => b.Value).ToArray()) }));
-        return Charts.Box(boxes, new ChartOptions { Title = title ?? "Probability of the correct answer per prompt", YTitle = "p(answer)", YRange = (0, 1) });
+        return Charts.Box(boxes, new ChartOptions { Title = ModelLabel.Mark(result.Model, title ?? "Probability of the correct answer per prompt"), YTitle = "p(answer)", YRange = (0, 1) });
     }
 
     /// <summary>Figure 10a: grouped bars "Ablated model", "Circuit", "Full model" per ablation value.</summary>
@@ -150,7 +150,7 @@ public static class PaperFigures
         var lines = chance is double c ? new[] { new ReferenceLine(c, $"Chance ({c.ToString("F1", CultureInfo.InvariantCulture)}%)", "dot", "#777777") } : Array.Empty<ReferenceLine>();
         return Charts.Bars(series, new ChartOptions
         {
-            Title = title ?? "Circuit vs ablated model: share of prompts whose answer beats the candidates", YTitle = "Correct vs candidates (%)",
+            Title = ModelLabel.Mark(data.Model, title ?? "Circuit vs ablated model: share of prompts whose answer beats the candidates"), YTitle = "Correct vs candidates (%)",
             YRange = (0, 105), ReferenceLines = lines, YTickSuffix = "%",
         }, "F1");
     }
@@ -166,7 +166,7 @@ public static class PaperFigures
             new BoxGroup("Circuit", data.Circuit.Where(r => r.Metric == MetricKind.AnswerProb && r.Methodology.Value.Legend == v).Select(r => r.Value).ToArray()),
             new BoxGroup("Full model", full),
         })).ToArray();
-        return Charts.Box(boxes, new ChartOptions { Title = title ?? "Probability of the correct answer per prompt", YTitle = "p(answer)", YRange = (0, 1) });
+        return Charts.Box(boxes, new ChartOptions { Title = ModelLabel.Mark(data.Model, title ?? "Probability of the correct answer per prompt"), YTitle = "p(answer)", YRange = (0, 1) });
     }
 
     /// <summary>
@@ -200,7 +200,7 @@ public static class PaperFigures
         var rows = report.Rows.Where(r => r.Metric == report.Metric && order.Contains(r.Methodology)).OrderBy(r => order.IndexOf(r.Methodology));
         var figure = Boxes(rows, report.Metric, m => $"#{order.IndexOf(m) + 1} {ShortLabel(m)}", m => m.Component == Component.Node ? "Nodes" : "Edges", new ChartOptions
         {
-            Title = $"Circuit '{report.Circuit}' on {report.Task} ({report.Model}): {report.Metric.Label} per prompt, most faithful methodology first",
+            Title = $"Circuit '{report.Circuit}' on {report.Task} ({report.ModelDescription}): {report.Metric.Label} per prompt, most faithful methodology first",
             YTitle = report.Metric.Label, YRange = yRange ?? (report.Metric.IsRecoveredPercent ? (-200, 400) : null), ReferenceLines = lines,
             Height = 520,
         });

@@ -7,7 +7,11 @@ using Workbook.Util;
 namespace Workbook.Hub;
 
 /// <summary>A model available on disk: the snapshot folder of its repository and, when separate, of its tokenizer.</summary>
-public sealed record PulledModel(HubModel Model, RepoId Repo, string Commit, string Folder, string? TokenizerFolder, PullStatistics Statistics);
+public sealed record PulledModel(HubModel Model, RepoId Repo, string Commit, string Folder, string? TokenizerFolder, PullStatistics Statistics)
+{
+    /// <summary>The random-weights stand-in that <c>refs/main</c> pointed at before this pull and that the pull removed; null if none.</summary>
+    public Checkpoints.RandomWeightsInfo? ReplacedStandIn { get; init; }
+}
 
 /// <summary>
 /// What a pull did: files downloaded (and their bytes), files found complete in the cache, and files whose bytes could
@@ -67,7 +71,9 @@ public sealed class ModelHub : IDisposable
     public async Task<PulledModel> EnsureAsync(HubModel model, CancellationToken cancel = default)
     {
         var (cached, missing) = FindCached(model);
-        if (cached != null && (cached.TokenizerFolder != null || !NeedsTokenizerRepo(model, cached.Folder, out _) || Options.Offline))
+        // A random-weights stand-in is complete as it is: first use never downloads over it (`models pull` replaces it).
+        if (cached != null && (cached.TokenizerFolder != null || !NeedsTokenizerRepo(model, cached.Folder, out _) || Options.Offline
+                               || StandInCache.IsStandIn(Cache, cached.Repo, cached.Commit)))
             return cached;
         if (Options.Offline)
             throw new OfflineFileMissingException(model.Repo.Value, missing.File,
@@ -141,6 +147,7 @@ public sealed class ModelHub : IDisposable
         if (Options.Offline)
             throw new HubException($"Cannot pull '{model.Name}' in offline mode (HF_HUB_OFFLINE or --offline).");
         var repo = model.Repo;
+        string? before = Cache.ResolveRevision(repo, Options.Revision);
         var revision = await RetryAsync(() => Client.GetRevisionAsync(repo, Options.Revision, cancel), cancel).ConfigureAwait(false);
         string commit = revision.Commit;
         var files = revision.Files.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
@@ -173,8 +180,11 @@ public sealed class ModelHub : IDisposable
             stats = stats.Add(tok.Statistics);
         }
         // Last: only now does the revision point at a snapshot that holds everything, each file verified.
-        WriteRefIfVerified(repo, Options.Revision, commit, stats);
-        return new PulledModel(model, repo, commit, folder, tokenizerFolder, stats);
+        Checkpoints.RandomWeightsInfo? replaced = before is not null && before != commit && StandInCache.IsStandIn(Cache, repo, before)
+            ? Checkpoints.RandomWeightsInfo.Read(Cache.SnapshotFolder(repo, before)) : null;
+        // A stand-in goes only once the ref points at the verified real snapshot.
+        if (WriteRefIfVerified(repo, Options.Revision, commit, stats) && replaced is not null) StandInCache.Remove(Cache, repo, before!);
+        return new PulledModel(model, repo, commit, folder, tokenizerFolder, stats) { ReplacedStandIn = replaced };
     }
 
     async Task<(string Folder, PullStatistics Statistics)> PullTokenizerAsync(RepoId repo, CancellationToken cancel)
@@ -193,15 +203,16 @@ public sealed class ModelHub : IDisposable
     /// A ref says "this snapshot is complete and what the hub served": never written when a file could not be verified,
     /// so that the next use asks the hub again instead of trusting unchecked bytes.
     /// </summary>
-    void WriteRefIfVerified(RepoId repo, string revision, string commit, PullStatistics stats)
+    bool WriteRefIfVerified(RepoId repo, string revision, string commit, PullStatistics stats)
     {
         if (stats.FilesUnverified == 0)
         {
             Cache.WriteRef(repo, revision, commit);
-            return;
+            return true;
         }
         Options.Progress?.Note($"{repo}: {stats.FilesUnverified} file(s) could not be verified against a checksum (the server's ETag is not one); " +
                                $"refs/{revision} is not written, so the next use checks with the hub again.");
+        return false;
     }
 
     /// <summary>Downloads one file into the cache (or finds it there) and links it from the snapshot.</summary>

@@ -36,14 +36,41 @@ public static class Devices
         }
     }
 
+    /// <summary>The device name that picks CUDA when a CUDA device can be used and the CPU otherwise.</summary>
+    public const string Auto = "auto";
+
+    /// <summary>The device names a user may give, for messages.</summary>
+    public const string Names = "cpu, cuda, cuda:N or auto";
+
+    /// <summary>
+    /// <c>auto</c> resolved to <c>cuda</c> when libtorch can use a CUDA device here and to <c>cpu</c> otherwise; any other
+    /// name is returned unchanged (and checked by <see cref="Parse"/>).
+    /// </summary>
+    public static string Resolve(string name) =>
+        name.Trim().Equals(Auto, StringComparison.OrdinalIgnoreCase) ? (CudaAvailable() ? "cuda" : "cpu") : name;
+
+    /// <summary>Whether a CUDA device can be used (a CUDA build of libtorch and a visible GPU). Never throws.</summary>
+    public static bool CudaAvailable()
+    {
+        try
+        {
+            return TryInitializeDeviceType(DeviceType.CUDA) && cuda.is_available() && cuda.device_count() > 0;
+        }
+        catch (Exception)
+        {
+            return false; // a CPU-only libtorch: the CPU backend stays usable
+        }
+    }
+
     public static Device Parse(string name)
     {
+        if (name is not null && name.Trim().Equals(Auto, StringComparison.OrdinalIgnoreCase)) name = Resolve(name);
         if (string.IsNullOrWhiteSpace(name) || name.Equals("cpu", StringComparison.OrdinalIgnoreCase)) return CPU;
         if (name.StartsWith("cuda", StringComparison.OrdinalIgnoreCase))
         {
             int index = 0;
             if (name.Length > 4 && (name[4] != ':' || !int.TryParse(name.AsSpan(5), out index) || index < 0))
-                throw new ArgumentException($"Device '{name}' is not valid: use cpu, cuda or cuda:N.");
+                throw new ArgumentException($"Device '{name}' is not valid: use {Names}.");
             EnsureCuda(name);
             if (index >= cuda.device_count())
                 throw new ArgumentException($"Device '{name}' does not exist: {cuda.device_count()} CUDA device(s) found.");
@@ -51,7 +78,7 @@ public static class Devices
             ApplyTf32();
             return new Device(DeviceType.CUDA, index);
         }
-        throw new ArgumentException($"Device '{name}' is not valid: use cpu, cuda or cuda:N.");
+        throw new ArgumentException($"Device '{name}' is not valid: use {Names}.");
     }
 
     static void ApplyTf32()

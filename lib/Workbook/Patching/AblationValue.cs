@@ -62,6 +62,21 @@ public abstract record AblationValue(string Label, string Legend, string Descrip
     /// </summary>
     public virtual void CheckPrompts(string part, int prompts, int batchSize) { }
 
+    /// <summary>
+    /// True when the values are a function of one unpatched recording of the batch's paired prompts alone (resample, the
+    /// batch mean): <see cref="Compute"/> is then <see cref="FromPairedRecording"/> of that recording, so a grid of
+    /// methodologies can record the paired prompts once and share the recording (see <c>EvaluationCache</c>).
+    /// </summary>
+    public virtual bool ComputedFromPairedRecording => false;
+
+    /// <summary>
+    /// The values of a batch from every source's output in an unpatched run of its paired prompts, [n_sources, batch, seq,
+    /// d_model], for a value that is <see cref="ComputedFromPairedRecording"/>. The result may be the recording itself
+    /// (not a copy): whoever owns the recording owns the values.
+    /// </summary>
+    public virtual PatchValues FromPairedRecording(Tensor pairedSources) =>
+        throw new NotSupportedException($"{Label} values do not come from a recording of the batch's paired prompts.");
+
     public sealed override string ToString() => Label;
 
     /// <summary>The source's output on the paired prompt of the same batch element (resample / interchange ablation).</summary>

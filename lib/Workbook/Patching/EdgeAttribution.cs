@@ -14,6 +14,13 @@ namespace Workbook.Patching;
 public sealed record EdgeGradients(ComputationGraph Graph, double[] Total, double[,]? PerPrompt);
 
 /// <summary>
+/// Integrated gradients over the input (EAP-IG, Hanna et al. 2024): the token embeddings of the run move from those of
+/// <see cref="Baseline"/> (the corrupt prompts, same shape as the input) to the input's own in <see cref="Steps"/> steps,
+/// α_k = k/m for k = 1..m (a right Riemann sum, so the last step is the plain run).
+/// </summary>
+public sealed record InputIntegration(Tensor Baseline, int Steps);
+
+/// <summary>
 /// Edge attribution patching at scale: ∂L/∂m_e at m = 0 for every edge of a graph in one clean forward and one
 /// backward pass, without differentiable masks.
 ///
@@ -34,8 +41,13 @@ public static class EdgeAttribution
     /// <paramref name="neverPatchedPrefix"/> are never patched, so they contribute nothing.
     /// <paramref name="perPrompt"/> also returns each prompt's share.
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="integrate"/>, ∂L/∂x_dest is the mean over the integration steps, each a forward pass whose token
+    /// embeddings are interpolated; Δ always comes from the last step, the plain run of <paramref name="input"/>. One step is
+    /// therefore exactly the plain computation (the same operations in the same order).
+    /// </remarks>
     public static EdgeGradients Compute(HookedTransformer model, ComputationGraph graph, PatchValues values, Tensor input,
-        Func<Tensor, Tensor> loss, int neverPatchedPrefix = 0, bool perPrompt = false)
+        Func<Tensor, Tensor> loss, int neverPatchedPrefix = 0, bool perPrompt = false, InputIntegration? integrate = null)
     {
         if (graph.Config.NLayers != model.Config.NLayers || graph.Config.NHeads != model.Config.NHeads || graph.Config.HasMlp != model.Config.HasMlp
             || graph.Config.ParallelAttnMlp != model.Config.ParallelAttnMlp)
@@ -46,19 +58,60 @@ public static class EdgeAttribution
         var patch = values.Values is { } pv && !Devices.Same(pv.device, model.Device) ? pv.to(model.Device) : values.Values;
         if (patch is not null && (patch.dim() != 4 || patch.shape[0] != graph.Sources.Count))
             throw new ArgumentException($"Patch values must be [{graph.Sources.Count} sources, batch, seq, d_model]; got [{string.Join(", ", patch.shape)}].");
-        var recorder = new AttributionRecorder(graph, patch);
-        Tensor[] grads;
-        Tensor?[] inputs;
-        using (enable_grad())
+        int steps = integrate?.Steps ?? 1;
+        if (steps < 1) throw new ArgumentException($"The number of integration steps must be at least 1, got {steps}.");
+        if (integrate is not null && !integrate.Baseline.shape.SequenceEqual(input.shape))
+            throw new ArgumentException($"The integration baseline [{string.Join(", ", integrate.Baseline.shape)}] must have the input's shape [{string.Join(", ", input.shape)}].");
+        Tensor? baselineEmbedding = null;
+        if (steps > 1)
         {
-            var logits = model.Forward(input, interceptor: recorder);
-            var total = loss(logits).sum();
-            if (!total.requires_grad)
-                throw new InvalidOperationException("The loss does not depend on the model's outputs (no gradient flows).");
-            inputs = recorder.SiteInputs;
-            var wanted = inputs.Where(t => t is not null).Select(t => t!).ToArray();
-            grads = torch.autograd.grad(new[] { total }, wanted, allow_unused: true).ToArray();
+            using var noGrad = no_grad();
+            Tensor? captured = null;
+            model.Forward(integrate!.Baseline, new HookSet().Read(HookNames.Embed.Name, t => captured = t.detach().clone().MoveToOuterDisposeScope()));
+            baselineEmbedding = captured ?? throw new InvalidOperationException("The model reported no token embedding.");
         }
+        AttributionRecorder recorder = null!;
+        Tensor?[] inputs = Array.Empty<Tensor?>();
+        Tensor?[] grads = Array.Empty<Tensor?>();
+        for (int k = 1; k <= steps; k++)
+        {
+            double alpha = (double)k / steps;
+            // Earlier steps free their forward pass as they end (only the running sum of gradients lives on); the last step
+            // is the plain run, whose Δ and leaves the scoring below needs.
+            var stepScope = k < steps ? NewDisposeScope() : null;
+            try
+            {
+                // Embeddings corrupt + α(clean − corrupt); the last step (α = 1) is the plain run, which also records Δ.
+                var hooks = k < steps ? new HookSet().Replace(HookNames.Embed.Name, clean => baselineEmbedding!.Plus((clean - baselineEmbedding!).Times(alpha))) : null;
+                recorder = new AttributionRecorder(graph, patch);
+                Tensor[] stepGrads;
+                using (enable_grad())
+                {
+                    var logits = model.Forward(input, hooks, recorder);
+                    var total = loss(logits).sum();
+                    if (!total.requires_grad)
+                        throw new InvalidOperationException("The loss does not depend on the model's outputs (no gradient flows).");
+                    inputs = recorder.SiteInputs;
+                    var wanted = inputs.Where(t => t is not null).Select(t => t!).ToArray();
+                    stepGrads = torch.autograd.grad(new[] { total }, wanted, allow_unused: true).ToArray();
+                }
+                using var noGrad = no_grad();
+                if (steps == 1) grads = stepGrads.Select(g => g is null || g.IsInvalid ? null : (Tensor?)g).ToArray();
+                else if (k == 1) grads = stepGrads.Select(g => g is null || g.IsInvalid ? null : (Tensor?)g.detach().clone().MoveToOuterDisposeScope()).ToArray();
+                else
+                    for (int i = 0; i < grads.Length; i++)
+                        if (stepGrads[i] is { IsInvalid: false } step)
+                            grads[i] = grads[i] is { } sum ? sum.PlusInPlace(step) : (k < steps ? step.detach().clone().MoveToOuterDisposeScope() : step);
+            }
+            finally
+            {
+                stepScope?.Dispose();
+            }
+        }
+        if (steps > 1)
+            using (no_grad())
+                for (int i = 0; i < grads.Length; i++)
+                    if (grads[i] is { } sum) sum.mul_(TensorMath.Full(new long[] { 1 }, 1.0 / steps, sum.dtype, sum.device));
         var delta = recorder.Delta ?? throw new InvalidOperationException("The forward pass recorded no source.");
         long B = delta.shape[1], T = delta.shape[2], D = delta.shape[3];
         using var _ = no_grad();
@@ -70,7 +123,7 @@ public static class EdgeAttribution
         {
             if (inputs[s] is null) continue;
             var grad = grads[g++];
-            if (grad is null || grad.IsInvalid) continue; // the loss does not depend on this site
+            if (grad is null) continue; // the loss does not depend on this site
             var site = recorder.Sites[s];
             int rows = site.Rows, n = site.SourceCount;
             var gs = grad.reshape(rows, B, T * D);

@@ -31,9 +31,8 @@ public sealed record MeanAblation(MeanOver Over, bool Tokenwise = true) : Ablati
     {
         if (Over == MeanOver.Batch)
         {
-            EnsureEnoughPrompts(context.Batch.BatchSize, "This batch");
-            var sources = context.RecordSources(context.PairedPrompts);
-            return new PatchValues(Tokenwise ? sources.mean(new long[] { 1 }, keepdim: true) : sources.mean(new long[] { 1, 2 }, keepdim: true));
+            EnsureEnoughPrompts(context.Batch.BatchSize, "This batch"); // before the run
+            return FromPairedRecording(context.RecordSources(context.PairedPrompts));
         }
         var means = context.Means ?? throw new ArgumentException($"Mean ablation over {Over} prompts needs a MeanReference computed from the task's prompts.");
         if (means.Graph.View != context.Graph.View || means.Graph.Sources.Count != context.Graph.Sources.Count)
@@ -43,6 +42,17 @@ public sealed record MeanAblation(MeanOver Over, bool Tokenwise = true) : Ablati
         if (Tokenwise && m.shape[2] != context.Batch.SeqLen)
             throw new ArgumentException($"Token-wise means were computed for {m.shape[2]} positions but the batch has {context.Batch.SeqLen}.");
         return new PatchValues(Tokenwise ? m.alias() : m.mean(new long[] { 2 }, keepdim: true));
+    }
+
+    /// <summary>The batch mean is; dataset means come from a <see cref="MeanReference"/> instead.</summary>
+    public override bool ComputedFromPairedRecording => Over == MeanOver.Batch;
+
+    /// <summary>The batch mean: the recording averaged over the batch (and over positions unless <see cref="Tokenwise"/>).</summary>
+    public override PatchValues FromPairedRecording(Tensor pairedSources)
+    {
+        if (Over != MeanOver.Batch) return base.FromPairedRecording(pairedSources);
+        EnsureEnoughPrompts(pairedSources.shape[1], "This batch");
+        return new PatchValues(Tokenwise ? pairedSources.mean(new long[] { 1 }, keepdim: true) : pairedSources.mean(new long[] { 1, 2 }, keepdim: true));
     }
 
     public override void CheckPrompts(string part, int prompts, int batchSize)

@@ -28,10 +28,20 @@ public sealed class MeanReference : IDisposable
     }
 
     /// <summary>Averages source outputs over every prompt of <paramref name="batches"/> (exact global means).</summary>
-    public static MeanReference Compute(HookedTransformer model, ComputationGraph graph, IEnumerable<PromptPair> batches)
+    public static MeanReference Compute(HookedTransformer model, ComputationGraph graph, IEnumerable<PromptPair> batches) =>
+        Compute(model, new[] { graph }, batches)[0];
+
+    /// <summary>
+    /// The means of several graphs' sources (the factorized and the residual view) from one pass over the prompts: each
+    /// batch's clean and corrupt prompts run once for all graphs. <paramref name="afterBatch"/> is told the number of
+    /// batches done (progress).
+    /// </summary>
+    public static IReadOnlyList<MeanReference> Compute(HookedTransformer model, IReadOnlyList<ComputationGraph> graphs, IEnumerable<PromptPair> batches,
+        Action<int>? afterBatch = null)
     {
-        Tensor? cleanSum = null, corruptSum = null;
-        int count = 0, seq = -1;
+        var cleanSums = new Tensor?[graphs.Count];
+        var corruptSums = new Tensor?[graphs.Count];
+        int count = 0, seq = -1, done = 0;
         using var scope = NewDisposeScope();
         foreach (var batch in batches)
         {
@@ -39,16 +49,20 @@ public sealed class MeanReference : IDisposable
                 throw new ArgumentException($"Mean ablation needs prompts of one length: got {seq} and {batch.SeqLen} tokens.");
             seq = batch.SeqLen;
             using var inner = NewDisposeScope();
-            var (clean, _) = SourceRecorder.Record(model, graph, batch.Clean);
-            var (corrupt, _) = SourceRecorder.Record(model, graph, batch.Corrupt);
-            var c = clean.to(ScalarType.Float64).sum(dim: 1, keepdim: true);
-            var k = corrupt.to(ScalarType.Float64).sum(dim: 1, keepdim: true);
-            cleanSum = cleanSum is null ? c.MoveToOuterDisposeScope() : cleanSum.Plus(c).MoveToOuterDisposeScope();
-            corruptSum = corruptSum is null ? k.MoveToOuterDisposeScope() : corruptSum.Plus(k).MoveToOuterDisposeScope();
+            var clean = SourceRecorderSet.Record(model, graphs, batch.Clean);
+            var corrupt = SourceRecorderSet.Record(model, graphs, batch.Corrupt);
+            for (int g = 0; g < graphs.Count; g++)
+            {
+                var c = clean[g].to(ScalarType.Float64).sum(dim: 1, keepdim: true);
+                var k = corrupt[g].to(ScalarType.Float64).sum(dim: 1, keepdim: true);
+                cleanSums[g] = cleanSums[g] is null ? c.MoveToOuterDisposeScope() : cleanSums[g]!.Plus(c).MoveToOuterDisposeScope();
+                corruptSums[g] = corruptSums[g] is null ? k.MoveToOuterDisposeScope() : corruptSums[g]!.Plus(k).MoveToOuterDisposeScope();
+            }
             count += (int)batch.BatchSize;
+            afterBatch?.Invoke(++done);
         }
         if (count == 0) throw new ArgumentException("Mean ablation needs at least one prompt.");
-        return new MeanReference(graph, cleanSum!.DividedBy(count).to(model.DType), corruptSum!.DividedBy(count).to(model.DType), count);
+        return graphs.Select((g, i) => new MeanReference(g, cleanSums[i]!.DividedBy(count).to(model.DType), corruptSums[i]!.DividedBy(count).to(model.DType), count)).ToList();
     }
 
     public Tensor For(MeanOver over) => over switch
@@ -64,33 +78,6 @@ public sealed class MeanReference : IDisposable
         Clean.Dispose();
         Corrupt.Dispose();
         Both.Dispose();
-    }
-}
-
-/// <summary>
-/// The dataset means of a run (an evaluation, a discovery): computed the first time an ablation value needs them for a
-/// dataset part and graph view, then shared by every batch and methodology of that part, and disposed together.
-/// </summary>
-public sealed class DatasetMeans(HookedTransformer model) : IDisposable
-{
-    readonly Dictionary<(string Part, GraphView View), MeanReference> _means = new();
-
-    /// <summary>
-    /// The means <paramref name="value"/> reads for dataset part <paramref name="part"/> on <paramref name="graph"/>
-    /// (averaged over all of <paramref name="batches"/>), or null when it reads none.
-    /// </summary>
-    public MeanReference? For(AblationValue value, ComputationGraph graph, string part, Func<IEnumerable<PromptPair>> batches)
-    {
-        if (!value.Needs.HasFlag(AblationNeeds.DatasetMeans)) return null;
-        if (!_means.TryGetValue((part, graph.View), out var means))
-            _means[(part, graph.View)] = means = MeanReference.Compute(model, graph, batches());
-        return means;
-    }
-
-    public void Dispose()
-    {
-        foreach (var m in _means.Values) m.Dispose();
-        _means.Clear();
     }
 }
 

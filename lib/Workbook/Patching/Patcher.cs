@@ -11,9 +11,10 @@ public static class Patcher
 {
     /// <summary>
     /// One forward pass of <paramref name="input"/> in which every edge selected by <paramref name="masks"/> reads
-    /// <paramref name="values"/> in place of its source's current output. Returns logits [B, T, V].
+    /// <paramref name="values"/> in place of its source's current output. Returns logits [B, T, V], or [B, 1, V] at the
+    /// last position only when <paramref name="lastPositionOnly"/> (all a last-token metric reads).
     /// </summary>
-    public static Tensor Run(HookedTransformer model, PatchMasks masks, PatchValues values, Tensor input, HookSet? hooks = null)
+    public static Tensor Run(HookedTransformer model, PatchMasks masks, PatchValues values, Tensor input, HookSet? hooks = null, bool lastPositionOnly = false)
     {
         var graph = masks.Graph;
         if (graph.Config.NLayers != model.Config.NLayers || graph.Config.NHeads != model.Config.NHeads || graph.Config.HasMlp != model.Config.HasMlp
@@ -37,6 +38,7 @@ public static class Patcher
         using var scope = NewDisposeScope();
         if (values.Values is { } pv && !Devices.Same(pv.device, model.Device)) values = new PatchValues(pv.to(model.Device));
         IForwardInterceptor patcher = graph.View == GraphView.Factorized ? new EdgePatcher(masks, values, model.Device) : new NodePatcher(masks, values);
+        if (lastPositionOnly) patcher = new LastPositionOnly(patcher);
         return model.Forward(input, hooks, patcher).MoveToOuterDisposeScope();
     }
 }
@@ -59,5 +61,21 @@ public static class CircuitPatching
         var values = PatchValues.Compute(model, circuit.Graph, methodology.Value, methodology.Direction, batch, means, prefix);
         using var _ = no_grad();
         return Patcher.Run(model, masks, values, batch.Input(methodology.Direction)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Like the overload above, with the patch values already computed (by an <c>EvaluationCache</c> that shares them
+    /// between the methodologies of a grid). <paramref name="values"/> must be the values of <paramref name="methodology"/>
+    /// for <paramref name="batch"/>; they are only read. <paramref name="lastPositionOnly"/>: logits [B, 1, V] at the last position.
+    /// </summary>
+    public static Tensor PatchedLogits(HookedTransformer model, Circuit circuit, Methodology methodology, PromptPair batch, PatchValues values, int sharedPrefix = 0,
+        bool lastPositionOnly = false)
+    {
+        int prefix = methodology.NeverPatchedPrefix ?? sharedPrefix;
+        using var scope = NewDisposeScope();
+        using var masks = PatchMasks.ForCircuit(circuit, methodology, batch.SeqLen, prefix, model.Device);
+        PatchingGuards.EnsurePatchesSomething(masks, circuit, methodology, batch.SeqLen, prefix);
+        using var _ = no_grad();
+        return Patcher.Run(model, masks, values, batch.Input(methodology.Direction), lastPositionOnly: lastPositionOnly).MoveToOuterDisposeScope();
     }
 }

@@ -60,3 +60,38 @@ internal sealed class SourceRecorder : IForwardInterceptor
         return (recorder.Outputs!, logits);
     }
 }
+
+/// <summary>
+/// Records the sources of several graphs (the factorized and the residual view) in one unpatched forward pass, so a
+/// grid that ablates both nodes and edges runs the patch-source prompts once. Each recorder copies what it keeps, so the
+/// model may free every block's intermediates as the block ends.
+/// </summary>
+internal sealed class SourceRecorderSet(IReadOnlyList<SourceRecorder> recorders) : IForwardInterceptor
+{
+    public void OnSource(SourceSite site, int layer, Tensor value)
+    {
+        foreach (var r in recorders) r.OnSource(site, layer, value);
+    }
+
+    public bool NeedsHeadResults(int layer) => true;
+
+    public bool KeepsBlockTensors => false;
+
+    /// <summary>The logits of a recording are not used: compute them for one position only.</summary>
+    public Tensor? Destination(DestinationSite site, int layer, Tensor current) =>
+        site == DestinationSite.FinalResidual ? current.narrow(1, current.shape[1] - 1, 1) : null;
+
+    /// <summary>Source outputs [S_g, B, T, D] of each graph in <paramref name="graphs"/>, from one run of <paramref name="tokens"/>, in the caller's dispose scope.</summary>
+    public static IReadOnlyList<Tensor> Record(HookedTransformer model, IReadOnlyList<ComputationGraph> graphs, Tensor tokens)
+    {
+        if (graphs.Count == 0) throw new ArgumentException("Record the sources of at least one graph.");
+        var recorders = graphs.Select(g => new SourceRecorder(g)).ToList();
+        using var _ = no_grad();
+        using (var scope = NewDisposeScope())
+        {
+            model.Forward(tokens, null, new SourceRecorderSet(recorders));
+            foreach (var r in recorders) r.Outputs!.MoveToOuterDisposeScope();
+        }
+        return recorders.Select(r => r.Outputs!).ToList();
+    }
+}

@@ -31,8 +31,10 @@ public sealed record EvaluationPlan
 {
     public required string Task { get; init; }
     public required string Circuit { get; init; }
-    /// <summary>The model's config name (the robustness report shows it).</summary>
+    /// <summary>The model's name: its id or folder name, never a snapshot hash (the robustness report shows it).</summary>
     public required string Model { get; init; }
+    /// <summary>True when the model is a random-weights stand-in (the report says so).</summary>
+    public bool RandomWeights { get; init; }
     public required IReadOnlyList<MethodologyEntry> Methodologies { get; init; }
     /// <summary>Metric CLI names, in the order of the rows.</summary>
     public required IReadOnlyList<string> Metrics { get; init; }
@@ -42,7 +44,7 @@ public sealed record EvaluationPlan
 
     public static EvaluationPlan Of(EvaluationRequest request, string circuit, string model) => new()
     {
-        Task = request.Task.Name, Circuit = circuit, Model = model,
+        Task = request.Task.Name, Circuit = circuit, Model = model, RandomWeights = request.ModelLabel?.RandomWeights ?? false,
         Methodologies = request.Methodologies.Select(MethodologyEntry.Of).ToArray(),
         Metrics = request.Metrics.Select(m => m.Label).ToArray(),
         Parts = request.Parts.Select(p => new PartSize(p.Name, p.Count)).ToArray(),

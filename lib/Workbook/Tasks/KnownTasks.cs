@@ -4,7 +4,7 @@ using Workbook.Util;
 
 namespace Workbook.Tasks;
 
-/// <summary>The paper's tasks by their CLI names: ioi, docstring, sports-players, tracr-xproportion, tracr-reverse.</summary>
+/// <summary>The paper's tasks by their CLI names: ioi, docstring, sports-players, tracr-xproportion, tracr-reverse; and toy-sports (Sports Players on the toy model's players).</summary>
 public static class KnownTasks
 {
     public static TaskDefinition Ioi { get; } = new()
@@ -35,6 +35,20 @@ public static class KnownTasks
         Generate = (_, seed, count) => new[] { SportsPlayersGenerator.Generate(seed).Take(count) },
     };
 
+    /// <summary>
+    /// Sports Players with the made-up players the built-in toy Sports model memorised (<see cref="Embedded.ToySports.Players"/>):
+    /// the same template, positions, answers and corruption procedure as <see cref="SportsPlayers"/>.
+    /// </summary>
+    public static TaskDefinition ToySports { get; } = new()
+    {
+        Name = "toy-sports",
+        Description = "Sports Players on the made-up players of the built-in toy-sports model: the same template, positions and corruption; 1 answer vs the 2 other sports",
+        PrependBos = true, TailDivergence = true,
+        PaperModel = "toy-sports", PaperCircuit = "toy-sports", PaperMetric = "correct-vs-candidates-percent", PaperMean = MeanOver.CleanAndCorrupt,
+        PaperPromptCount = 200, PaperShuffles = true,
+        Generate = (_, seed, count) => new[] { SportsPlayersGenerator.Generate(seed, Embedded.ToySports.Players).Take(count) },
+    };
+
     public static TaskDefinition TracrXProportion { get; } = new()
     {
         Name = "tracr-xproportion",
@@ -55,7 +69,7 @@ public static class KnownTasks
         Generate = (_, seed, count) => new[] { TracrGenerator.Reverse(seed).Take(count) },
     };
 
-    static readonly List<TaskDefinition> Tasks = new() { Ioi, Docstring, SportsPlayers, TracrXProportion, TracrReverse };
+    static readonly List<TaskDefinition> Tasks = new() { Ioi, Docstring, SportsPlayers, ToySports, TracrXProportion, TracrReverse };
 
     /// <summary>Every task: the paper's, then registered ones.</summary>
     public static IReadOnlyList<TaskDefinition> All

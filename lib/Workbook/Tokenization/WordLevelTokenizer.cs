@@ -5,12 +5,25 @@ using System.Text.RegularExpressions;
 
 namespace Workbook.Tokenization;
 
+/// <summary>How a <see cref="WordLevelTokenizer"/> cuts text into the pieces it looks up (HuggingFace pre-tokenizers).</summary>
+public enum WordLevelPreTokenizer
+{
+    /// <summary>Runs of word characters and runs of punctuation (<c>\w+|[^\w\s]+</c>); spaces and newlines are dropped.</summary>
+    Whitespace,
+    /// <summary>
+    /// GPT-2's pattern (words keep their leading space, runs of spaces and newlines are pieces of their own), each piece
+    /// spelled in GPT-2's byte-level alphabet (" data" is "Ġdata"), without an added prefix space. Text keeps the
+    /// layout GPT-2-style tokenizers give it, so task positions stay those of the paper's models.
+    /// </summary>
+    ByteLevel,
+}
+
 /// <summary>
 /// A word-level tokenizer stored as a HuggingFace <c>tokenizer.json</c> (model "WordLevel", pre-tokenizer
-/// "Whitespace"), so that the HuggingFace <c>tokenizers</c> library reads the same file. Text is split into
-/// runs of word characters and runs of punctuation (<c>\w+|[^\w\s]+</c>), after special tokens such as the BOS
-/// have been cut out; each piece must be in the vocabulary. Unlike HuggingFace, an unknown word is an error
-/// naming the word, not a silent unknown token. Never adds a BOS by itself.
+/// "Whitespace" or "ByteLevel"), so that the HuggingFace <c>tokenizers</c> library reads the same file. After
+/// special tokens such as the BOS have been cut out, text is split by the pre-tokenizer
+/// (<see cref="WordLevelPreTokenizer"/>); each piece must be in the vocabulary. Unlike HuggingFace, an unknown word
+/// is an error naming the word, not a silent unknown token. Never adds a BOS by itself.
 /// </summary>
 public sealed partial class WordLevelTokenizer : ITokenizer
 {
@@ -24,9 +37,12 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     /// <param name="unknownToken">The token HuggingFace maps unknown words to (must be in the vocabulary).</param>
     /// <param name="specialTokens">Tokens matched verbatim in text before splitting (e.g. the BOS).</param>
     /// <param name="bosToken">The BOS token (one of the special tokens), or null.</param>
-    public WordLevelTokenizer(string name, IReadOnlyList<string> vocabulary, string unknownToken, IReadOnlyList<string> specialTokens, string? bosToken)
+    /// <param name="preTokenizer">How text is cut into pieces; with <see cref="WordLevelPreTokenizer.ByteLevel"/> the vocabulary is in GPT-2's byte-level alphabet.</param>
+    public WordLevelTokenizer(string name, IReadOnlyList<string> vocabulary, string unknownToken, IReadOnlyList<string> specialTokens, string? bosToken,
+        WordLevelPreTokenizer preTokenizer = WordLevelPreTokenizer.Whitespace)
     {
         Name = name;
+        PreTokenizer = preTokenizer;
         _vocabulary = vocabulary.ToArray();
         _ids = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < _vocabulary.Length; i++)
@@ -44,6 +60,7 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     }
 
     public string Name { get; }
+    public WordLevelPreTokenizer PreTokenizer { get; }
     public int VocabSize => _vocabulary.Length;
     public (string Text, int Id)? Bos => _bos is int b ? (_vocabulary[b], b) : null;
     public string UnknownToken { get; }
@@ -60,7 +77,10 @@ public sealed partial class WordLevelTokenizer : ITokenizer
     [GeneratedRegex(@"\w+|[^\w\s]+")]
     private static partial Regex WordsAndPunctuation();
 
-    /// <summary>The pieces <paramref name="text"/> splits into: special tokens verbatim, then words and punctuation runs.</summary>
+    /// <summary>
+    /// The pieces <paramref name="text"/> splits into: special tokens verbatim, and between them the pre-tokenizer's
+    /// pieces (byte-level spelled for <see cref="WordLevelPreTokenizer.ByteLevel"/>).
+    /// </summary>
     public IEnumerable<string> PreTokenize(string text)
     {
         int start = 0;
@@ -74,7 +94,10 @@ public sealed partial class WordLevelTokenizer : ITokenizer
                 if (i >= 0 && (next < 0 || i < next)) (next, special) = (i, s);
             }
             string chunk = next < 0 ? text[start..] : text[start..next];
-            foreach (Match m in WordsAndPunctuation().Matches(chunk)) yield return m.Value;
+            if (PreTokenizer == WordLevelPreTokenizer.ByteLevel)
+                foreach (Match m in ByteLevel.Gpt2Pattern().Matches(chunk)) yield return ByteLevel.Encode(m.Value);
+            else
+                foreach (Match m in WordsAndPunctuation().Matches(chunk)) yield return m.Value;
             if (next < 0) yield break;
             yield return special!;
             start = next + special!.Length;
@@ -93,14 +116,17 @@ public sealed partial class WordLevelTokenizer : ITokenizer
         return ids;
     }
 
-    /// <summary>Tokens joined by spaces, except that punctuation attaches to the word before it ("Mary, John.").</summary>
+    /// <summary>
+    /// Whitespace: tokens joined by spaces, except that punctuation attaches to the word before it ("Mary, John.").
+    /// ByteLevel: the bytes the tokens spell, joined as they are (the text they came from).
+    /// </summary>
     public string Decode(IEnumerable<int> ids)
     {
+        if (PreTokenizer == WordLevelPreTokenizer.ByteLevel) return DecodeBytes(ids);
         var sb = new StringBuilder();
         foreach (int id in ids)
         {
-            if (id < 0 || id >= _vocabulary.Length) throw new ArgumentOutOfRangeException(nameof(ids), $"Token id {id} is outside tokenizer '{Name}' (0..{_vocabulary.Length - 1}).");
-            string token = _vocabulary[id];
+            string token = TokenAt(id);
             bool punctuation = token.All(c => !char.IsLetterOrDigit(c) && c != '_' && !char.IsWhiteSpace(c)) && !_specialTokens.Contains(token);
             if (sb.Length > 0 && !punctuation) sb.Append(' ');
             sb.Append(token);
@@ -108,8 +134,28 @@ public sealed partial class WordLevelTokenizer : ITokenizer
         return sb.ToString();
     }
 
+    string TokenAt(int id) => id >= 0 && id < _vocabulary.Length
+        ? _vocabulary[id]
+        : throw new ArgumentOutOfRangeException(nameof(id), $"Token id {id} is outside tokenizer '{Name}' (0..{_vocabulary.Length - 1}).");
+
+    string DecodeBytes(IEnumerable<int> ids)
+    {
+        var bytes = new List<byte>();
+        foreach (int id in ids)
+        {
+            string token = TokenAt(id);
+            if (_specialTokens.Contains(token)) bytes.AddRange(Encoding.UTF8.GetBytes(token));
+            else ByteLevel.AppendBytes(token, bytes);
+        }
+        return Encoding.UTF8.GetString(bytes.ToArray());
+    }
+
     // ---------------------------------------------------------------------------------------------
     // HuggingFace tokenizer.json
+
+    JsonObject PreTokenizerJson() => PreTokenizer == WordLevelPreTokenizer.ByteLevel
+        ? new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = true, ["use_regex"] = true }
+        : new JsonObject { ["type"] = "Whitespace" };
 
     /// <summary>The HuggingFace <c>tokenizer.json</c> text of this tokenizer.</summary>
     public string ToJson()
@@ -130,9 +176,11 @@ public sealed partial class WordLevelTokenizer : ITokenizer
             ["padding"] = null,
             ["added_tokens"] = added,
             ["normalizer"] = null,
-            ["pre_tokenizer"] = new JsonObject { ["type"] = "Whitespace" },
+            ["pre_tokenizer"] = PreTokenizerJson(),
             ["post_processor"] = null,
-            ["decoder"] = null,
+            ["decoder"] = PreTokenizer == WordLevelPreTokenizer.ByteLevel
+                ? new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = true, ["use_regex"] = true }
+                : null,
             ["model"] = new JsonObject { ["type"] = "WordLevel", ["vocab"] = vocab, ["unk_token"] = UnknownToken },
         };
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
@@ -202,8 +250,7 @@ public sealed partial class WordLevelTokenizer : ITokenizer
         var model = root["model"] as JsonObject ?? throw new FormatException($"{path}: no \"model\" object.");
         string? type = model["type"]?.GetValue<string>();
         if (type != "WordLevel") throw new FormatException($"{path}: model type is '{type ?? "(none)"}'; this reader handles WordLevel tokenizers only.");
-        string? pre = root["pre_tokenizer"]?["type"]?.GetValue<string>();
-        if (pre != "Whitespace") throw new FormatException($"{path}: pre-tokenizer is '{pre ?? "(none)"}'; only 'Whitespace' is supported.");
+        var preTokenizer = ReadPreTokenizer(root["pre_tokenizer"], path);
         if (root["normalizer"] is not null) throw new FormatException($"{path}: normalizers are not supported.");
         var vocabObject = model["vocab"] as JsonObject ?? throw new FormatException($"{path}: model has no \"vocab\" object.");
         var byId = new SortedDictionary<int, string>();
@@ -219,11 +266,31 @@ public sealed partial class WordLevelTokenizer : ITokenizer
             .Select(t => t?["content"]?.GetValue<string>() ?? throw new FormatException($"{path}: an added token has no content.")).ToList();
         try
         {
-            return new WordLevelTokenizer(name ?? path, byId.Values.ToList(), unk, specials, bosToken);
+            return new WordLevelTokenizer(name ?? path, byId.Values.ToList(), unk, specials, bosToken, preTokenizer);
         }
         catch (ArgumentException e)
         {
             throw new FormatException($"{path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Whitespace, or ByteLevel exactly as this reader applies it (GPT-2's pattern, no added prefix space).</summary>
+    static WordLevelPreTokenizer ReadPreTokenizer(JsonNode? node, string path)
+    {
+        string? type = node?["type"]?.GetValue<string>();
+        switch (type)
+        {
+            case "Whitespace":
+                return WordLevelPreTokenizer.Whitespace;
+            case "ByteLevel":
+                // HuggingFace's defaults are add_prefix_space = true and use_regex = true.
+                if (node!["add_prefix_space"]?.GetValue<bool>() ?? true)
+                    throw new FormatException($"{path}: ByteLevel pre-tokenizer with add_prefix_space true is not supported; set it to false.");
+                if (!(node["use_regex"]?.GetValue<bool>() ?? true))
+                    throw new FormatException($"{path}: ByteLevel pre-tokenizer with use_regex false is not supported.");
+                return WordLevelPreTokenizer.ByteLevel;
+            default:
+                throw new FormatException($"{path}: pre-tokenizer is '{type ?? "(none)"}'; only 'Whitespace' and 'ByteLevel' are supported.");
         }
     }
 }

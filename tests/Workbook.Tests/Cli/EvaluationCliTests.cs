@@ -65,7 +65,7 @@ public class EvaluationCliTests
             Assert.True(summary[0].TryGetProperty("mean", out _) && summary[0].TryGetProperty("median", out _));
             Assert.Equal(12, doc.RootElement.GetProperty("rows").GetArrayLength());
             Assert.Equal(13, File.ReadAllLines(csv).Length);
-            Assert.Contains("[1/1]", error); // progress on stderr
+            Assert.Contains("evaluation 6/6 prompts (100%)", error); // progress on stderr
         }
         finally
         {

@@ -12,6 +12,11 @@ public class EmbeddedModelsTests
     [InlineData("tracr-xproportion", 14, 1, "tracr-xproportion")]
     [InlineData("tracr-reverse", 41, 3, "tracr-reverse")]
     [InlineData("toy-ioi", 64, 164, "ioi")]
+    // 2 specials + 12 layout pieces + 111 variable names + 687 nouns + the 628 nouns with a space that are not also names,
+    // less one bare noun that is also a layout piece (10 of the layout pieces have no leading space: 2 + 10 + 686 = 698 bare).
+    [InlineData("toy-docstring", 64, 1439, "docstring")]
+    // 2 specials + 11 template pieces (the few-shot example's " Tiger", " Woods" and " golf" among them) + 3 sports + 24 + 8 + 24 name parts.
+    [InlineData("toy-sports", 64, 72, "toy-sports")]
     public void EveryAliasLoadsThroughTheModelLoader(string alias, int dModel, int outputs, string task)
     {
         using var loaded = ModelLoader.LoadWithTokenizer(alias);

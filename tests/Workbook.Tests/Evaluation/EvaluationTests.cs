@@ -5,6 +5,7 @@ using Workbook.Graph;
 using Workbook.Metrics;
 using Workbook.Model;
 using Workbook.Patching;
+using Workbook.Progress;
 using Workbook.Tasks;
 using Workbook.Tests.Support;
 using static TorchSharp.torch;
@@ -139,21 +140,19 @@ public class EvaluationTests
     }
 
     [Fact]
-    public void ProgressIsReportedPerBatch()
+    public void ProgressCountsEveryPromptOfEveryMethodologyUpToTheTotal()
     {
         var model = Gpt2.Value;
-        var seen = new List<EvaluationProgress>();
-        var progress = new SynchronousProgress(seen.Add);
+        var seen = new List<WorkProgress>();
         var request = Request(model, CircuitChoice.Of(SymbolicCircuit.WholeModel(ComputationGraph.Factorized(model.Config))),
-            new[] { new Methodology(), new Methodology { Value = AblationValue.Zero } }, MetricKind.LogitDiff) with { Progress = progress };
+            new[] { new Methodology(), new Methodology { Value = AblationValue.Zero } }, MetricKind.LogitDiff) with { Progress = new SynchronousProgress<WorkProgress>(seen.Add) };
         Evaluator.Run(request);
-        Assert.Equal(2 * 3, seen.Count); // 12 prompts in batches of 5: 3 batches per methodology
-        Assert.Equal(2, seen[^1].Step);
-        Assert.Equal(3, seen[^1].Batches);
-    }
-
-    sealed class SynchronousProgress(Action<EvaluationProgress> report) : IProgress<EvaluationProgress>
-    {
-        public void Report(EvaluationProgress value) => report(value);
+        // 12 prompts in batches of 5 (5, 5, 2) under 2 methodologies: 24 prompt evaluations, counted batch by batch.
+        Assert.All(seen, p => Assert.Equal(24, p.Total));
+        Assert.Equal(0, seen[0].Done);
+        for (int i = 1; i < seen.Count; i++) Assert.True(seen[i].Done >= seen[i - 1].Done, $"progress went back at report {i}");
+        Assert.Equal(new long[] { 0, 5, 10, 15, 20, 22, 24 }, seen.Select(p => p.Done).Distinct()); // batch by batch, every methodology on each
+        Assert.True(seen[^1].Finished);
+        Assert.All(seen.Where(p => p.Done is > 0 and < 24), p => Assert.NotNull(p.Remaining));
     }
 }

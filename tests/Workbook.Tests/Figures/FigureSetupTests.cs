@@ -5,13 +5,13 @@ using Workbook.Graph;
 
 namespace Workbook.Tests.Figures;
 
-/// <summary>The built-in stand-ins of the figure notebooks, and the toy IOI edge circuit they use.</summary>
+/// <summary>The built-in stand-ins of the figure notebooks, and the induced toy IOI edge circuit.</summary>
 public class FigureSetupTests
 {
     [Fact]
-    public void ToyIoiEdgesIsTheCircuitItsNodesInduceCountedByHand()
+    public void ToyIoiEdgesInducedIsTheCircuitItsNodesInduceCountedByHand()
     {
-        var circuit = OfficialCircuits.Get("toy-ioi-edges").Circuit;
+        var circuit = OfficialCircuits.Get("toy-ioi-edges-induced").Circuit;
         // Kept: Resid Start, MLP 0-2, the output and heads A0.0, A1.0, A1.3. Edges into A0.0.Q/K/V: 3; MLP 0: 2;
         // A1.0 and A1.3, Q/K/V each from Resid Start, A0.0, MLP 0: 18; MLP 1: 5; MLP 2: 6; Resid End: 7. Total 41.
         Assert.Equal(41, circuit.Edges.Count);
@@ -34,14 +34,26 @@ public class FigureSetupTests
         FigureSetup.EmbeddedOnly = true;
         try
         {
-            using var setup = FigureSetup.For("docstring", FallbackSetup.ToyIoi("no embedded Docstring model"), paperPrompts: 50, fallbackPrompts: 2, fallbackPartsPerOrder: 2);
+            using (var ioi = FigureSetup.For("ioi", FallbackSetup.ToyIoi("the toy model"), paperPrompts: 100, fallbackPrompts: 2, fallbackPartsPerOrder: 2))
+            {
+                Assert.False(ioi.IsPaperModel);
+                Assert.Equal("toy-ioi", ioi.Circuit.Name);
+                Assert.Equal(new[] { "ABBA-0", "ABBA-1", "BABA-0", "BABA-1" }, ioi.Parts.Select(p => p.Name).OrderBy(n => n, StringComparer.Ordinal).ToArray());
+                Assert.All(ioi.Parts, p => Assert.Equal(2, p.Count));
+            }
+            using (var sports = FigureSetup.For("sports-players", FallbackSetup.ToySports(), paperPrompts: 200, fallbackPrompts: 20))
+            {
+                Assert.Equal(("toy-sports", "toy-sports", "toy-sports"), (sports.ModelName, sports.Task.Name, sports.Circuit.Name));
+                Assert.Contains("workbook models pull pythia-2.8b-deduped", sports.Note);
+            }
+            using var setup = FigureSetup.For("docstring", FallbackSetup.ToyDocstring("a toy Docstring model"), paperPrompts: 50, fallbackPrompts: 2);
             Assert.False(setup.IsPaperModel);
-            Assert.Equal("ioi", setup.Task.Name);
-            Assert.Equal("toy-ioi", setup.Circuit.Name);
-            Assert.Equal(new[] { "ABBA-0", "ABBA-1", "BABA-0", "BABA-1" }, setup.Parts.Select(p => p.Name).OrderBy(n => n, StringComparer.Ordinal).ToArray());
-            Assert.All(setup.Parts, p => Assert.Equal(2, p.Count));
+            Assert.Equal("docstring", setup.Task.Name);
+            Assert.Equal("toy-docstring", setup.Circuit.Name);
+            Assert.Equal(new[] { Workbook.Patching.Component.Node, Workbook.Patching.Component.Edge }, setup.Circuit.Components);
+            Assert.Equal(2, setup.Parts.Single().Count);
             Assert.Contains("workbook models pull attn-only-4l", setup.Note);
-            Assert.Contains("no embedded Docstring model", setup.Note);
+            Assert.Contains("a toy Docstring model", setup.Note);
             Assert.Contains("NOTE:", setup.Describe());
             Assert.All(setup.Describe().Split('\n'), line => Assert.True(line.Length <= 120, line));
             Assert.Contains("`workbook models pull attn-only-4l`", setup.Describe()); // commands are never broken across lines
@@ -50,5 +62,39 @@ public class FigureSetupTests
         {
             FigureSetup.EmbeddedOnly = before;
         }
+    }
+}
+
+/// <summary>Results and figures name the model by its id or folder and say when its weights are random.</summary>
+public class ModelLabelTests
+{
+    [Fact]
+    public void ASnapshotFolderOfTheHubCacheIsNamedByItsRepositoryNotItsHash()
+    {
+        string root = Directory.CreateTempSubdirectory("wb-names-").FullName;
+        try
+        {
+            string snapshot = Path.Combine(root, "models--EleutherAI--pythia-2.8b-deduped", "snapshots", "0123456789abcdef0123456789abcdef01234567");
+            Directory.CreateDirectory(snapshot);
+            Assert.Equal("EleutherAI/pythia-2.8b-deduped", Workbook.Checkpoints.ModelSource.FolderDisplayName(snapshot));
+            Assert.Equal("EleutherAI/pythia-2.8b-deduped", Workbook.Checkpoints.ModelSource.FolderDisplayName(snapshot + "/"));
+            Assert.Equal("my-model", Workbook.Checkpoints.ModelSource.FolderDisplayName(Path.Combine(root, "my-model")));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void FiguresOfARandomStandInSaySoInTheirTitles()
+    {
+        var row = new EvaluationRow("ioi", "ABBA-0", 0, new Workbook.Patching.Methodology(), Workbook.Metrics.MetricKind.LogitDiffRecovered, 50);
+        var random = new EvaluationResult(new[] { row }, Array.Empty<BaselineRow>()) { Model = new ModelLabel("gpt2", RandomWeights: true) };
+        var real = random with { Model = new ModelLabel("gpt2", RandomWeights: false) };
+        string Title(EvaluationResult r) => Workbook.Figures.PaperFigures.NodesEdgesTokensValues(r).Layout.Title!.Text;
+        Assert.EndsWith("(gpt2: random weights, not the real model)", Title(random));
+        Assert.DoesNotContain("random", Title(real));
+        Assert.DoesNotContain("random", Title(random with { Model = null }));
     }
 }

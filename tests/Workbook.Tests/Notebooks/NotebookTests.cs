@@ -39,7 +39,7 @@ public class NotebookTests(ITestOutputHelper output)
     public void TheNotebooksOfTheIssueExist()
     {
         var names = ((IEnumerable<object[]>)Notebooks()).Select(d => (string)d[0]).ToArray();
-        Assert.Equal(new[] { "00-quickstart.dib", "01-ioi.dib", "02-docstring.dib", "03-sports-players.dib", "04-tracr.dib", "05-robustness-report.dib" }, names);
+        Assert.Equal(new[] { "00-quickstart.dib", "01-ioi.dib", "02-docstring.dib", "03-sports-players.dib", "04-tracr.dib", "05-robustness-report.dib", "06-faithfulness-curves.dib" }, names);
     }
 
     [Theory]
@@ -51,8 +51,12 @@ public class NotebookTests(ITestOutputHelper output)
         output.WriteLine($"{notebook}: {run.Cells.Count} cells in {clock.Elapsed.TotalSeconds:F1} s");
         foreach (var c in run.Cells.Where(c => c.Kind == CellKind.Code)) output.WriteLine($"  [{c.Number}] {c.Elapsed.TotalSeconds:F2} s");
         Assert.True(run.Succeeded, $"{notebook} failed at cell {run.Failure?.Number}: {run.Failure?.Error}");
-        // The first code cell is the VS Code setup, replaced by the runner's in-process references.
-        Assert.True(run.Cells.First(c => c.Kind == CellKind.Code).ReplacedSetup);
+        // The first code cell holds the parameters a reader edits; the second is the VS Code setup, replaced by the runner's
+        // in-process references.
+        var code = run.Cells.Where(c => c.Kind == CellKind.Code).ToList();
+        Assert.True(NotebookRunner.IsParametersCell(code[0].Source), $"{notebook}: the first code cell is not the parameters cell");
+        Assert.Contains("string Device = \"cpu\";", code[0].Source);
+        Assert.True(code[1].ReplacedSetup);
         // Notebooks that promise figures produce them (the markup the figure formatter writes).
         var outputs = run.Cells.SelectMany(c => c.Outputs).ToList();
         Assert.True(outputs.Any(o => o.MimeType == "text/html" && o.Value.Contains("window.Plotly.newPlot")), $"{notebook} drew no figure.");

@@ -5,6 +5,7 @@ using Workbook.Evaluation;
 using Workbook.Graph;
 using Workbook.Metrics;
 using Workbook.Patching;
+using Workbook.Progress;
 using Workbook.Tasks;
 using Workbook.Tests.Evaluation;
 using Workbook.Tests.Support;
@@ -38,13 +39,17 @@ public class MemoryTests(ITestOutputHelper output)
         throw new InvalidOperationException("no RssAnon in /proc/self/status");
     }
 
-    sealed class Sampler(IReadOnlyCollection<int> afterBatches, List<Sample> samples) : IProgress<EvaluationProgress>
+    sealed class Sampler(IReadOnlyCollection<int> afterBatches, int batchSize, List<Sample> samples) : IProgress<WorkProgress>
     {
-        public void Report(EvaluationProgress p)
+        long _lastDone = -1;
+
+        public void Report(WorkProgress p)
         {
-            // Reported before batch p.Batch runs, i.e. after p.Batch - 1 batches of this methodology.
-            int done = p.Batch - 1;
-            if (!afterBatches.Contains(done)) return;
+            // Reported as each batch is done (one methodology): the first report of each count of prompts done.
+            if (p.Done == _lastDone) return;
+            _lastDone = p.Done;
+            int done = (int)(p.Done / batchSize);
+            if (p.Done % batchSize != 0 || !afterBatches.Contains(done)) return;
             long live = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
             GC.Collect();
             GC.WaitForPendingFinalizers();
@@ -70,7 +75,7 @@ public class MemoryTests(ITestOutputHelper output)
             Model = model, Task = EvaluationTests.TokenTask, Parts = new[] { part }, Circuit = circuit,
             Methodologies = new[] { new Methodology { Component = component, Value = AblationValue.Parse(ablation) } },
             Metrics = new[] { MetricKind.LogitDiffRecovered, MetricKind.Kl }, BatchSize = batchSize,
-            Progress = new Sampler(new[] { 5, 50 }, samples),
+            Progress = new Sampler(new[] { 5, 50 }, batchSize, samples),
         };
         var rows = Evaluator.Run(request);
         Assert.Equal(2 * batchSize * batches, rows.Count);

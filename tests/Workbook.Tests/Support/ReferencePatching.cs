@@ -50,10 +50,10 @@ public static class ReferencePatching
             foreach (var e in graph.EdgesInto(dest))
             {
                 int s = e.Source.Index;
-                sum = sum + (ablated(e) ? PatchOf(s) : current[s]);
+                sum = sum.Plus(ablated(e) ? PatchOf(s) : current[s]);
                 if (e.Source.Kind == NodeKind.Head) blocksWithHeads.Add(e.Source.Block);
             }
-            foreach (int b in blocksWithHeads) sum = sum + W(model.blocks[b].attn.b_O);
+            foreach (int b in blocksWithHeads) sum = sum.Plus(W(model.blocks[b].attn.b_O));
             return sum;
         }
 
@@ -61,20 +61,20 @@ public static class ReferencePatching
         {
             if (ln is null) return x;
             var centred = x - x.mean(new long[] { -1 }, keepdim: true);
-            var variance = centred.pow(2).mean(new long[] { -1 }, keepdim: true);
-            return centred / (variance + c.LayerNormEps).sqrt() * W(ln.w) + W(ln.b);
+            var variance = centred.Power(2).mean(new long[] { -1 }, keepdim: true);
+            return (centred / variance.Plus(c.LayerNormEps).sqrt() * W(ln.w)).Plus(W(ln.b));
         }
 
         Tensor Act(Tensor x) => c.Activation switch
         {
-            ActivationFunction.Relu => x.clamp_min(0),
-            ActivationFunction.Gelu => 0.5 * x * (1 + special.erf(x / Math.Sqrt(2))),
-            ActivationFunction.GeluNew => 0.5 * x * (1 + tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3)))),
+            ActivationFunction.Relu => x.ClampedTo(0, double.PositiveInfinity),
+            ActivationFunction.Gelu => x.Times(0.5) * special.erf(x.DividedBy(Math.Sqrt(2))).Plus(1),
+            ActivationFunction.GeluNew => x.Times(0.5) * tanh(x.Plus(x.Power(3).Times(0.044715)).Times(Math.Sqrt(2 / Math.PI))).Plus(1),
             _ => throw new NotSupportedException(c.Activation.ToString()),
         };
 
         current[graph.Source("Resid Start").Index] = W(model.embed.W_E).index_select(0, tokens.reshape(-1)).view(B, T, D)
-                                                   + W(model.pos_embed!.W_pos).narrow(0, 0, T).unsqueeze(0);
+                                                   .Plus(W(model.pos_embed!.W_pos).narrow(0, 0, T).unsqueeze(0));
         for (int l = 0; l < c.NLayers; l++)
         {
             var blk = model.blocks[l];
@@ -92,11 +92,11 @@ public static class ReferencePatching
                 {
                     xq = xk = xv = Input(graph.Destination($"A{l}.{h}"));
                 }
-                var q = LayerNorm(xq, blk.ln1).matmul(W(a.W_Q[h])) + W(a.b_Q[h]);   // [B, T, dh]
-                var k = LayerNorm(xk, blk.ln1).matmul(W(a.W_K[h])) + W(a.b_K[h]);
-                var v = LayerNorm(xv, blk.ln1).matmul(W(a.W_V[h])) + W(a.b_V[h]);
-                var scores = q.matmul(k.transpose(1, 2)) / Math.Sqrt(c.DHead);        // [B, Tq, Tk]
-                if (c.Causal) scores = scores.masked_fill(ones(T, T, dtype: ScalarType.Bool).triu(1), double.NegativeInfinity);
+                var q = LayerNorm(xq, blk.ln1).matmul(W(a.W_Q[h])).Plus(W(a.b_Q[h]));   // [B, T, dh]
+                var k = LayerNorm(xk, blk.ln1).matmul(W(a.W_K[h])).Plus(W(a.b_K[h]));
+                var v = LayerNorm(xv, blk.ln1).matmul(W(a.W_V[h])).Plus(W(a.b_V[h]));
+                var scores = q.matmul(k.transpose(1, 2)).DividedBy(Math.Sqrt(c.DHead));        // [B, Tq, Tk]
+                if (c.Causal) scores = scores.FilledWhere(ones(T, T, dtype: ScalarType.Bool).triu(1), double.NegativeInfinity);
                 var z = scores.softmax(-1).matmul(v);
                 current[graph.Source($"A{l}.{h}").Index] = z.matmul(W(a.W_O[h]));
             }
@@ -104,11 +104,11 @@ public static class ReferencePatching
             {
                 var m = blk.mlp!;
                 var x = LayerNorm(Input(graph.Destination($"MLP {l}")), blk.ln2);
-                current[graph.Source($"MLP {l}").Index] = Act(x.matmul(W(m.W_in)) + W(m.b_in)).matmul(W(m.W_out)) + W(m.b_out);
+                current[graph.Source($"MLP {l}").Index] = Act(x.matmul(W(m.W_in)).Plus(W(m.b_in))).matmul(W(m.W_out)).Plus(W(m.b_out));
             }
         }
         var final = LayerNorm(Input(graph.Destination("Resid End")), model.ln_final);
-        var logits = final.matmul(W(model.W_U)) + W(model.unembed.b_U);
+        var logits = final.matmul(W(model.W_U)).Plus(W(model.unembed.b_U));
         var sources = stack(current, 0);
         return new Pass(logits.MoveToOuterDisposeScope(), sources.MoveToOuterDisposeScope());
     }

@@ -123,7 +123,7 @@ public static class DocstringGenerator
             AnswerList.FromTexts(all.Where(a => a != answer).Select(a => " " + a)));
     }
 
-    static string Text(string method, IEnumerable<string> description, IEnumerable<string> defArgs, IReadOnlyList<string> docArgs, IReadOnlyList<List<string>> argDescriptions)
+    internal static string Text(string method, IEnumerable<string> description, IEnumerable<string> defArgs, IReadOnlyList<string> docArgs, IReadOnlyList<List<string>> argDescriptions)
     {
         const string indent = "    ";
         var docLines = docArgs.Select((arg, i) => $"{indent}:param {arg}: {string.Join(' ', argDescriptions[i])}");

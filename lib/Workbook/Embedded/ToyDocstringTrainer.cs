@@ -1,0 +1,158 @@
+using Workbook.Model;
+using Workbook.Tasks;
+using Workbook.Tasks.Generators;
+using Workbook.Tokenization;
+using Workbook.Util;
+
+namespace Workbook.Embedded;
+
+/// <summary>Hyper-parameters of the toy Docstring model and its training run. The defaults produce the committed checkpoint.</summary>
+public sealed record ToyDocstringTrainingOptions
+{
+    /// <summary>Seeds the weight initialisation and the stream of training prompts.</summary>
+    public ulong Seed { get; init; } = 20240402;
+    public int Steps { get; init; } = 1000;
+    public int BatchSize { get; init; } = 32;
+    public double LearningRate { get; init; } = 3e-3;
+    public int WarmupSteps { get; init; } = 100;
+    public double WeightDecay { get; init; } = 0.01;
+    /// <summary>Loss weight of the argument names the docstring rule determines (after every <c>:param</c> but the first) relative to every other token.</summary>
+    public double AnswerWeight { get; init; } = 4.0;
+    public int Layers { get; init; } = 3;
+    public int DModel { get; init; } = 64;
+    public int Heads { get; init; } = 4;
+    /// <summary>Rows of the position table: a prompt with BOS and answer has 42 tokens.</summary>
+    public int Context { get; init; } = 48;
+    /// <summary>CPU threads for training. One thread makes float reductions, and therefore the weights, reproducible.</summary>
+    public int Threads { get; init; } = 1;
+
+    public ToyDocstringTrainingOptions Validate()
+    {
+        if (Steps < 0) throw new ArgumentException("Steps must not be negative.");
+        if (BatchSize < 1) throw new ArgumentException("Batch size must be at least 1.");
+        if (Layers < 1 || DModel < 1 || Heads < 1 || DModel % Heads != 0)
+            throw new ArgumentException($"Model shape is invalid: {Layers} layers, d_model {DModel}, {Heads} heads (must divide d_model).");
+        if (Context < 42) throw new ArgumentException($"The context must hold a training prompt with BOS and answer (42 tokens), got {Context}.");
+        if (Threads < 1) throw new ArgumentException("Threads must be at least 1.");
+        return this;
+    }
+}
+
+/// <summary>
+/// Trains the toy Docstring model: a small attention-only transformer (like attn-only-4l, much smaller) that learns
+/// next-token prediction on Docstring prompts in the task's layout (<see cref="TrainingPrompt"/>), with extra weight on the
+/// argument names the docstring rule determines. Deterministic for a given seed and thread count.
+/// </summary>
+public static class ToyDocstringTrainer
+{
+    public const string EndOfText = "<|endoftext|>";
+    public const string Unknown = "[UNK]";
+
+    /// <summary>The pieces of the method and docstring around the names, as GPT-2's pattern cuts them.</summary>
+    static readonly string[] Layout = { "\n", "def", "(", "self", ",", "):", "\n   ", " \"\"\"", "\n\n   ", " :", "param", ":" };
+
+    /// <summary>
+    /// The vocabulary: &lt;|endoftext|&gt; (BOS and padding, id 0), [UNK], the layout pieces, every variable name with its
+    /// leading space, then every description noun without and with a leading space (the first follows <c>"""</c>
+    /// directly), duplicates dropped. Byte-level pre-tokenization keeps attn-only-4l's layout: 40 tokens, the
+    /// arguments at the task's labelled positions.
+    /// </summary>
+    public static WordLevelTokenizer BuildTokenizer()
+    {
+        var pieces = Layout
+            .Concat(DocstringGenerator.VariableNames.Select(n => " " + n))
+            .Concat(DocstringGenerator.Nouns)
+            .Concat(DocstringGenerator.Nouns.Select(n => " " + n))
+            .Select(ByteLevel.Encode);
+        var vocabulary = new[] { EndOfText, Unknown }.Concat(pieces).Distinct(StringComparer.Ordinal).ToList();
+        return new WordLevelTokenizer(ToyDocstring.Alias, vocabulary, Unknown, new[] { EndOfText, Unknown }, EndOfText, WordLevelPreTokenizer.ByteLevel);
+    }
+
+    public static TransformerConfig ModelConfig(ToyDocstringTrainingOptions o, int vocabSize) => new TransformerConfig
+    {
+        Name = ToyDocstring.Alias,
+        Architecture = Architecture.AttentionOnly,
+        AttentionOnly = true,
+        NLayers = o.Layers,
+        DModel = o.DModel,
+        NHeads = o.Heads,
+        DHead = o.DModel / o.Heads,
+        DVocab = vocabSize,
+        NCtx = o.Context,
+        TiedEmbeddings = false,
+        BosTokenId = 0,
+    }.Validate();
+
+    public static ToyOptimiser Optimiser(ToyDocstringTrainingOptions o) => new(o.Seed, o.Steps, o.LearningRate, o.WarmupSteps, o.WeightDecay, o.Threads);
+
+    /// <summary>
+    /// One training prompt in the task's own layout (<see cref="DocstringGenerator"/>): a method with 2 definition
+    /// arguments before the documented ones, 3 documented in definition order except the last, which is the answer, and 1
+    /// after; 3 words of method description and 2 per argument. Names and nouns are the task's, drawn without replacement
+    /// by a seeded generator of its own, so training prompts are not the evaluation prompts. (A recipe with varying
+    /// shapes, which would force the answer to be found by content alone, learned too slowly for a minutes-long CPU run.)
+    /// </summary>
+    public static (string Text, string Answer) TrainingPrompt(SeededRandom rng)
+    {
+        const int before = 2, matching = 3, after = 1, describe = 3, perArgument = 2;
+        var names = Sample(rng, DocstringGenerator.VariableNames, 1 + before + matching + after);
+        var definition = names.Skip(1).ToList();
+        var documented = definition.Skip(before).Take(matching - 1).ToList();
+        string answer = definition[before + matching - 1];
+        var description = Sample(rng, DocstringGenerator.Nouns, describe);
+        var argDescriptions = documented.Select(_ => Sample(rng, DocstringGenerator.Nouns, perArgument)).ToList();
+        return (DocstringGenerator.Text(names[0], description, definition, documented, argDescriptions), " " + answer);
+    }
+
+    /// <summary><paramref name="count"/> distinct items in random order (a partial Fisher–Yates shuffle).</summary>
+    static List<string> Sample(SeededRandom rng, IReadOnlyList<string> items, int count)
+    {
+        var pool = items.ToArray();
+        for (int i = 0; i < count; i++)
+        {
+            int j = i + rng.Next(pool.Length - i);
+            (pool[i], pool[j]) = (pool[j], pool[i]);
+        }
+        return pool.Take(count).ToList();
+    }
+
+    /// <summary>Token sequences (BOS, prompt, answer) of one training batch.</summary>
+    public static IReadOnlyList<int[]> TrainingSequences(WordLevelTokenizer tokenizer, int count, ulong seed)
+    {
+        var rng = new SeededRandom(seed);
+        int bos = tokenizer.Bos!.Value.Id;
+        return Enumerable.Range(0, count).Select(_ =>
+        {
+            var (text, answer) = TrainingPrompt(rng);
+            return tokenizer.Encode(text).Prepend(bos).Append(tokenizer.SingleToken(answer)).ToArray();
+        }).ToList();
+    }
+
+    /// <summary>
+    /// Trains a new model (only the first <paramref name="stopAfter"/> steps of the schedule when given). The model is frozen
+    /// (no gradients) when returned.
+    /// </summary>
+    public static HookedTransformer Train(ToyDocstringTrainingOptions options, WordLevelTokenizer tokenizer, IProgress<ToyTrainingProgress>? progress = null, CancellationToken cancel = default,
+        int? stopAfter = null)
+    {
+        options.Validate();
+        var model = new HookedTransformer(ModelConfig(options, tokenizer.VocabSize));
+        try
+        {
+            int pad = tokenizer.Id(EndOfText), param = tokenizer.Id("param");
+            ToyTraining.Run(model, Optimiser(options) with { StopAfter = stopAfter }, seed =>
+            {
+                var sequences = TrainingSequences(tokenizer, options.BatchSize, seed);
+                // The argument after every ":param" but the first follows the rule (the definition argument after the previous one).
+                var ruled = sequences.Select(s => Enumerable.Range(0, s.Length).Where(t => s[t] == param).Skip(1).ToHashSet()).ToList();
+                return ToyTraining.Batch(sequences, pad, options.AnswerWeight, (b, t) => ruled[b].Contains(t) ? (float)options.AnswerWeight : null);
+            }, progress, cancel);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+}
