@@ -56,10 +56,11 @@ public static class CurveCommand
             if (file is not null && !string.Equals(file.Task, task.Name, StringComparison.Ordinal))
                 throw new ArgumentException($"The scores are for task '{file.Task}', not '{task.Name}'.");
 
-            EdgeScores? discovered = file is null ? discovery.Run(parse, "curve", 0)!.Scores : null;
-            using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
-            using var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(discovery.Model)!, CommonOptions.LoadOptions(parse, discovery.Device, discovery.DType, discovery.Offline));
+            // One model and one set of prompts for the discovery and the curves.
+            using var loaded = discovery.LoadModel(parse);
             var parts = TaskInputs.Prepare(task, loaded, parse.GetValue(discovery.Dataset), parse.GetValue(discovery.Seed), parse.GetValue(discovery.Prompts));
+            EdgeScores? discovered = file is null ? discovery.Run(parse, "curve", 0, loaded, parts)!.Scores : null;
+            using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
             var graph = CircuitDiscovery.SearchGraph(loaded.Model.Config, task, SearchSpace.Edge);
             var scores = discovered ?? new EdgeScores(graph, CurveOutputs.ScoresOnGraph(graph, file!.Edges), new DiscoveryInfo
             {

@@ -43,7 +43,22 @@ public sealed class DiscoveryOptions
     /// runs only that shard's work units, writes their part file (with <paramref name="render"/>, how the merged result
     /// is shown) and returns null. <paramref name="wholeRunOutputs"/> are refused beside --shard.
     /// </summary>
-    public DiscoveryResult? Run<TRender>(ParseResult parse, string command, TRender render, params Option[] wholeRunOutputs)
+    public DiscoveryResult? Run<TRender>(ParseResult parse, string command, TRender render, params Option[] wholeRunOutputs) =>
+        Run(parse, command, render, null, null, wholeRunOutputs);
+
+    /// <summary>The model these options name (dtype checked before it is read), with a note when it has random weights.</summary>
+    public LoadedModel LoadModel(ParseResult parse)
+    {
+        var load = CommonOptions.LoadOptions(parse, Device, DType, Offline);
+        Precision.EnsureUsable(load.DType, Devices.Parse(load.Device)); // before the model is read
+        var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, load);
+        if (loaded.RandomWeights is { } random) parse.InvocationConfiguration.Error.WriteLine($"note: '{loaded.DisplayName}' is {random}.");
+        return loaded;
+    }
+
+    /// <summary>Discovery on a model and prompts the caller already holds (null: loaded and prepared here), so a verb that goes on to use them loads them once.</summary>
+    public DiscoveryResult? Run<TRender>(ParseResult parse, string command, TRender render, LoadedModel? given, IReadOnlyList<TokenizedDataset>? givenParts,
+        params Option[] wholeRunOutputs)
     {
         var shard = Sharding.Parse(parse, wholeRunOutputs);
         var task = KnownTasks.Get(parse.GetValue(Task)!);
@@ -60,11 +75,9 @@ public sealed class DiscoveryOptions
         var acdc = new AcdcOptions();
         if (parse.GetValue(TauExponents) is string exps) acdc = acdc with { TauExponents = ParseExponents(exps) };
 
-        var load = CommonOptions.LoadOptions(parse, Device, DType, Offline);
-        Precision.EnsureUsable(load.DType, Devices.Parse(load.Device)); // before the model is read
-        using var loaded = ModelLoader.LoadWithTokenizer(parse.GetValue(Model)!, load);
-        if (loaded.RandomWeights is { } random) parse.InvocationConfiguration.Error.WriteLine($"note: '{loaded.DisplayName}' is {random}.");
-        var parts = TaskInputs.Prepare(task, loaded, parse.GetValue(Dataset), parse.GetValue(Seed), parse.GetValue(Prompts));
+        using var owned = given is null ? LoadModel(parse) : null;
+        var loaded = given ?? owned!;
+        var parts = givenParts ?? TaskInputs.Prepare(task, loaded, parse.GetValue(Dataset), parse.GetValue(Seed), parse.GetValue(Prompts));
         using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
         var request = new DiscoveryRequest
         {
