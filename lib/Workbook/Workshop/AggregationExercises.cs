@@ -83,7 +83,7 @@ public static class AggregationExercises
     }
 
     /// <summary>
-    /// Exercise 4.2: KL(model ‖ circuit) of the output distributions at one position, from the two logit vectors
+    /// Exercise 4.3: KL(model ‖ circuit) of the output distributions at one position, from the two logit vectors
     /// (<paramref name="modelLogits"/>, <paramref name="circuitLogits"/>: [vocabulary]).
     /// </summary>
     public static CheckResult KlByHand(Tensor modelLogits, Tensor circuitLogits, double? answer)
@@ -94,7 +94,7 @@ public static class AggregationExercises
         double logitsAsLogs = 0;
         var probabilities = Softmax(p);
         for (int i = 0; i < p.Length; i++) logitsAsLogs += probabilities[i] * (p[i] - q[i]);
-        return Check.Number("4.2", answer, kl, "kl", 1e-3,
+        return Check.Number("4.3", answer, kl, "kl", 1e-3,
             "KL(model ‖ circuit) = Σ_v P(v) · (log P(v) − log Q(v)), with P = softmax(model logits), Q = softmax(circuit logits); use log_softmax for the logs.",
             new(KlDivergence(q, p), "That is KL(circuit ‖ model): the direction is reversed. Weight by the model's probabilities P and subtract log Q from log P."),
             new(logitsAsLogs, "You used the raw logits in place of log-probabilities: take log_softmax of both first (logits are only defined up to a constant)."),
@@ -103,16 +103,16 @@ public static class AggregationExercises
             new(-kl, "The sign is flipped: KL is Σ P (log P − log Q), never negative."));
     }
 
-    /// <summary>Exercise 4.3: the index (in <paramref name="prompts"/>) of the prompt whose removal moves the mean of ratios most.</summary>
+    /// <summary>Exercise 4.2: the index (in <paramref name="prompts"/>) of the prompt whose removal moves the mean of ratios most.</summary>
     public static CheckResult DominantPromptByHand(IReadOnlyList<PromptLogitDiffs> prompts, int? answer)
     {
         int expected = DominantPrompt(prompts);
-        if (answer is not int a) return CheckResult.NotDone("4.3", "set dominantPrompt (it is still null)");
-        if (a < 0 || a >= prompts.Count) return CheckResult.Fail("4.3", $"dominantPrompt = {a} is not an index of prompts (0 to {prompts.Count - 1}).");
+        if (answer is not int a) return CheckResult.NotDone("4.2", "set dominantPrompt (it is still null)");
+        if (a < 0 || a >= prompts.Count) return CheckResult.Fail("4.2", $"dominantPrompt = {a} is not an index of prompts (0 to {prompts.Count - 1}).");
         double mean = MeanOfRatios(prompts);
         string Moves(int i) => $"removing it moves the mean of ratios by {Check.Format(Math.Abs(mean - prompts[i].RecoveredPercent) / (prompts.Count - 1))} points";
         if (a == expected || prompts[a].RecoveredPercent == prompts[expected].RecoveredPercent)
-            return CheckResult.Pass("4.3", $"dominantPrompt = {a} ({prompts[a].Part} prompt {prompts[a].Prompt}, {Check.Format(prompts[a].RecoveredPercent)} %): {Moves(a)}.");
+            return CheckResult.Pass("4.2", $"dominantPrompt = {a} ({prompts[a].Part} prompt {prompts[a].Prompt}, {Check.Format(prompts[a].RecoveredPercent)} %): {Moves(a)}.");
         int largestCircuit = Enumerable.Range(0, prompts.Count).MaxBy(i => prompts[i].Circuit);
         int smallestModel = Enumerable.Range(0, prompts.Count).MinBy(i => Math.Abs(prompts[i].Model));
         int largestRatio = Enumerable.Range(0, prompts.Count).MaxBy(i => prompts[i].RecoveredPercent);
@@ -121,7 +121,7 @@ public static class AggregationExercises
             a == smallestModel ? "That prompt has the model's smallest logit difference (the smallest denominator); small denominators make large ratios, but here another prompt's ratio lies further from the mean." :
             a == largestCircuit ? "That is the prompt with the circuit's largest logit difference; the mean of ratios is moved by the ratio LD_circuit / LD_model, not by LD_circuit alone." :
             "Compute every prompt's ratio (p.RecoveredPercent), then the index whose |ratio − mean of ratios| is largest.";
-        return CheckResult.Fail("4.3", $"dominantPrompt = {a}: {Moves(a)}, less than another prompt. {hint}");
+        return CheckResult.Fail("4.2", $"dominantPrompt = {a}: {Moves(a)}, less than another prompt. {hint}");
     }
 
     static IReadOnlyList<PromptLogitDiffs> NonEmpty(IReadOnlyList<PromptLogitDiffs> prompts) =>
