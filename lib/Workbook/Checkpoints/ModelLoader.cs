@@ -167,9 +167,9 @@ public static class ModelLoader
         var config = ConfigJson.Load(configPath);
         name ??= ModelSource.FolderDisplayName(folder);
         if (HuggingFaceCheckpoint.Recognises(config))
-            return HuggingFaceCheckpoint.Load(folder, config, device, options.DType, name);
+            return NativeHeap.AfterLoading(HuggingFaceCheckpoint.Load(folder, config, device, options.DType, name));
         if (TransformerLensCheckpoint.Recognises(config))
-            return TransformerLensCheckpoint.Load(folder, config, device, options.DType, name);
+            return NativeHeap.AfterLoading(TransformerLensCheckpoint.Load(folder, config, device, options.DType, name));
         throw new CheckpointException($"{configPath}: unrecognised model (expected a HuggingFace gpt2 or gpt_neox config, or a TransformerLens one).");
     }
 

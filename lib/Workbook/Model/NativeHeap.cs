@@ -12,7 +12,8 @@ public sealed record NativeHeapSetting(bool Applied, string Description);
 /// core (a third of the CPU time of the whole pass, measured with `bench patching`; PyTorch in a Python process often
 /// escapes it by luck, reusing a large block freed earlier). <see cref="KeepFreedBlocks"/> asks glibc to serve large
 /// blocks from its heap and keep freed memory for the next tensor, so a repeated forward reuses pages it already has.
-/// The price: the process's resident memory stays near its peak instead of shrinking between passes. Numbers are
+/// The price: the process's resident memory stays near its peak instead of shrinking between passes (the loader hands
+/// the heap's free parts back once a checkpoint is in memory, <see cref="AfterLoading"/>). Numbers are
 /// unaffected (only where memory comes from changes). Set <c>WORKBOOK_NATIVE_HEAP=system</c> to keep glibc's defaults.
 /// </summary>
 public static class NativeHeap
@@ -61,6 +62,22 @@ public static class NativeHeap
             return new(false, "C heap: the system's defaults (no glibc mallopt here)");
         }
     }
+
+    /// <summary>
+    /// Hands the free parts of the heap back to the kernel once a checkpoint is loaded: the read buffers are gone by
+    /// then, and kept they would count in the resident memory for the whole session (gigabytes for Pythia-2.8B).
+    /// Does nothing unless <see cref="KeepFreedBlocks"/> applied the setting. Returns <paramref name="model"/>.
+    /// </summary>
+    public static T AfterLoading<T>(T model)
+    {
+        bool applied;
+        lock (Gate) applied = _applied is { Applied: true };
+        if (applied) malloc_trim(0);
+        return model;
+    }
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    static extern int malloc_trim(nuint pad);
 
     [DllImport("libc", EntryPoint = "mallopt")]
     static extern int mallopt(int param, int value);
