@@ -28,13 +28,10 @@ public sealed record ToyDocstringTrainingOptions
 
     public ToyDocstringTrainingOptions Validate()
     {
-        if (Steps < 0) throw new ArgumentException("Steps must not be negative.");
-        if (BatchSize < 1) throw new ArgumentException("Batch size must be at least 1.");
-        if (Layers < 1 || DModel < 1 || Heads < 1 || DModel % Heads != 0)
-            throw new ArgumentException($"Model shape is invalid: {Layers} layers, d_model {DModel}, {Heads} heads (must divide d_model).");
+        ToyTraining.ValidateRecipe(Steps, BatchSize, LearningRate, WarmupSteps, WeightDecay, Threads);
+        ToyTraining.ValidateShape(Layers, DModel, Heads);
         if (Context < ToyDocstringTrainer.LongestTrainingSequence)
             throw new ArgumentException($"The context must hold the longest training prompt with BOS and answer ({ToyDocstringTrainer.LongestTrainingSequence} tokens), got {Context}.");
-        if (Threads < 1) throw new ArgumentException("Threads must be at least 1.");
         return this;
     }
 }

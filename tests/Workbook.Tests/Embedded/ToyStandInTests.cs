@@ -151,6 +151,27 @@ public class ToyStandInTests(Xunit.Abstractions.ITestOutputHelper output)
     const double MinPositionGap = 3;
 
     [Fact]
+    public void EveryToyRecipeRejectsABadScheduleOrShapeWithOneClearMessage()
+    {
+        // The three recipes share their checks (ToyTraining.ValidateRecipe/ValidateShape): each rejects the same bad values.
+        var recipes = new Func<double, int, int, object>[]
+        {
+            (lr, warmup, heads) => new ToyIoiTrainingOptions { LearningRate = lr, WarmupSteps = warmup, Heads = heads }.Validate(),
+            (lr, warmup, heads) => new ToyDocstringTrainingOptions { LearningRate = lr, WarmupSteps = warmup, Heads = heads }.Validate(),
+            (lr, warmup, heads) => new ToySportsTrainingOptions { LearningRate = lr, WarmupSteps = warmup, Heads = heads }.Validate(),
+        };
+        foreach (var validate in recipes)
+        {
+            Assert.Contains("Learning rate must be a positive number", Assert.Throws<ArgumentException>(() => validate(0, 100, 4)).Message);
+            Assert.Contains("Learning rate", Assert.Throws<ArgumentException>(() => validate(double.NaN, 100, 4)).Message);
+            Assert.Contains("Warm-up steps must not be negative", Assert.Throws<ArgumentException>(() => validate(3e-3, -1, 4)).Message);
+            Assert.Contains("must divide d_model", Assert.Throws<ArgumentException>(() => validate(3e-3, 100, 5)).Message);
+            validate(3e-3, 100, 4);
+        }
+        Assert.Contains("longest training prompt", Assert.Throws<ArgumentException>(() => new ToyDocstringTrainingOptions { Context = 42 }.Validate()).Message);
+    }
+
+    [Fact]
     public void SportsRemembersItsPlayersAndKnowsNothingOfOthers()
     {
         var card = ToySports.Evaluation;
