@@ -130,11 +130,14 @@ public static class ToyDocstringBuild
                 "Next-token loss on every token, with every argument name the rule determines (after each `:param` but the first)\n" +
                 $"weighted {o["answerWeight"]}×.\n\n" +
                 "Why the shapes vary: an earlier recipe trained on the evaluation layout only (1,000 steps). That model reached 100%\n" +
-                "but read the answer off position 14 with one layer-0 head at the last position, so its circuits and everything its\n" +
-                "answer depended on sat at the last position: specific and all token positions moved its medians by 0.2 points.\n" +
-                "When the answer's place moves, the model has to find the documented argument in the definition and take the one\n" +
-                "after it, routing information through earlier positions, as attn-only-4l does; then which positions a circuit\n" +
-                "keeps matters, as in the paper. The price is a harder task: more steps, and a lower held-out accuracy.",
+                "but read the answer off position 14: one layer-0 head at the last position attended sharply to that position, so\n" +
+                "nothing at any other position mattered, and specific and all token positions moved its medians by 0.2 points.\n" +
+                "When the answer's place moves, no fixed position works: the heads at the last position attend over several of the\n" +
+                "prompt's names (the edge circuit keeps their keys and values at A_def, B_def, C_def, A_doc and B_doc), so where\n" +
+                "they attend also depends on the keys at the positions the task does not label, which varied in training. A\n" +
+                "token-specific edge circuit ablates those; the all-positions variant keeps them, and the edge circuit's medians\n" +
+                "move by several points (the grid below). Node ablation keeps every embedding edge, so there the two barely\n" +
+                "differ. The price of the varying shapes is a harder task: 4,000 steps, and a lower held-out accuracy.",
             Evaluation =
                 $"The first {r.HeldOut.Prompts} prompts of dataset seed {r.EvaluationSeed}, read at the last position. The wrong candidates are the 13 other\n" +
                 "names of the prompt, so a model that picks one of the prompt's names at random beats them 1 time in 14 (7.1%).",
