@@ -121,12 +121,23 @@ public static class ToyDocstringBuild
                 "Every Docstring prompt is 40 tokens (41 with BOS) with its arguments at the task's labelled positions (A_def 10, B_def 12,\n" +
                 "..., param_3 39), as under attn-only-4l's tokenizer. Id 0 is `<|endoftext|>` (BOS and padding, never added implicitly).",
             TrainingData =
-                "Fresh prompts every step in the task's own layout (`DocstringGenerator`, spec D.3: a method's definition with 2\n" +
-                "arguments before the documented ones, 3 documented in order except the last (the answer) and 1 after; 3 words of\n" +
-                "method description and 2 per argument), names and nouns drawn from the task's lists by a seeded generator of its own\n" +
-                "(`ToyDocstringTrainer.TrainingPrompt`), so the evaluation prompts are not training prompts. BOS prepended, the answer\n" +
-                $"appended. Next-token loss on every token, with every argument name the rule determines (after each `:param` but the\n" +
-                $"first) weighted {o["answerWeight"]}×. The layout is fixed, so the model may locate the answer by position as well as by content.",
+                "Fresh prompts every step in the task's layout (`DocstringGenerator`, spec D.3: a method's definition, a description,\n" +
+                "`:param` lines for the definition's arguments in order, the last of which is the answer) with their shape drawn afresh\n" +
+                $"(`ToyDocstringTrainer.TrainingPrompt`): 0 to {ToyDocstringTrainer.MaxBefore} definition arguments before the documented ones, 3 matching ones (2 documented, then the\n" +
+                $"answer), 0 to {ToyDocstringTrainer.MaxAfter} after; 1 to 4 words of method description and 1 to 3 per argument. The evaluation prompts (2 before,\n" +
+                "1 after, 3 and 2 words) are one of these shapes. Names and nouns come from the task's lists, drawn by a seeded\n" +
+                "generator of its own, so the evaluation prompts are not training prompts. BOS prepended, the answer appended.\n" +
+                "Next-token loss on every token, with every argument name the rule determines (after each `:param` but the first)\n" +
+                $"weighted {o["answerWeight"]}×.\n\n" +
+                "Why the shapes vary: an earlier recipe trained on the evaluation layout only (1,000 steps). That model reached 100%\n" +
+                "but read the answer off position 14: one layer-0 head at the last position attended sharply to that position, so\n" +
+                "nothing at any other position mattered, and specific and all token positions moved its medians by 0.2 points.\n" +
+                "When the answer's place moves, no fixed position works: the heads at the last position attend over several of the\n" +
+                "prompt's names (the edge circuit keeps their keys and values at A_def, B_def, C_def, A_doc and B_doc), so where\n" +
+                "they attend also depends on the keys at the positions the task does not label, which varied in training. A\n" +
+                "token-specific edge circuit ablates those; the all-positions variant keeps them, and the edge circuit's medians\n" +
+                "move by several points (the grid below). Node ablation keeps every embedding edge, so there the two barely\n" +
+                "differ. The price of the varying shapes is a harder task: 4,000 steps, and a lower held-out accuracy.",
             Evaluation =
                 $"The first {r.HeldOut.Prompts} prompts of dataset seed {r.EvaluationSeed}, read at the last position. The wrong candidates are the 13 other\n" +
                 "names of the prompt, so a model that picks one of the prompt's names at random beats them 1 time in 14 (7.1%).",

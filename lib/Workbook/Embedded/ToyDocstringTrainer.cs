@@ -11,7 +11,7 @@ public sealed record ToyDocstringTrainingOptions
 {
     /// <summary>Seeds the weight initialisation and the stream of training prompts.</summary>
     public ulong Seed { get; init; } = 20240402;
-    public int Steps { get; init; } = 1000;
+    public int Steps { get; init; } = 4000;
     public int BatchSize { get; init; } = 32;
     public double LearningRate { get; init; } = 3e-3;
     public int WarmupSteps { get; init; } = 100;
@@ -21,19 +21,17 @@ public sealed record ToyDocstringTrainingOptions
     public int Layers { get; init; } = 3;
     public int DModel { get; init; } = 64;
     public int Heads { get; init; } = 4;
-    /// <summary>Rows of the position table: a prompt with BOS and answer has 42 tokens.</summary>
-    public int Context { get; init; } = 48;
+    /// <summary>Rows of the position table: the longest training prompt with BOS and answer has <see cref="ToyDocstringTrainer.LongestTrainingSequence"/> tokens.</summary>
+    public int Context { get; init; } = 56;
     /// <summary>CPU threads for training. One thread makes float reductions, and therefore the weights, reproducible.</summary>
     public int Threads { get; init; } = 1;
 
     public ToyDocstringTrainingOptions Validate()
     {
-        if (Steps < 0) throw new ArgumentException("Steps must not be negative.");
-        if (BatchSize < 1) throw new ArgumentException("Batch size must be at least 1.");
-        if (Layers < 1 || DModel < 1 || Heads < 1 || DModel % Heads != 0)
-            throw new ArgumentException($"Model shape is invalid: {Layers} layers, d_model {DModel}, {Heads} heads (must divide d_model).");
-        if (Context < 42) throw new ArgumentException($"The context must hold a training prompt with BOS and answer (42 tokens), got {Context}.");
-        if (Threads < 1) throw new ArgumentException("Threads must be at least 1.");
+        ToyTraining.ValidateRecipe(Steps, BatchSize, LearningRate, WarmupSteps, WeightDecay, Threads);
+        ToyTraining.ValidateShape(Layers, DModel, Heads);
+        if (Context < ToyDocstringTrainer.LongestTrainingSequence)
+            throw new ArgumentException($"The context must hold the longest training prompt with BOS and answer ({ToyDocstringTrainer.LongestTrainingSequence} tokens), got {Context}.");
         return this;
     }
 }
@@ -86,23 +84,34 @@ public static class ToyDocstringTrainer
     public static ToyOptimiser Optimiser(ToyDocstringTrainingOptions o) => new(o.Seed, o.Steps, o.LearningRate, o.WarmupSteps, o.WeightDecay, o.Threads);
 
     /// <summary>
-    /// One training prompt in the task's own layout (<see cref="DocstringGenerator"/>): a method with 2 definition
-    /// arguments before the documented ones, 3 documented in definition order except the last, which is the answer, and 1
-    /// after; 3 words of method description and 2 per argument. Names and nouns are the task's, drawn without replacement
-    /// by a seeded generator of its own, so training prompts are not the evaluation prompts. (A recipe with varying
-    /// shapes, which would force the answer to be found by content alone, learned too slowly for a minutes-long CPU run.)
+    /// One training prompt in the task's layout (<see cref="DocstringGenerator"/>: a method's definition, a description,
+    /// then <c>:param</c> lines for the definition's arguments in order, the last of which is the answer) with its shape
+    /// drawn afresh: 0 to <see cref="MaxBefore"/> definition arguments before the documented ones, 3 matching ones (2
+    /// documented, the answer), 0 to <see cref="MaxAfter"/> after; 1 to 4 words of method description and 1 to 3 per
+    /// argument. The evaluation prompts (2 before, 1 after, 3 and 2 words) are one of these shapes. Because the answer's
+    /// place moves, the model cannot read it off a fixed position: it has to find the documented argument's name in the
+    /// definition and take the one after it, routing information through the earlier positions (as attn-only-4l does)
+    /// instead of copying position 14. Names and nouns are drawn without replacement by a seeded generator of its own,
+    /// so training prompts are not the evaluation prompts.
     /// </summary>
     public static (string Text, string Answer) TrainingPrompt(SeededRandom rng)
     {
-        const int before = 2, matching = 3, after = 1, describe = 3, perArgument = 2;
+        const int matching = 3;
+        int before = rng.Next(MaxBefore + 1), after = rng.Next(MaxAfter + 1), describe = 1 + rng.Next(4);
         var names = Sample(rng, DocstringGenerator.VariableNames, 1 + before + matching + after);
         var definition = names.Skip(1).ToList();
         var documented = definition.Skip(before).Take(matching - 1).ToList();
         string answer = definition[before + matching - 1];
         var description = Sample(rng, DocstringGenerator.Nouns, describe);
-        var argDescriptions = documented.Select(_ => Sample(rng, DocstringGenerator.Nouns, perArgument)).ToList();
+        var argDescriptions = documented.Select(_ => Sample(rng, DocstringGenerator.Nouns, 1 + rng.Next(3))).ToList();
         return (DocstringGenerator.Text(names[0], description, definition, documented, argDescriptions), " " + answer);
     }
+
+    /// <summary>Most definition arguments before the documented ones, and after the answer, in a training prompt.</summary>
+    public const int MaxBefore = 3, MaxAfter = 2;
+
+    /// <summary>Tokens of the longest training prompt with BOS and answer: the evaluation shape's 42, plus 2 per extra argument, 1 per extra description word.</summary>
+    public const int LongestTrainingSequence = 42 + 2 * (MaxBefore - 2) + 2 * (MaxAfter - 1) + (4 - 3) + 2 * (3 - 2);
 
     /// <summary><paramref name="count"/> distinct items in random order (a partial Fisher–Yates shuffle).</summary>
     static List<string> Sample(SeededRandom rng, IReadOnlyList<string> items, int count)

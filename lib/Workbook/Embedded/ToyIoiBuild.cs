@@ -269,9 +269,9 @@ public static class ToyIoiModelCard
         sb.AppendLine($"Seed {o.Seed}, {o.Steps} steps of batch {o.BatchSize}, AdamW (peak learning rate {F(o.LearningRate, "G3")}, {o.WarmupSteps} warm-up steps, cosine decay to a tenth,");
         sb.AppendLine($"weight decay {F(o.WeightDecay, "G3")} on matrices, gradient norm clipped at 1), {o.Threads} CPU thread(s). Training took {F(r.TrainingSeconds, "F0")} s");
         sb.AppendLine("on the 2-core development machine. With the same seed and thread count the run is deterministic: retraining reproduces");
-        sb.AppendLine("`model.safetensors` byte for byte on the same CPU and libtorch build (a test retrains the first steps and compares them");
-        sb.AppendLine("with a committed hash; `WORKBOOK_RETRAIN=1` retrains fully and compares the whole file); other CPUs or libtorch builds");
-        sb.AppendLine("may round differently.");
+        sb.AppendLine("`model.safetensors` byte for byte on the same CPU and libtorch build; other CPUs or libtorch builds may round");
+        sb.AppendLine("differently. A test retrains the first steps and compares them with a committed hash; the full check retrains and");
+        sb.AppendLine("compares the whole file: `WORKBOOK_RETRAIN=1 dotnet test Workbook.sln --filter \"FullyQualifiedName~ToyRetrainingTests&DisplayName~toy-ioi\"`.");
         sb.AppendLine();
         sb.AppendLine("## Model");
         sb.AppendLine();

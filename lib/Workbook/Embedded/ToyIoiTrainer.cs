@@ -26,12 +26,8 @@ public sealed record ToyIoiTrainingOptions
 
     public ToyIoiTrainingOptions Validate()
     {
-        if (Steps < 0) throw new ArgumentException("Steps must not be negative.");
-        if (BatchSize < 1) throw new ArgumentException("Batch size must be at least 1.");
-        if (LearningRate <= 0) throw new ArgumentException("Learning rate must be positive.");
-        if (Layers < 1 || DModel < 1 || Heads < 1 || DModel % Heads != 0 || DMlp < 1)
-            throw new ArgumentException($"Model shape is invalid: {Layers} layers, d_model {DModel}, {Heads} heads (must divide d_model), d_mlp {DMlp}.");
-        if (Threads < 1) throw new ArgumentException("Threads must be at least 1.");
+        ToyTraining.ValidateRecipe(Steps, BatchSize, LearningRate, WarmupSteps, WeightDecay, Threads);
+        ToyTraining.ValidateShape(Layers, DModel, Heads, DMlp);
         return this;
     }
 }

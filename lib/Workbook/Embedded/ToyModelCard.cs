@@ -44,9 +44,10 @@ public static class ToyModelCard
         sb.AppendLine();
         sb.AppendLine(text.Recipe.TrimEnd());
         sb.AppendLine($"Training took {F(r.TrainingSeconds, "F0")} s on the 2-core development machine. With the same seed and thread count the run is");
-        sb.AppendLine("deterministic: retraining reproduces `model.safetensors` byte for byte on the same CPU and libtorch build (a test");
-        sb.AppendLine("retrains the first steps and compares them with a committed hash; `WORKBOOK_RETRAIN=1` retrains fully and compares");
-        sb.AppendLine("the whole file). `--analyse-only` redoes the evaluation, circuit search and this card without retraining.");
+        sb.AppendLine("deterministic: retraining reproduces `model.safetensors` byte for byte on the same CPU and libtorch build. A test");
+        sb.AppendLine("retrains the first steps and compares them with a committed hash; the full check retrains and compares the whole file:");
+        sb.AppendLine($"`WORKBOOK_RETRAIN=1 dotnet test Workbook.sln --filter \"FullyQualifiedName~ToyRetrainingTests&DisplayName~{r.Model}\"`.");
+        sb.AppendLine("`--analyse-only` redoes the evaluation, circuit search and this card without retraining.");
         sb.AppendLine();
         sb.AppendLine("## Model");
         sb.AppendLine();

@@ -28,12 +28,9 @@ public sealed record ToySportsTrainingOptions
 
     public ToySportsTrainingOptions Validate()
     {
-        if (Steps < 0) throw new ArgumentException("Steps must not be negative.");
-        if (BatchSize < 1) throw new ArgumentException("Batch size must be at least 1.");
-        if (Layers < 1 || DModel < 1 || Heads < 1 || DModel % Heads != 0 || DMlp < 1)
-            throw new ArgumentException($"Model shape is invalid: {Layers} layers, d_model {DModel}, {Heads} heads (must divide d_model), d_mlp {DMlp}.");
+        ToyTraining.ValidateRecipe(Steps, BatchSize, LearningRate, WarmupSteps, WeightDecay, Threads);
+        ToyTraining.ValidateShape(Layers, DModel, Heads, DMlp);
         if (Context < 21) throw new ArgumentException($"The context must hold a prompt with BOS and answer (21 tokens), got {Context}.");
-        if (Threads < 1) throw new ArgumentException("Threads must be at least 1.");
         return this;
     }
 }

@@ -54,6 +54,27 @@ public static class ToyTraining
         }
     }
 
+    /// <summary>
+    /// The checks every toy recipe shares (each trainer's options add their own, such as the context a prompt needs):
+    /// the optimiser's schedule and the model's shape, one clear message per problem, before anything is allocated.
+    /// </summary>
+    public static void ValidateRecipe(int steps, int batchSize, double learningRate, int warmupSteps, double weightDecay, int threads)
+    {
+        if (steps < 0) throw new ArgumentException($"Steps must not be negative, got {steps}.");
+        if (batchSize < 1) throw new ArgumentException($"Batch size must be at least 1, got {batchSize}.");
+        if (!(learningRate > 0) || !double.IsFinite(learningRate)) throw new ArgumentException($"Learning rate must be a positive number, got {learningRate}.");
+        if (warmupSteps < 0) throw new ArgumentException($"Warm-up steps must not be negative, got {warmupSteps}.");
+        if (!(weightDecay >= 0) || !double.IsFinite(weightDecay)) throw new ArgumentException($"Weight decay must be a non-negative number, got {weightDecay}.");
+        if (threads < 1) throw new ArgumentException($"Threads must be at least 1, got {threads}.");
+    }
+
+    /// <summary>The shape checks of <see cref="ValidateRecipe"/>'s companions: heads divide d_model; <paramref name="dMlp"/> null for attention-only models.</summary>
+    public static void ValidateShape(int layers, int dModel, int heads, int? dMlp = null)
+    {
+        if (layers < 1 || dModel < 1 || heads < 1 || dModel % heads != 0 || dMlp is < 1)
+            throw new ArgumentException($"Model shape is invalid: {layers} layers, d_model {dModel}, {heads} heads (must divide d_model){(dMlp is int m ? $", d_mlp {m}" : "")}.");
+    }
+
     /// <summary>GPT-2's initialisation: N(0, 0.02) weights, output projections scaled by 1/sqrt(2·layers), zero biases, unit LayerNorm gains.</summary>
     static void Initialise(HookedTransformer model, ulong seed)
     {

@@ -29,7 +29,7 @@ public class ToyRetrainingTests(ITestOutputHelper output)
     static readonly Dictionary<string, string> PrefixHashes = new()
     {
         ["toy-ioi"] = "acfe4be88ca2007797d67ba602549d05b677edebc4a8f681b0ed38188afc2e82",
-        ["toy-docstring"] = "857b091e48b5cdd6ab6717e4d94631be9004efecc7ab0636f69d058007a9b77b",
+        ["toy-docstring"] = "0e32b02074430e2cd219f37e5aba6a8eb41955982fd44fb5277ed7d81417c23a",
         ["toy-sports"] = "631ed625e23fec9ade9585ed657ceb104ef7c4e71ed7b778bbd427f17a79d84c",
     };
 

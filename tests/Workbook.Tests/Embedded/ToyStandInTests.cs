@@ -20,7 +20,7 @@ namespace Workbook.Tests.Embedded;
 /// their cards, accuracy on prompts the cards did not use, the circuits' faithfulness, and that their tokenizers keep the
 /// paper's token positions.
 /// </summary>
-public class ToyStandInTests
+public class ToyStandInTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     static string Folder(string alias) => Path.Combine(TestFiles.RepoRoot, "data", "models", alias);
 
@@ -112,6 +112,63 @@ public class ToyStandInTests
         // Chance of beating 13 candidates is 1/14; over 500 prompts the binomial standard error near the card's value is under 2 points.
         Assert.True(score.BeatsCandidates >= card.HeldOut.BeatsCandidates - 0.05, $"{score.BeatsCandidates:P1} vs the card's {card.HeldOut.BeatsCandidates:P1}");
         Assert.True(score.BeatsCandidates > 0.8, $"{score.BeatsCandidates:P1} is not well above chance (7.1%)");
+    }
+
+    /// <summary>
+    /// toy-docstring routes the answer through positions its token-specific circuits do not keep, so specific and all
+    /// positions give different verdicts (issue 19). Checked on prompts neither the search (seed 2) nor the grid (seed 0)
+    /// used, prompt by prompt: the same prompts under both position choices, a paired comparison whose bootstrap interval
+    /// of the median difference must exclude zero and whose sign test must reject "no difference".
+    /// </summary>
+    [Fact]
+    public void DocstringSpecificAndAllPositionsDifferBeyondPromptNoise()
+    {
+        var loaded = Docstring.Value;
+        var task = KnownTasks.Docstring;
+        var parts = DocstringPrompts(seed: 13, count: 100);
+        var circuits = CircuitChoice.Family(ToyDocstring.Alias, OfficialCircuits.Get("toy-docstring-nodes").Circuit, OfficialCircuits.Get("toy-docstring-edges").Circuit);
+        var methodologies = (from component in new[] { Component.Node, Component.Edge }
+                             from value in new[] { AblationValue.Resample, AblationValue.Mean(task.PaperMean) }
+                             from positions in new[] { TokenPositions.Specific, TokenPositions.All }
+                             select new Methodology { Component = component, Value = value, Positions = positions, Ablate = AblatedSet.Complement }).ToArray();
+        var rows = Evaluator.Run(new EvaluationRequest
+        {
+            Model = loaded.Model, Task = task, Parts = parts, Circuit = circuits, Methodologies = methodologies,
+            Metrics = new[] { MetricKind.LogitDiffRecovered }, BatchSize = task.DefaultBatchSize,
+        });
+        double[] Values(Methodology m) => rows.Where(r => r.Methodology == m).OrderBy(r => r.Part).ThenBy(r => r.Prompt).Select(r => r.Value).ToArray();
+        var comparisons = methodologies.Where(m => m.Positions == TokenPositions.Specific)
+            .Select(m => Statistics.Compare("specific", Values(m), "all", Values(m with { Positions = TokenPositions.All }), seed: 1)).ToList();
+        var largest = comparisons.MaxBy(c => Math.Abs(c.MedianDifference))!;
+        foreach (var c in comparisons) output.WriteLine($"specific − all: median {c.MedianDifference:F1} (CI {c.MedianDifferenceCi.Low:F1}..{c.MedianDifferenceCi.High:F1}), {c.Positive}+ {c.Negative}−, sign p {c.SignTestP:G2}");
+        Assert.Equal(100, largest.Count);
+        Assert.True(Math.Abs(largest.MedianDifference) >= MinPositionGap, $"specific vs all: median paired difference {largest.MedianDifference:F1} points");
+        Assert.True(largest.MedianDifferenceCi.Low > 0 || largest.MedianDifferenceCi.High < 0, $"the interval {largest.MedianDifferenceCi.Low:F1}..{largest.MedianDifferenceCi.High:F1} holds zero");
+        Assert.True(largest.SignTestP < 1e-3, $"sign test p = {largest.SignTestP:G2}");
+    }
+
+    /// <summary>Points of percent: several times the per-prompt noise of a median over 100 prompts, which the interval checks separately.</summary>
+    const double MinPositionGap = 3;
+
+    [Fact]
+    public void EveryToyRecipeRejectsABadScheduleOrShapeWithOneClearMessage()
+    {
+        // The three recipes share their checks (ToyTraining.ValidateRecipe/ValidateShape): each rejects the same bad values.
+        var recipes = new Func<double, int, int, object>[]
+        {
+            (lr, warmup, heads) => new ToyIoiTrainingOptions { LearningRate = lr, WarmupSteps = warmup, Heads = heads }.Validate(),
+            (lr, warmup, heads) => new ToyDocstringTrainingOptions { LearningRate = lr, WarmupSteps = warmup, Heads = heads }.Validate(),
+            (lr, warmup, heads) => new ToySportsTrainingOptions { LearningRate = lr, WarmupSteps = warmup, Heads = heads }.Validate(),
+        };
+        foreach (var validate in recipes)
+        {
+            Assert.Contains("Learning rate must be a positive number", Assert.Throws<ArgumentException>(() => validate(0, 100, 4)).Message);
+            Assert.Contains("Learning rate", Assert.Throws<ArgumentException>(() => validate(double.NaN, 100, 4)).Message);
+            Assert.Contains("Warm-up steps must not be negative", Assert.Throws<ArgumentException>(() => validate(3e-3, -1, 4)).Message);
+            Assert.Contains("must divide d_model", Assert.Throws<ArgumentException>(() => validate(3e-3, 100, 5)).Message);
+            validate(3e-3, 100, 4);
+        }
+        Assert.Contains("longest training prompt", Assert.Throws<ArgumentException>(() => new ToyDocstringTrainingOptions { Context = 42 }.Validate()).Message);
     }
 
     [Fact]
