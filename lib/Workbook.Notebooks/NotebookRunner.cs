@@ -34,7 +34,9 @@ public sealed record CellRun(int Number, CellKind Kind, string Source, IReadOnly
 /// <summary>A notebook run: every cell up to and including the first that failed.</summary>
 public sealed record NotebookRun(string Path, string Title, IReadOnlyList<CellRun> Cells, TimeSpan Elapsed, int TotalCells)
 {
-    public bool Succeeded => Cells.All(c => !c.Failed) && Cells.Count == TotalCells;
+    /// <summary>The run ended, as asked, after the first exercise's check (<see cref="NotebookRunOptions.StopAfterFirstCheck"/>).</summary>
+    public bool StoppedAfterFirstCheck { get; init; }
+    public bool Succeeded => Cells.All(c => !c.Failed) && (Cells.Count == TotalCells || StoppedAfterFirstCheck);
     public CellRun? Failure => Cells.FirstOrDefault(c => c.Failed);
     public string Name => System.IO.Path.GetFileNameWithoutExtension(Path);
 }
@@ -56,6 +58,11 @@ public sealed record NotebookRunOptions
     public NotebookParameters? Parameters { get; init; }
     /// <summary>Let float32 matmuls on CUDA use TF32 during the run (<see cref="Model.Devices.AllowTf32"/>).</summary>
     public bool AllowTf32 { get; init; }
+    /// <summary>
+    /// Stop after the code cell that follows the first exercise (its check): a quick "does this notebook reach its first
+    /// exercise, and does the check there answer" run, as a teacher checks a room's machines or CI checks every stub.
+    /// </summary>
+    public bool StopAfterFirstCheck { get; init; }
 }
 
 /// <summary>
@@ -105,6 +112,7 @@ public static class NotebookRunner
             if (options.AllowTf32) Model.Devices.AllowTf32 = true;
             Progress.AmbientProgress.Default = CellProgress(options.WorkProgress);
             using var kernel = CreateKernel();
+            bool exerciseRan = false, stopped = false;
             for (int i = 0; i < elements.Count; i++)
             {
                 cancel.ThrowIfCancellationRequested();
@@ -135,8 +143,17 @@ public static class NotebookRunner
                 cells.Add(new CellRun(i + 1, CellKind.Code, solution ?? element.Contents, outputs, clock.Elapsed, error, setup) { Exercise = exercise, Solved = solution is not null });
                 options.Progress?.Report($"{cellTag} {(error is null ? "done" : "FAILED")} in {NotebookReport.Seconds(clock.Elapsed)}");
                 if (error is not null) break;
+                if (options.StopAfterFirstCheck && exerciseRan && exercise is null)
+                {
+                    stopped = true;
+                    break;
+                }
+                exerciseRan |= exercise is not null;
             }
-            return new NotebookRun(path, TitleOf(elements) ?? System.IO.Path.GetFileNameWithoutExtension(path), cells, total.Elapsed, elements.Count);
+            return new NotebookRun(path, TitleOf(elements) ?? System.IO.Path.GetFileNameWithoutExtension(path), cells, total.Elapsed, elements.Count)
+            {
+                StoppedAfterFirstCheck = stopped,
+            };
         }
         finally
         {

@@ -58,6 +58,10 @@ public sealed class ClusterScriptTests : IDisposable
     static readonly string[] Report = { "report", "--model", "tracr-reverse", "--task", "tracr-reverse", "--circuit", "tracr-reverse-ours", "--prompts", "10",
         "--batch-size", "4", "--values", "zero,mean-corrupt", "--seed", "3", "--json" };
 
+    /// <summary>What the local shards printed (their logs live in the run folder, which the test deletes).</summary>
+    static string ShardLogs(string folder) => !Directory.Exists(folder) ? "" :
+        string.Concat(Directory.GetFiles(folder).OrderBy(f => f, StringComparer.Ordinal).Select(f => $"\n--- {Path.GetFileName(f)}:\n{File.ReadAllText(f)}"));
+
     [SkippableFact]
     public void TheJobArrayRunsEveryShardAndTheMergeRunsAfterThem()
     {
@@ -101,7 +105,7 @@ public sealed class ClusterScriptTests : IDisposable
 
         // Without Slurm: the same job scripts as local background processes.
         var here = Bash(new Dictionary<string, string>(), new[] { "--shards", "3", "--dir", local, "--workbook", workbook, "--local", "--" }.Concat(Report).ToArray());
-        Assert.True(here.Code == 0, here.Err);
+        Assert.True(here.Code == 0, here.Err + ShardLogs(Path.Combine(local, "logs")));
         Assert.Equal(reference.Out, File.ReadAllText(Path.Combine(local, "result.json")));
 
         // A run folder that already holds parts is refused (a stale part must never be merged).
