@@ -111,6 +111,7 @@ public static class CircuitDiscovery
         int batchSize = request.BatchSize ?? task.DefaultBatchSize;
         if (batchSize < 1) throw new ArgumentException($"The batch size must be at least 1, got {batchSize}.");
         var kind = DiscoveryUnits.KindOf(request.Algorithm);
+        if (kind == DiscoveryUnitKind.Threshold) CircuitStack.CheckRequested(request.Acdc.CircuitsPerForward);
         var taus = request.Acdc.Taus();
         int total = kind switch
         {
@@ -152,7 +153,8 @@ public static class CircuitDiscovery
             {
                 case DiscoveryUnitKind.Threshold:
                     var mine = Enumerable.Range(range.Start, range.Count).ToArray();
-                    var runs = Acdc.Run(model, searched, data, values, target, mine.Select(i => taus[i]).ToArray(), AmbientProgress.Or(request.Progress));
+                    var runs = Acdc.Run(model, searched, data, values, target, mine.Select(i => taus[i]).ToArray(), AmbientProgress.Or(request.Progress),
+                        request.Acdc.CircuitsPerForward);
                     for (int i = 0; i < runs.Count; i++)
                         units.Add(new ThresholdUnitResult(mine[i], runs[i].Tau, runs[i].Removed.Select(e => e.Index).ToArray(), runs[i].Faithfulness));
                     break;
