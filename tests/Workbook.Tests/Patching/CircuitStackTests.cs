@@ -107,4 +107,49 @@ public class CircuitStackTests(ITestOutputHelper output)
         foreach (var t in stacked) t.Dispose();
         Assert.Equal(0, worst);
     }
+
+    [Fact]
+    public void MemoryChunkingMatchesOneForwardForEveryCircuit()
+    {
+        var (model, batch, prefix) = Setup("tiny-gpt2");
+        var graph = ComputationGraph.Factorized(model.Config, separateQkv: true);
+        // The memory rule by hand: a quarter of the free memory over one circuit's patched-forward estimate.
+        double perCircuit = ActivationMemory.EstimatePatchedBytes(model.Config, batch.BatchSize, batch.SeqLen);
+        Assert.Equal(3, CircuitStack.CircuitsPerForward(model.Config, batch.BatchSize, batch.SeqLen, 10, availableBytes: (long)(perCircuit * 4 * 3.5)));
+        Assert.Equal(1, CircuitStack.CircuitsPerForward(model.Config, batch.BatchSize, batch.SeqLen, 10, availableBytes: 1));
+        Assert.Equal(10, CircuitStack.CircuitsPerForward(model.Config, batch.BatchSize, batch.SeqLen, 10, availableBytes: long.MaxValue / 2));
+        Assert.Equal(CircuitStack.DefaultMaxCircuitsPerForward, CircuitStack.CircuitsPerForward(model.Config, batch.BatchSize, batch.SeqLen, 1000, availableBytes: long.MaxValue / 2));
+        Assert.Equal(7, CircuitStack.CircuitsPerForward(model.Config, batch.BatchSize, batch.SeqLen, 10, requested: 7, availableBytes: 1));
+
+        using var scope = NewDisposeScope();
+        var values = PatchValues.Compute(model, graph, AblationValue.Resample, PatchDirection.AblateClean, batch, neverPatchedPrefix: prefix);
+        var masks = RandomEdgeSets(graph, batch.SeqLen, 10, seed: 11, positional: false).Select(s => PatchMasks.ForEdges(graph, s, batch.SeqLen, prefix)).ToArray();
+        var chunked = CircuitStack.Logits(model, masks, values, batch.Clean, circuitsPerForward: 3);
+        var whole = CircuitStack.Logits(model, masks, values, batch.Clean, circuitsPerForward: 10);
+        for (int i = 0; i < masks.Length; i++) Assert.True(chunked[i].eq(whole[i]).all().item<bool>(), $"circuit {i}");
+        foreach (var m in masks) m.Dispose();
+    }
+
+    [Fact]
+    public void BadStacksAreRefusedInOneLine()
+    {
+        var (model, batch, _) = Setup("tiny-gpt2");
+        var factorized = ComputationGraph.Factorized(model.Config, separateQkv: true);
+        var heads = ComputationGraph.Factorized(model.Config, separateQkv: false);
+        using var scope = NewDisposeScope();
+        var values = PatchValues.Compute(model, factorized, AblationValue.Resample, PatchDirection.AblateClean, batch);
+        var empty = Assert.Throws<ArgumentException>(() => CircuitStack.Logits(model, Array.Empty<PatchMasks>(), values, batch.Clean, 4));
+        Assert.Equal("Give at least one circuit to evaluate.", empty.Message);
+        using var a = PatchMasks.ForEdges(factorized, new[] { new CircuitEdge(factorized.Edges[0], null) }, batch.SeqLen);
+        using var b = PatchMasks.ForEdges(heads, new[] { new CircuitEdge(heads.Edges[0], null) }, batch.SeqLen);
+        var mixed = Assert.Throws<ArgumentException>(() => CircuitStack.Logits(model, new[] { a, b }, values, batch.Clean, 4));
+        Assert.StartsWith("Circuit 1 is on the ", mixed.Message);
+        Assert.Contains("stacked circuits share one graph", mixed.Message);
+        var tracr = ComputationGraph.Factorized(KnownConfigs.TracrReverse, true);
+        using var c = PatchMasks.ForEdges(tracr, new[] { new CircuitEdge(tracr.Edges[0], null) }, batch.SeqLen);
+        Assert.Contains("does not match model", Assert.Throws<ArgumentException>(() => CircuitStack.Logits(model, new[] { c }, PatchValues.Zero, batch.Clean, 4)).Message);
+        foreach (int bad in new[] { 0, CircuitStack.MaxCircuitsPerForward + 1 })
+            Assert.Equal($"The number of circuits per forward pass must be within 1..{CircuitStack.MaxCircuitsPerForward}, got {bad}.",
+                Assert.Throws<ArgumentException>(() => CircuitStack.Logits(model, new[] { a }, values, batch.Clean, bad)).Message);
+    }
 }
