@@ -65,7 +65,7 @@ internal static class Acdc
     /// One independent run per threshold of <paramref name="taus"/>, in that order (see <see cref="Scores"/>);
     /// <paramref name="circuitsPerForward"/> as <see cref="AcdcOptions.CircuitsPerForward"/>.
     /// </summary>
-    public static IReadOnlyList<AcdcRun> Run(HookedTransformer model, ComputationGraph graph, DiscoveryData data,
+    public static (IReadOnlyList<AcdcRun> Runs, AcdcWork Work) Run(HookedTransformer model, ComputationGraph graph, DiscoveryData data,
         IReadOnlyList<PatchValues> values, DiscoveryTarget target, IReadOnlyList<double> taus, IProgress<WorkProgress>? progress,
         int? circuitsPerForward = null)
     {
@@ -133,7 +133,7 @@ internal static class Acdc
             if (++visited % 16 == 0 || visited == order.Count)
                 tracker.Advance(visited - tracker.Done, $"edge {visited} of {order.Count}: {sets} ablated sets evaluated in {forwards} forward passes");
         }
-        return runs.Select(r => new AcdcRun(r.Tau, r.Removed, r.Previous)).ToList();
+        return (runs.Select(r => new AcdcRun(r.Tau, r.Removed, r.Previous)).ToList(), new AcdcWork(sets, forwards));
     }
 
     /// <summary>An edge's score: the smallest threshold of a run that removed it (+∞ when none did). A minimum is exact, so runs may come in any grouping.</summary>
