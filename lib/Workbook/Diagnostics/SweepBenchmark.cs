@@ -29,7 +29,7 @@ public sealed record SweepBenchmarkResult(string Workload, string Model, string 
 /// Throughput of sweeps with and without <see cref="CircuitStack"/> (<c>workbook bench sweep</c>): an ACDC threshold sweep
 /// on one model (circuits = the distinct ablated sets whose loss ACDC computes), or the ACDC part of Figure 5 (ACDC's 120
 /// thresholds on both Tracr models, edge search, then the ROC curves; circuits = threshold runs). CPU timings on a busy
-/// machine are noisy: the two paths run back to back in one process so that their ratio is comparable.
+/// machine are noisy: after an untimed warm-up the two paths run back to back in one process so that their ratio is comparable.
 /// </summary>
 public static class SweepBenchmark
 {
@@ -47,7 +47,7 @@ public static class SweepBenchmark
             "toy-ioi" or "tracr-reverse" or "tracr-xproportion" => ModelLoader.LoadWithTokenizer(model),
             _ => throw new ArgumentException($"The ACDC sweep benchmark runs on toy-ioi, tracr-reverse or tracr-xproportion, not '{model}'."),
         };
-        using var _ = loaded;
+        using var owned = loaded;
         var task = model == "toy-ioi" ? KnownTasks.Ioi : KnownTasks.Get(model);
         var tokenizer = task.PreTokenized ? null : loaded.Tokenizer;
         // IOI: one template (one dataset part) of the prompt count, as a sweep over a few prompts would be.
@@ -65,6 +65,9 @@ public static class SweepBenchmark
             seconds = clock.Elapsed.TotalSeconds;
             return partial;
         }
+        // An untimed warm-up of both paths (JIT, libtorch's first allocations), then the timed runs back to back.
+        Sweep(circuitsPerForward, out _);
+        Sweep(1, out _);
         var one = Sweep(1, out double oneSeconds);
         var stacked = Sweep(circuitsPerForward, out double stackedSeconds);
         bool same = one.Units.Cast<ThresholdUnitResult>().Zip(stacked.Units.Cast<ThresholdUnitResult>())
@@ -89,6 +92,8 @@ public static class SweepBenchmark
             seconds = clock.Elapsed.TotalSeconds;
             return data;
         }
+        // Warm-up: the stacked path on a few prompts and thresholds (JIT, libtorch's first allocations), untimed.
+        TracrRocFigures.Compute(options with { Prompts = Math.Min(prompts, 10), Acdc = new AcdcOptions { TauExponents = new[] { -3 }, TauBases = new[] { 1 }, CircuitsPerForward = circuitsPerForward } });
         var one = Figure(1, out double oneSeconds);
         var stacked = Figure(circuitsPerForward, out double stackedSeconds);
         bool same = one.Scores.Zip(stacked.Scores).All(p => p.First.Scores.SequenceEqual(p.Second.Scores))
