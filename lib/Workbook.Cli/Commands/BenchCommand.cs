@@ -33,7 +33,7 @@ public static class BenchCommand
             .Within(1, OptionLimits.MaxRepeat);
         var json = CommonOptions.Json();
         var cmd = new Command("sweep", "Circuits per second of a sweep evaluated one circuit at a time and with circuits stacked in one forward pass " +
-                                       "(--circuits-per-forward; default from the memory estimate), back to back in one process, and whether both agree.")
+                                       "(--circuits-per-forward; default from the memory estimate, even on the CPU), back to back in one process, and whether both agree.")
         {
             workload, model, prompts, exponents, perForward, threads, rounds, json,
         };

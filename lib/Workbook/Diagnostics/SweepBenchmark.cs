@@ -80,6 +80,8 @@ public static class SweepBenchmark
         var tokenizer = task.PreTokenized ? null : loaded.Tokenizer;
         // IOI: one template (one dataset part) of the prompt count, as a sweep over a few prompts would be.
         var parts = task.Tokenize(task.GenerateForEvaluation(tokenizer, 0, prompts), tokenizer).Take(1).ToList();
+        // Unless given, the stack the memory estimate allows (on the CPU a sweep's default is one circuit per forward).
+        circuitsPerForward ??= CircuitStack.CircuitsPerForward(loaded.Model.Config, parts[0].Count, parts[0].SeqLen, int.MaxValue);
         var acdc = new AcdcOptions();
         if (tauExponents is not null) acdc = acdc with { TauExponents = tauExponents };
         var ((one, oneSeconds), (stacked, stackedSeconds)) = Measure(perForward => CircuitDiscovery.RunUnits(new DiscoveryRequest
@@ -98,6 +100,7 @@ public static class SweepBenchmark
     public static SweepBenchmarkResult Figure5(int prompts, int? circuitsPerForward, int threads = 1, int rounds = DefaultRounds, IProgress<WorkProgress>? progress = null)
     {
         CircuitStack.CheckRequested(circuitsPerForward);
+        circuitsPerForward ??= CircuitStack.DefaultMaxCircuitsPerForward; // the Tracr models are tiny: the memory estimate allows the most
         var options = new TracrRocOptions
         {
             Algorithms = new[] { DiscoveryAlgorithm.Acdc }, Searches = new[] { SearchSpace.Edge }, Prompts = prompts, Threads = threads,
@@ -136,6 +139,7 @@ public static class SweepBenchmark
             Model = model, Task = task.Name, Algorithm = DiscoveryAlgorithm.Eap, Search = SearchSpace.Edge, Ablation = AblationValue.Resample,
             Target = DiscoveryTarget.Kl, Prompts = 0, Seed = 0,
         });
+        circuitsPerForward ??= CircuitStack.CircuitsPerForward(loaded.Model.Config, parts[0].Count, parts[0].SeqLen, int.MaxValue);
         var request = new CurveRequest
         {
             Model = loaded.Model, Task = task, Parts = parts, Scores = scores, Methodologies = FaithfulnessCurves.PaperGrid(),

@@ -91,7 +91,7 @@ internal static class Acdc
                     batch.Pair.SeqLen, batch.Prefix, model.Device)).ToArray();
                 try
                 {
-                    int perForward = CircuitStack.CircuitsPerForward(model.Config, batch.Count, batch.Pair.SeqLen, masks.Length, circuitsPerForward);
+                    int perForward = CircuitStack.CircuitsPerForward(model.Config, batch.Count, batch.Pair.SeqLen, masks.Length, circuitsPerForward, device: model.Device);
                     forwards += CircuitStack.ForEach(model, masks, values[b], batch.Pair.Clean, perForward,
                         (i, logits) => sums[i] += data.PerPromptLoss(target, logits, batch).sum().item<double>());
                 }

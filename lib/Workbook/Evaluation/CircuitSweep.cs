@@ -132,7 +132,7 @@ public static class CircuitSweep
                         masks[c] = PatchMasks.ForCircuit(circuits[c], methodology, batch.Pair.SeqLen, prefix, model.Device);
                         PatchingGuards.EnsurePatchesSomething(masks[c], circuits[c], methodology, batch.Pair.SeqLen, prefix);
                     }
-                    int perForward = CircuitStack.CircuitsPerForward(model.Config, batch.Count, batch.Pair.SeqLen, circuits.Length, request.CircuitsPerForward);
+                    int perForward = CircuitStack.CircuitsPerForward(model.Config, batch.Count, batch.Pair.SeqLen, circuits.Length, request.CircuitsPerForward, device: model.Device);
                     var targets = MetricTargets.For(part, batch.Start, batch.Count, (int)reference[b]!.shape[1]);
                     CircuitStack.ForEach(model, masks, values, batch.Pair.Input(methodology.Direction), perForward, (c, logits) =>
                     {
