@@ -60,6 +60,7 @@ public static class CircuitStack
     /// The logits of <paramref name="input"/> [B, T] patched by each of <paramref name="masks"/> (one per circuit, all on
     /// one graph) with the shared <paramref name="values"/>, [B, T, V] each (or [B, 1, V] with <paramref name="lastPositionOnly"/>),
     /// in the caller's dispose scope. <paramref name="circuitsPerForward"/> 1 runs <see cref="Patcher.Run"/> per circuit.
+    /// For evaluation: the passes run without gradients.
     /// </summary>
     public static IReadOnlyList<Tensor> Logits(HookedTransformer model, IReadOnlyList<PatchMasks> masks, PatchValues values, Tensor input,
         int circuitsPerForward, bool lastPositionOnly = false)
@@ -92,6 +93,7 @@ public static class CircuitStack
         }
         if (circuitsPerForward == 1 || masks.Count == 1)
         {
+            using var noGrad = no_grad();
             for (int i = 0; i < masks.Count; i++)
             {
                 using var scope = NewDisposeScope();
