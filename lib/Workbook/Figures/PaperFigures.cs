@@ -255,7 +255,11 @@ public static class PaperFigures
     public static string Order(string part) => part.Split('-')[0];
 
     /// <summary>Per name order: the mean over templates of each template's mean value of <paramref name="metric"/>.</summary>
-    static Dictionary<string, double> PerOrderMeans(IEnumerable<EvaluationRow> rows, MetricKind metric) =>
+    /// <summary>
+    /// Figure 4's curve values: per name order (ABBA, BABA), the mean over templates of each template's mean of
+    /// <paramref name="metric"/> (non-finite values left out), as <see cref="AggregationsOverBatchSize"/> draws them.
+    /// </summary>
+    public static Dictionary<string, double> PerOrderMeans(IEnumerable<EvaluationRow> rows, MetricKind metric) =>
         rows.Where(r => r.Metric == metric && double.IsFinite(r.Value))
             .GroupBy(r => r.Part).Select(g => (Order: Order(g.Key), Mean: g.Average(r => r.Value)))
             .GroupBy(t => t.Order).ToDictionary(g => g.Key, g => g.Average(t => t.Mean));

@@ -67,6 +67,6 @@ public sealed class AttentionProjection
         // The rearranged copy of W is freed at once: held until the pass ended, the copies of every layer's W_Q/W_K/W_V
         // added 2.5 GB to a Pythia-2.8B forward.
         using var flat = w.permute(1, 0, 2).reshape(_c.DModel, _c.NHeads * _c.DHead);
-        return normed.matmul(flat).view(normed.shape[0], normed.shape[1], _c.NHeads, _c.DHead).Plus(b);
+        return normed.matmul(flat).view(normed.shape[0], normed.shape[1], _c.NHeads, _c.DHead).PlusIntoFresh(b);
     }
 }

@@ -262,7 +262,9 @@ public sealed class HookedTransformer : nn.Module
 
             var final = _ic?.Destination(DestinationSite.FinalResidual, _c.NLayers, resid) ?? resid;
             var x = LayerNorm(final, _m.ln_final, HookNames.FinalLnScale.Name, HookNames.FinalLnNormalized.Name);
-            return x.matmul(_m.W_U).Plus(_m.unembed.b_U);
+            // The bias goes into the product's own fresh memory: the logits are the pass's largest tensor (160 MB for GPT-2
+            // small at 50 x 16), and a second copy of them cost a tenth of the forward. Same numbers as a + b.
+            return x.matmul(_m.W_U).PlusIntoFresh(_m.unembed.b_U);
         }
 
         Tensor Block(int l, Tensor resid, (Tensor Cos, Tensor Sin) rotary)
@@ -378,11 +380,11 @@ public sealed class HookedTransformer : nn.Module
                 var results = einsum("bthd,hdD->hbtD", z, a.W_O); // [H, B, T, D]
                 if (Wants(n[Result])) results = H(n[Result], results.permute(1, 2, 0, 3)).permute(2, 0, 1, 3);
                 _ic?.OnSource(SourceSite.HeadResults, l, results);
-                attnOut = results.sum(dim: 0).Plus(a.b_O);
+                attnOut = results.sum(dim: 0).PlusIntoFresh(a.b_O);
             }
             else
             {
-                attnOut = z.reshape(B, T, Hh * dh).matmul(a.W_O.reshape(Hh * dh, D)).Plus(a.b_O);
+                attnOut = z.reshape(B, T, Hh * dh).matmul(a.W_O.reshape(Hh * dh, D)).PlusIntoFresh(a.b_O);
             }
             return H(n[AttnOut], attnOut);
         }
@@ -391,9 +393,9 @@ public sealed class HookedTransformer : nn.Module
         {
             var m = w.mlp!;
             var x = LayerNorm(H(n[MlpIn], input), w.ln2, n[Ln2Scale], n[Ln2Normalized]);
-            var pre = H(n[MlpPre], x.matmul(m.W_in).Plus(m.b_in));
+            var pre = H(n[MlpPre], x.matmul(m.W_in).PlusIntoFresh(m.b_in));
             var post = H(n[MlpPost], Activate(pre));
-            var output = H(n[MlpOut], post.matmul(m.W_out).Plus(m.b_out));
+            var output = H(n[MlpOut], post.matmul(m.W_out).PlusIntoFresh(m.b_out));
             _ic?.OnSource(SourceSite.MlpOut, l, output);
             return output;
         }
@@ -402,9 +404,23 @@ public sealed class HookedTransformer : nn.Module
         {
             ActivationFunction.Relu => nn.functional.relu(x),
             ActivationFunction.Gelu => nn.functional.gelu(x),
-            ActivationFunction.GeluNew => x.Times(0.5) * tanh(x.Plus(x.Power(3).Times(0.044715)).Times(Math.Sqrt(2.0 / Math.PI))).Plus(1.0),
+            ActivationFunction.GeluNew when is_grad_enabled() && x.requires_grad =>
+                x.Times(0.5) * tanh(x.Plus(x.Power(3).Times(0.044715)).Times(Math.Sqrt(2.0 / Math.PI))).Plus(1.0),
+            ActivationFunction.GeluNew => GeluNewInPlace(x),
             _ => throw new NotSupportedException(_c.Activation.ToString()),
         };
+
+        // GPT-2's tanh GELU, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), with the same operations in the same order as
+        // the autograd form above (so the same numbers), written into two temporaries instead of seven: without
+        // gradients nothing needs the intermediates, and each fresh tensor of a large batch's [B, T, d_mlp] costs
+        // memory traffic. (The fused gelu(approximate: tanh) kernel is faster still but rounds differently, which
+        // would change the committed toy models' retraining.) x itself is never written: a hook or cache may hold it.
+        static Tensor GeluNewInPlace(Tensor x)
+        {
+            var inner = x.Power(3).TimesInPlace(0.044715).PlusInPlace(x).TimesInPlace(Math.Sqrt(2.0 / Math.PI));
+            inner.tanh_().PlusInPlace(1.0);
+            return x.Times(0.5).mul_(inner);
+        }
 
         Tensor LayerNorm(Tensor x, LayerNormWeights? ln, string scaleHook, string normalizedHook)
         {

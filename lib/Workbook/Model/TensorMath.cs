@@ -26,6 +26,20 @@ public static class TensorMath
     /// <summary>a += b, in place.</summary>
     public static Tensor PlusInPlace(this Tensor a, Tensor b) => a.add_(b, One);
 
+    /// <summary>
+    /// a + b written into a when nothing will differentiate through it (a is a fresh result no one else holds, such as a
+    /// product's output), else a new tensor: the same numbers either way, one large temporary fewer without gradients.
+    /// (Under autograd the in-place form changed the toy models' training by a rounding, so it keeps the plain form.)
+    /// </summary>
+    public static Tensor PlusIntoFresh(this Tensor a, Tensor b) =>
+        is_grad_enabled() && (a.requires_grad || b.requires_grad) ? a.add(b, One) : a.add_(b, One);
+
+    /// <summary>a += k, in place.</summary>
+    public static Tensor PlusInPlace(this Tensor a, double k) => WithScalar(k, s => a.add_(s, One));
+
+    /// <summary>a ·= k, in place.</summary>
+    public static Tensor TimesInPlace(this Tensor a, double k) => WithScalar(k, s => a.mul_(s));
+
     /// <summary>k − a (as <c>k - a</c>: −a + k).</summary>
     public static Tensor SubtractedFrom(this Tensor a, double k)
     {

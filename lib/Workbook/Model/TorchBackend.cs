@@ -91,6 +91,8 @@ public static class TorchBackend
     public static string Load(string device)
     {
         var plan = Choose(device, ThisMachine());
+        NativeHeap.KeepFreedBlocks(); // a notebook kernel is its own process, like the CLI's
+
         switch (plan.Kind)
         {
             case TorchBackendKind.CpuFromPackages:

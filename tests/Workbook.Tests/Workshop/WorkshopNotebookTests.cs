@@ -28,7 +28,11 @@ public class WorkshopNotebookTests(ITestOutputHelper output)
     public void EveryWorkshopNotebookHasSolutionsForExactlyItsExercises()
     {
         var names = ((IEnumerable<object[]>)Notebooks()).Select(d => (string)d[0]).ToArray();
-        Assert.Equal(new[] { "01-hooks-and-activations.dib", "02-patching-by-hand.dib", "03-the-six-choices.dib" }, names);
+        Assert.Equal(new[]
+        {
+            "01-hooks-and-activations.dib", "02-patching-by-hand.dib", "03-the-six-choices.dib",
+            "04-metrics-and-aggregation.dib", "05-discovery-and-ground-truth.dib", "06-your-own-circuit.dib",
+        }, names);
         foreach (var name in names)
         {
             var stubs = Exercises(File.ReadAllText(Path.Combine(Folder, name)));
