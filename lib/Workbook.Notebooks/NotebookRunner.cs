@@ -14,7 +14,11 @@ namespace Workbook.Notebooks;
 public enum CellKind { Markdown, Code }
 
 /// <summary>One output of a code cell: an HTML or plain-text value, standard output, or standard error.</summary>
-public sealed record CellOutput(string MimeType, string Value, bool IsStandardError = false);
+public sealed record CellOutput(string MimeType, string Value, bool IsStandardError = false)
+{
+    /// <summary>A displayed value (a figure, a check, a progress line) rather than console text: printing never joins it.</summary>
+    public bool IsDisplayed { get; init; }
+}
 
 /// <summary>A cell as it ran: its source, outputs, time, and the error when it failed.</summary>
 public sealed record CellRun(int Number, CellKind Kind, string Source, IReadOnlyList<CellOutput> Outputs, TimeSpan Elapsed, string? Error = null, bool ReplacedSetup = false)
@@ -229,7 +233,7 @@ public static class NotebookRunner
                     var html = d.FormattedValues.FirstOrDefault(f => f.MimeType == HtmlFormatter.MimeType);
                     var chosen = html ?? d.FormattedValues.FirstOrDefault();
                     if (chosen is null) break;
-                    var output = new CellOutput(chosen.MimeType, chosen.Value);
+                    var output = new CellOutput(chosen.MimeType, chosen.Value) { IsDisplayed = true };
                     // An updated value (a progress line) replaces what it showed before: the report keeps its last state.
                     if (d.ValueId is { } id && shown.TryGetValue(id, out int at)) outputs[at] = output;
                     else
@@ -258,7 +262,7 @@ public static class NotebookRunner
     /// <summary>Consecutive standard-output writes become one block.</summary>
     static void AddText(List<CellOutput> outputs, string text, bool stderr)
     {
-        if (outputs.Count > 0 && outputs[^1] is { MimeType: "text/plain" } last && last.IsStandardError == stderr)
+        if (outputs.Count > 0 && outputs[^1] is { MimeType: "text/plain", IsDisplayed: false } last && last.IsStandardError == stderr)
             outputs[^1] = last with { Value = last.Value + text };
         else outputs.Add(new CellOutput("text/plain", text, stderr));
     }

@@ -20,6 +20,7 @@ public class AttributionBenchmarks
     [GlobalSetup]
     public void Setup()
     {
+        Workbook.Model.NativeHeap.KeepFreedBlocks(); // as the CLI and notebooks run (each benchmark is its own process)
         torch.set_num_threads(Environment.ProcessorCount);
         _workload = AttributionWorkload.Create(Batch, Seq);
         _values = Workbook.Patching.PatchValues.Compute(_workload.Model, _workload.Graph, Workbook.Patching.AblationValue.Resample,

@@ -23,6 +23,7 @@ public class PatchingBenchmarks
     [GlobalSetup]
     public void Setup()
     {
+        Workbook.Model.NativeHeap.KeepFreedBlocks(); // as the CLI and notebooks run (each benchmark is its own process)
         torch.set_num_threads(Environment.ProcessorCount);
         _workload = PatchingWorkload.Create(Batch, Seq, kind: Circuit);
     }

@@ -142,6 +142,9 @@ public class NotebookParametersTests
             var progressOutputs = run.Cells[2].Outputs.Where(o => o.Value.StartsWith("evaluation ", StringComparison.Ordinal) || o.Value.StartsWith("setup ", StringComparison.Ordinal)).ToList();
             Assert.Single(progressOutputs);
             Assert.Contains("evaluation 64/64 prompts (100%)", progressOutputs[0].Value);
+            // What the cell prints afterwards is its own output, not glued to the end of the progress line.
+            Assert.DoesNotContain("rows", progressOutputs[0].Value);
+            Assert.Contains(run.Cells[2].Outputs, o => o.Value.StartsWith("rows ", StringComparison.Ordinal));
             // Each code cell's start and end, with its time.
             Assert.Contains(lines, l => l.StartsWith("[3/3] code using Workbook.Experiments;", StringComparison.Ordinal));
             Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\[3/3\] done in \d"));
