@@ -14,7 +14,65 @@ public static class BenchCommand
         bench.Subcommands.Add(BuildPatching());
         bench.Subcommands.Add(BuildFigure());
         bench.Subcommands.Add(BuildPrecision());
+        bench.Subcommands.Add(BuildSweep());
         return bench;
+    }
+
+    static Command BuildSweep()
+    {
+        var workload = new Argument<string>("workload") { Description = "acdc (an ACDC threshold sweep on one model), figure5 (the ACDC part of Figure 5: both Tracr models, 120 thresholds) or curve (a faithfulness curve's circuit sizes under the paper's four methodologies)." };
+        workload.AcceptOnlyFromAmong(SweepBenchmark.Workloads.ToArray());
+        var model = new Option<string>("--model", "-m") { Description = "acdc, curve: toy-ioi, tracr-reverse or tracr-xproportion.", DefaultValueFactory = _ => "toy-ioi" };
+        var prompts = new Option<int?>("--prompts", "-n") { Description = "Prompts (default: acdc on toy-ioi 8, on Tracr 200; figure5 200, the paper's)." }
+            .Within(1, OptionLimits.MaxPrompts, "prompts per dataset part");
+        var exponents = new Option<string?>("--tau-exponents") { Description = "acdc: threshold exponents FROM..TO (default: toy-ioi -3..-1, Tracr the paper's -25..-2)." };
+        var perForward = TaskInputs.CircuitsPerForward();
+        var threads = new Option<int>("--threads") { Description = "libtorch threads.", DefaultValueFactory = _ => 1 }
+            .Within(1, OptionLimits.MaxThreads, $"this machine has {OptionLimits.MaxThreads} processors");
+        var rounds = new Option<int>("--rounds") { Description = "Timed rounds of each path, alternating which goes first (the median is reported).", DefaultValueFactory = _ => SweepBenchmark.DefaultRounds }
+            .Within(1, OptionLimits.MaxRepeat);
+        var json = CommonOptions.Json();
+        var cmd = new Command("sweep", "Circuits per second of a sweep evaluated one circuit at a time and with circuits stacked in one forward pass " +
+                                       "(--circuits-per-forward; default from the memory estimate, even on the CPU), back to back in one process, and whether both agree.")
+        {
+            workload, model, prompts, exponents, perForward, threads, rounds, json,
+        };
+        cmd.SetAction(parse =>
+        {
+            string m = parse.GetValue(model)!;
+            bool toy = m == "toy-ioi";
+            IReadOnlyList<int>? taus = null;
+            if (parse.GetValue(exponents) is string e)
+            {
+                var range = e.Split("..");
+                if (range.Length != 2 || !int.TryParse(range[0], out int from) || !int.TryParse(range[1], out int to) || to < from || to - from >= OptionLimits.MaxTauExponents
+                    || Math.Abs(from) > OptionLimits.MaxTauMagnitude || Math.Abs(to) > OptionLimits.MaxTauMagnitude)
+                    throw new ArgumentException($"--tau-exponents must be FROM..TO within -{OptionLimits.MaxTauMagnitude}..{OptionLimits.MaxTauMagnitude}, at most {OptionLimits.MaxTauExponents} exponents; got '{e}'.");
+                taus = Enumerable.Range(from, to - from + 1).ToArray();
+            }
+            else if (toy) taus = new[] { -3, -2, -1 };
+            using var progress = ProgressPrinter.ForStandardError(parse.InvocationConfiguration.Error);
+            var r = parse.GetValue(workload) switch
+            {
+                "figure5" => SweepBenchmark.Figure5(parse.GetValue(prompts) ?? 200, parse.GetValue(perForward), parse.GetValue(threads), parse.GetValue(rounds), progress),
+                "curve" => SweepBenchmark.Curve(m, parse.GetValue(prompts) ?? (toy ? 8 : 200), 12, parse.GetValue(perForward), parse.GetValue(threads), parse.GetValue(rounds), progress),
+                _ => SweepBenchmark.Acdc(m, parse.GetValue(prompts) ?? (toy ? 8 : 200), taus, parse.GetValue(perForward), parse.GetValue(threads), parse.GetValue(rounds), progress),
+            };
+            progress.Dispose();
+            var output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(json))
+            {
+                CommonOptions.WriteJson(output, r);
+                return 0;
+            }
+            string Line(SweepTiming t) => $"{t.Seconds,8:F1} s  {t.CircuitsPerSecond,8:F1} {r.Circuits}/s{(t.ForwardPasses is int f ? $"  ({t.Circuits} in {f} forward passes)" : "")}";
+            output.WriteLine($"{r.Workload} on {r.Model} ({r.Task}), {r.Prompts} prompts{(r.Thresholds > 0 ? $", {r.Thresholds} thresholds" : "")}, {r.Threads} thread(s), median of {r.Rounds} alternating rounds:");
+            output.WriteLine($"  one circuit per forward: {Line(r.OneCircuit)}");
+            output.WriteLine($"  stacked ({(r.Stacked.CircuitsPerForward is int n ? n.ToString(System.Globalization.CultureInfo.InvariantCulture) : "memory-based")}): {Line(r.Stacked)}");
+            output.WriteLine($"  speed-up x{r.Speedup:F2}; same result: {(r.SameResult ? "yes" : "NO")}");
+            return r.SameResult ? 0 : 1;
+        });
+        return cmd;
     }
 
     static Command BuildFigure()

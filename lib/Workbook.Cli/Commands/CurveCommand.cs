@@ -74,7 +74,7 @@ public static class CurveCommand
             {
                 Model = loaded.Model, Task = task, Parts = parts, Scores = scores, Methodologies = chosen, Metric = requested,
                 Grid = gridName == "mib" ? CurveGrid.Mib(graph.EdgeCount) : CurveGrid.LogSpaced(graph.EdgeCount, parse.GetValue(points)),
-                BatchSize = parse.GetValue(discovery.BatchSize) ?? 50,
+                BatchSize = parse.GetValue(discovery.BatchSize) ?? 50, CircuitsPerForward = parse.GetValue(discovery.CircuitsPerForward),
                 Progress = progress,
             });
             var figure = CurveOutputs.Figure(curves, $"Faithfulness curves: {description}");

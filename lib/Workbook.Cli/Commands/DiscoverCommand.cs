@@ -30,12 +30,13 @@ public sealed class DiscoveryOptions
     public Option<string?> TauExponents { get; } = new("--tau-exponents") { Description = "ACDC threshold exponents as FROM..TO or a comma list (default -25..-2; thresholds = {1,3,5,7,9} x 10^exponent)." };
     public Option<int?> Threads { get; } = new Option<int?>("--threads") { Description = "libtorch threads for the run (1 is fastest for the tiny Tracr and toy models, especially on a busy machine). Default: libtorch's." }
         .Within(1, OptionLimits.MaxThreads, $"this machine has {OptionLimits.MaxThreads} processors");
+    public Option<int?> CircuitsPerForward { get; } = TaskInputs.CircuitsPerForward();
     public Option<string> Device { get; } = CommonOptions.Device();
     public Option<string> DType { get; } = CommonOptions.DType();
     public Option<bool> Offline { get; } = CommonOptions.Offline();
     public ShardOptions Sharding { get; } = new();
 
-    public IEnumerable<Option> All => new Option[] { Model, Task, Algorithm, Search, Target, Ablation, Prompts, BatchSize, Seed, Dataset, Epochs, IgSteps, TauExponents, Threads, Device, DType, Offline,
+    public IEnumerable<Option> All => new Option[] { Model, Task, Algorithm, Search, Target, Ablation, Prompts, BatchSize, Seed, Dataset, Epochs, IgSteps, TauExponents, Threads, CircuitsPerForward, Device, DType, Offline,
         Sharding.Shard, Sharding.Part };
 
     /// <summary>
@@ -72,7 +73,7 @@ public sealed class DiscoveryOptions
         int? igSteps = parse.GetValue(IgSteps);
         if (igSteps is not null && !algorithm.IsIntegratedGradients())
             throw new ArgumentException($"--ig-steps applies to eap-ig-inputs and eap-ig-activations, not {algorithm.Name()}.");
-        var acdc = new AcdcOptions();
+        var acdc = new AcdcOptions { CircuitsPerForward = parse.GetValue(CircuitsPerForward) };
         if (parse.GetValue(TauExponents) is string exps) acdc = acdc with { TauExponents = ParseExponents(exps) };
 
         using var owned = given is null ? LoadModel(parse) : null;

@@ -21,6 +21,8 @@ public static class OptionLimits
     public const int MaxTop = 1_000_000;
     public const int MaxRepeat = 100_000;
     public const int MaxSteps = 10_000_000;
+    /// <summary>Circuits stacked in one forward pass (the batch grows by this factor; memory is also estimated when it is not given).</summary>
+    public const int MaxCircuitsPerForward = Patching.CircuitStack.MaxCircuitsPerForward;
 
     /// <summary>At most one libtorch thread per processor of this machine: more only contend.</summary>
     public static int MaxThreads => Environment.ProcessorCount;

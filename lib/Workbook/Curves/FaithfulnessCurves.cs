@@ -27,6 +27,8 @@ public sealed record CurveRequest
     public IReadOnlyList<int>? Grid { get; init; }
     public int Points { get; init; } = 12;
     public int BatchSize { get; init; } = 50;
+    /// <summary>The curve's circuits evaluated per forward pass (<see cref="CircuitStack"/>); 1 is the one-circuit path; null: from the memory estimate.</summary>
+    public int? CircuitsPerForward { get; init; }
     public IProgress<WorkProgress>? Progress { get; init; }
 }
 
@@ -86,30 +88,33 @@ public static class FaithfulnessCurves
         var methodologies = request.Methodologies.Select(m => m.Component == Component.Edge ? m with { Granularity = granularity } : m).ToList();
         var residual = ComputationGraph.Residual(model.Config);
 
+        CircuitStack.CheckRequested(request.CircuitsPerForward);
+
         var sizes = new List<int> { 0 };
         sizes.AddRange(grid);
         var means = new double[methodologies.Count, sizes.Count];
-        var kept = new int[sizes.Count];
+        var edgeCircuits = sizes.Select(k => TopExactly(scores, k)).ToArray();
+        var kept = edgeCircuits.Select(c => c.Count).ToArray();
+        var edgeSymbolic = sizes.Select((k, i) => SymbolicCircuit.FromCircuit($"top-{k}", edgeCircuits[i])).ToArray();
+        var nodeSymbolic = sizes.Select((k, i) => SymbolicCircuit.FromCircuit($"top-{k}-nodes", NodeCircuit(edgeCircuits[i], residual))).ToArray();
         double? fullModel = null;
-        // The same progress record as evaluation and discovery: circuit sizes done, the size being evaluated.
-        var tracker = new ProgressTracker(AmbientProgress.Or(request.Progress), "faithfulness curve", sizes.Count, "circuit sizes");
+        // Every circuit size of a methodology in one sweep: clean runs, means and patch values once per batch, the
+        // circuits stacked several per forward pass. Progress: circuits (methodology × size) done, and the sweep's own record within.
+        var tracker = new ProgressTracker(AmbientProgress.Or(request.Progress), "faithfulness curve", (long)methodologies.Count * sizes.Count, "circuits");
         tracker.Start();
-        for (int i = 0; i < sizes.Count; i++)
+        using var cache = new EvaluationCache(model);
+        for (int m = 0; m < methodologies.Count; m++)
         {
-            tracker.Working($"top {sizes[i]} edges");
-            var circuit = TopExactly(scores, sizes[i]);
-            kept[i] = circuit.Count;
-            var choice = CircuitChoice.Family($"top-{sizes[i]}", SymbolicCircuit.FromCircuit($"top-{sizes[i]}-nodes", NodeCircuit(circuit, residual)),
-                SymbolicCircuit.FromCircuit($"top-{sizes[i]}", circuit));
-            var result = Evaluator.RunWithBaseline(new EvaluationRequest
+            tracker.Working($"{methodologies[m].Label}: {sizes.Count} circuit sizes");
+            var result = CircuitSweep.Run(new SweepRequest
             {
-                Model = model, Task = request.Task, Parts = request.Parts, Circuit = choice, Methodologies = methodologies, Metrics = new[] { metric },
-                BatchSize = request.BatchSize,
+                Model = model, Task = request.Task, Parts = request.Parts, Methodology = methodologies[m], Metrics = new[] { metric },
+                Circuits = methodologies[m].Component == Component.Node ? nodeSymbolic : edgeSymbolic,
+                BatchSize = request.BatchSize, CircuitsPerForward = request.CircuitsPerForward, Cache = cache, Progress = request.Progress,
             });
             fullModel ??= result.FullModel.Average(r => r.Value);
-            for (int m = 0; m < methodologies.Count; m++)
-                means[m, i] = result.Rows.Where(r => r.Methodology == methodologies[m]).Average(r => r.Value);
-            tracker.Advance(1, $"top {sizes[i]} edges");
+            for (int i = 0; i < sizes.Count; i++) means[m, i] = result.Rows[i].Average(r => r.Value);
+            tracker.Advance(sizes.Count, methodologies[m].Label);
         }
 
         var curves = new List<FaithfulnessCurve>();

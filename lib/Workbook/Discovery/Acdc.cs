@@ -1,4 +1,3 @@
-using System.Globalization;
 using TorchSharp;
 using Workbook.Circuits;
 using Workbook.Graph;
@@ -16,6 +15,12 @@ public sealed record AcdcOptions
     public IReadOnlyList<int> TauExponents { get; init; } = Enumerable.Range(-25, 24).ToArray();
     public IReadOnlyList<int> TauBases { get; init; } = new[] { 1, 3, 5, 7, 9 };
 
+    /// <summary>
+    /// Candidate sets evaluated in one stacked forward pass (<see cref="CircuitStack"/>); 1 is the one-circuit path, null
+    /// chooses from the activation-memory estimate. The removed edges and scores are the same either way.
+    /// </summary>
+    public int? CircuitsPerForward { get; init; }
+
     /// <summary>The thresholds in the order the runs happen (120 by default).</summary>
     public IReadOnlyList<double> Taus() =>
         TauBases.SelectMany(b => TauExponents.Select(e => b * Math.Pow(10, e))).ToArray();
@@ -28,6 +33,11 @@ public sealed record AcdcOptions
 /// value the edge stays removed, else it is restored. An edge's score is the smallest τ at which some run removed it
 /// (+∞ when none did). Since a run's loss depends only on which edges are ablated, losses are cached by that set: runs
 /// with nearby thresholds share most of their forward passes, which is what makes 120 runs cheap.
+///
+/// The runs go in lockstep: at each visited edge every run's candidate set (its ablated set plus the edge) is looked up
+/// in the cache, and the distinct sets missing from it are evaluated together, several per forward pass
+/// (<see cref="CircuitStack"/>). A run's decisions depend only on the losses of its own candidate sets, which are the
+/// same whenever and with whichever other sets they are computed, so the runs decide exactly as one after the other.
 /// </summary>
 internal static class Acdc
 {
@@ -42,65 +52,88 @@ internal static class Acdc
         .ThenByDescending(e => e.Source.Index)
         .ToList();
 
-    /// <summary>One independent run per threshold of <paramref name="taus"/>, in that order (see <see cref="Scores"/>).</summary>
-    public static IReadOnlyList<AcdcRun> Run(HookedTransformer model, ComputationGraph graph, DiscoveryData data,
-        IReadOnlyList<PatchValues> values, DiscoveryTarget target, IReadOnlyList<double> taus, IProgress<WorkProgress>? progress)
+    /// <summary>One run's state: its threshold, the edges ablated now, the last accepted loss and the edges it removed.</summary>
+    sealed class RunState(double tau, int edgeCount)
     {
-        var order = EdgeOrder(graph);
-        if (taus.Count == 0) throw new ArgumentException("ACDC needs at least one threshold.");
-        var runs = new List<AcdcRun>();
-        var cache = new Dictionary<string, double>(StringComparer.Ordinal);
-        var ablated = new bool[graph.EdgeCount];
-        int forwards = 0;
-        var tracker = new ProgressTracker(progress, "ACDC", taus.Count, "threshold runs");
-        tracker.Start();
+        public double Tau { get; } = tau;
+        public bool[] Ablated { get; } = new bool[edgeCount];
+        public double Previous { get; set; }
+        public List<Edge> Removed { get; } = new();
+    }
 
-        double Faithfulness()
+    /// <summary>
+    /// One independent run per threshold of <paramref name="taus"/>, in that order (see <see cref="Scores"/>);
+    /// <paramref name="circuitsPerForward"/> as <see cref="AcdcOptions.CircuitsPerForward"/>.
+    /// </summary>
+    public static (IReadOnlyList<AcdcRun> Runs, AcdcWork Work) Run(HookedTransformer model, ComputationGraph graph, DiscoveryData data,
+        IReadOnlyList<PatchValues> values, DiscoveryTarget target, IReadOnlyList<double> taus, IProgress<WorkProgress>? progress,
+        int? circuitsPerForward = null)
+    {
+        if (taus.Count == 0) throw new ArgumentException("ACDC needs at least one threshold.");
+        CircuitStack.CheckRequested(circuitsPerForward);
+        var order = EdgeOrder(graph);
+        var cache = new Dictionary<string, double>(StringComparer.Ordinal);
+        var runs = taus.Select(t => new RunState(t, graph.EdgeCount)).ToArray();
+        int forwards = 0, sets = 0;
+        var tracker = new ProgressTracker(progress, "ACDC", order.Count, "edges");
+        tracker.Start($"{taus.Count} threshold runs in lockstep");
+
+        // The losses of candidate sets not yet in the cache, each the mean per-prompt loss over every batch.
+        void Evaluate(IReadOnlyList<(string Key, bool[] Ablated)> missing)
         {
-            string key = Key(ablated);
-            if (cache.TryGetValue(key, out double cached)) return cached;
-            forwards++;
-            var edges = graph.Edges.Where(e => ablated[e.Index]).Select(e => new CircuitEdge(e, null)).ToList();
-            double sum = 0;
+            var sums = new double[missing.Count];
             using var _ = no_grad();
             for (int b = 0; b < data.Batches.Count; b++)
             {
                 using var scope = NewDisposeScope();
                 var batch = data.Batches[b];
-                using var masks = PatchMasks.ForEdges(graph, edges, batch.Pair.SeqLen, batch.Prefix, model.Device);
-                var logits = Patcher.Run(model, masks, values[b], batch.Pair.Clean);
-                sum += data.PerPromptLoss(target, logits, batch).sum().item<double>();
+                var masks = missing.Select(m => PatchMasks.ForEdges(graph, graph.Edges.Where(e => m.Ablated[e.Index]).Select(e => new CircuitEdge(e, null)),
+                    batch.Pair.SeqLen, batch.Prefix, model.Device)).ToArray();
+                try
+                {
+                    int perForward = CircuitStack.CircuitsPerForward(model.Config, batch.Count, batch.Pair.SeqLen, masks.Length, circuitsPerForward, device: model.Device);
+                    forwards += CircuitStack.ForEach(model, masks, values[b], batch.Pair.Clean, perForward,
+                        (i, logits) => sums[i] += data.PerPromptLoss(target, logits, batch).sum().item<double>());
+                }
+                finally
+                {
+                    foreach (var m in masks) m.Dispose();
+                }
             }
-            return cache[key] = sum / data.PromptCount;
+            for (int i = 0; i < missing.Count; i++) cache[missing[i].Key] = sums[i] / data.PromptCount;
+            sets += missing.Count;
         }
 
-        for (int i = 0; i < taus.Count; i++)
+        var keys = new string[runs.Length];
+        int visited = 0;
+        foreach (var edge in order)
         {
-            double tau = taus[i];
-            Array.Clear(ablated);
-            double previous = 0.0;
-            var removed = new List<Edge>();
-            int visited = 0;
-            foreach (var edge in order)
+            var missing = new List<(string Key, bool[] Ablated)>();
+            var pending = new HashSet<string>(StringComparer.Ordinal);
+            for (int r = 0; r < runs.Length; r++)
             {
-                if (++visited % 256 == 0)
-                    tracker.Working($"tau {tau.ToString("G3", CultureInfo.InvariantCulture)}: edge {visited} of {order.Count}, {forwards} forward passes so far");
-                ablated[edge.Index] = true;
-                double faith = Faithfulness();
-                if (faith - previous < tau)
+                runs[r].Ablated[edge.Index] = true;
+                keys[r] = Key(runs[r].Ablated);
+                if (!cache.ContainsKey(keys[r]) && pending.Add(keys[r])) missing.Add((keys[r], (bool[])runs[r].Ablated.Clone()));
+            }
+            if (missing.Count > 0) Evaluate(missing);
+            foreach (var (run, key) in runs.Zip(keys))
+            {
+                double faith = cache[key];
+                if (faith - run.Previous < run.Tau)
                 {
-                    removed.Add(edge);
-                    previous = faith;
+                    run.Removed.Add(edge);
+                    run.Previous = faith;
                 }
                 else
                 {
-                    ablated[edge.Index] = false;
+                    run.Ablated[edge.Index] = false;
                 }
             }
-            runs.Add(new AcdcRun(tau, removed, previous));
-            tracker.Advance(1, $"tau {tau.ToString("G3", CultureInfo.InvariantCulture)}: removed {removed.Count} of {graph.EdgeCount} edges ({forwards} forward passes so far)");
+            if (++visited % 16 == 0 || visited == order.Count)
+                tracker.Advance(visited - tracker.Done, $"edge {visited} of {order.Count}: {sets} ablated sets evaluated in {forwards} forward passes");
         }
-        return runs;
+        return (runs.Select(r => new AcdcRun(r.Tau, r.Removed, r.Previous)).ToList(), new AcdcWork(sets, forwards));
     }
 
     /// <summary>An edge's score: the smallest threshold of a run that removed it (+∞ when none did). A minimum is exact, so runs may come in any grouping.</summary>

@@ -111,6 +111,7 @@ public static class CircuitDiscovery
         int batchSize = request.BatchSize ?? task.DefaultBatchSize;
         if (batchSize < 1) throw new ArgumentException($"The batch size must be at least 1, got {batchSize}.");
         var kind = DiscoveryUnits.KindOf(request.Algorithm);
+        if (kind == DiscoveryUnitKind.Threshold) CircuitStack.CheckRequested(request.Acdc.CircuitsPerForward);
         var taus = request.Acdc.Taus();
         int total = kind switch
         {
@@ -148,11 +149,13 @@ public static class CircuitDiscovery
             }
 
             var units = new List<DiscoveryUnitResult>();
+            AcdcWork? work = null;
             switch (kind)
             {
                 case DiscoveryUnitKind.Threshold:
                     var mine = Enumerable.Range(range.Start, range.Count).ToArray();
-                    var runs = Acdc.Run(model, searched, data, values, target, mine.Select(i => taus[i]).ToArray(), AmbientProgress.Or(request.Progress));
+                    (var runs, work) = Acdc.Run(model, searched, data, values, target, mine.Select(i => taus[i]).ToArray(), AmbientProgress.Or(request.Progress),
+                        request.Acdc.CircuitsPerForward);
                     for (int i = 0; i < runs.Count; i++)
                         units.Add(new ThresholdUnitResult(mine[i], runs[i].Tau, runs[i].Removed.Select(e => e.Index).ToArray(), runs[i].Faithfulness));
                     break;
@@ -175,7 +178,7 @@ public static class CircuitDiscovery
                 Ablation = ablation, Target = target, Prompts = data.PromptCount, Seed = request.Seed,
                 Settings = Settings(request, data),
             };
-            return new DiscoveryPartial(new DiscoveryPlan { Info = info, Config = model.Config, SeparateQkv = task.SeparateQkv, Units = total }, units);
+            return new DiscoveryPartial(new DiscoveryPlan { Info = info, Config = model.Config, SeparateQkv = task.SeparateQkv, Units = total }, units) { Work = work };
         }
         finally
         {

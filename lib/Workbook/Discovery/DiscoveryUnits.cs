@@ -64,4 +64,11 @@ public sealed record DiscoveryPlan
 }
 
 /// <summary>The results of some of a run's units (all of them for an unsharded run), in unit order.</summary>
-public sealed record DiscoveryPartial(DiscoveryPlan Plan, IReadOnlyList<DiscoveryUnitResult> Units);
+public sealed record DiscoveryPartial(DiscoveryPlan Plan, IReadOnlyList<DiscoveryUnitResult> Units)
+{
+    /// <summary>ACDC: how many ablated sets it evaluated and in how many forward passes (null for the other algorithms).</summary>
+    public AcdcWork? Work { get; init; }
+}
+
+/// <summary>ACDC's work: distinct ablated sets whose loss it computed, and the forward passes that took (stacked: fewer).</summary>
+public sealed record AcdcWork(int CandidateSets, int ForwardPasses);

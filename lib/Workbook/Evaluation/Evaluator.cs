@@ -226,7 +226,7 @@ public static class Evaluator
     }
 
     /// <summary>Every clean and corrupt prompt of a part has the part's length (a batch is a rectangle: no padding, no truncation).</summary>
-    static void CheckPromptLengths(TokenizedDataset part)
+    internal static void CheckPromptLengths(TokenizedDataset part)
     {
         for (int i = 0; i < part.Count; i++)
         {
@@ -238,7 +238,7 @@ public static class Evaluator
     }
 
     /// <summary>Answer token ids exist in the model's output vocabulary (else a metric would index past the logits).</summary>
-    static void CheckAnswerIds(TokenizedDataset part, int vocabulary)
+    internal static void CheckAnswerIds(TokenizedDataset part, int vocabulary)
     {
         void Check(IReadOnlyList<int[]>? ids, string what)
         {
@@ -275,7 +275,7 @@ public static class Evaluator
         return result;
     }
 
-    static double MeanLogitDiff(List<Tensor?> reference, TokenizedDataset part, List<Batch> batches)
+    internal static double MeanLogitDiff(List<Tensor?> reference, TokenizedDataset part, List<Batch> batches)
     {
         double sum = 0;
         for (int b = 0; b < batches.Count; b++)

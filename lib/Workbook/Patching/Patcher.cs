@@ -16,6 +16,19 @@ public static class Patcher
     /// </summary>
     public static Tensor Run(HookedTransformer model, PatchMasks masks, PatchValues values, Tensor input, HookSet? hooks = null, bool lastPositionOnly = false)
     {
+        Check(model, masks, values, input);
+        // Patch values computed elsewhere (a MeanReference from another device, values prepared on the CPU) move to the
+        // model's device once here, rather than failing deep inside the forward pass. Masks may live anywhere.
+        using var scope = NewDisposeScope();
+        if (values.Values is { } pv && !Devices.Same(pv.device, model.Device)) values = new PatchValues(pv.to(model.Device));
+        var patcher = Interceptor(model, masks, values);
+        if (lastPositionOnly) patcher = new LastPositionOnly(patcher);
+        return model.Forward(input, hooks, patcher).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Refuses masks of another model's graph and masks or values that do not fit <paramref name="input"/> [B, T].</summary>
+    internal static void Check(HookedTransformer model, PatchMasks masks, PatchValues values, Tensor input)
+    {
         var graph = masks.Graph;
         if (graph.Config.NLayers != model.Config.NLayers || graph.Config.NHeads != model.Config.NHeads || graph.Config.HasMlp != model.Config.HasMlp
             || graph.Config.ParallelAttnMlp != model.Config.ParallelAttnMlp)
@@ -33,14 +46,11 @@ public static class Patcher
             if ((m.shape[0] != 1 && m.shape[0] != input.shape[0]) || (m.shape[1] != 1 && m.shape[1] != input.shape[1]))
                 throw new ArgumentException($"A patch mask [{string.Join(", ", m.shape)}] does not match the input batch [{string.Join(", ", input.shape)}].");
         }
-        // Patch values computed elsewhere (a MeanReference from another device, values prepared on the CPU) move to the
-        // model's device once here, rather than failing deep inside the forward pass. Masks may live anywhere.
-        using var scope = NewDisposeScope();
-        if (values.Values is { } pv && !Devices.Same(pv.device, model.Device)) values = new PatchValues(pv.to(model.Device));
-        IForwardInterceptor patcher = graph.View == GraphView.Factorized ? new EdgePatcher(masks, values, model.Device) : new NodePatcher(masks, values);
-        if (lastPositionOnly) patcher = new LastPositionOnly(patcher);
-        return model.Forward(input, hooks, patcher).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The engine for one circuit's masks on the graph's view; the values must already be on the model's device.</summary>
+    internal static IForwardInterceptor Interceptor(HookedTransformer model, PatchMasks masks, PatchValues values) =>
+        masks.Graph.View == GraphView.Factorized ? new EdgePatcher(masks, values, model.Device) : new NodePatcher(masks, values);
 }
 
 /// <summary>Evaluating a circuit under a methodology in one call: patch values, masks and the patched run.</summary>

@@ -89,6 +89,9 @@ public sealed class HostileCliTests : IDisposable
     [InlineData("is 401 exponents, more than 100", "discover", "--model", "tracr-reverse", "--task", "tracr-reverse", "-a", "acdc", "--tau-exponents=-200..200")]
     [InlineData("-2147483648 is outside -300..300", "discover", "--model", "tracr-reverse", "--task", "tracr-reverse", "-a", "acdc", "--tau-exponents=-2147483648..2147483647")]
     [InlineData("need about", "bench", "patching", "--batch", "100000")]
+    [InlineData("--circuits-per-forward must be within 1..256", "discover", "--model", "tracr-reverse", "--task", "tracr-reverse", "-a", "acdc", "--circuits-per-forward", "0")]
+    [InlineData("--circuits-per-forward must be within 1..256", "curve", "--model", "tracr-reverse", "--task", "tracr-reverse", "-a", "eap", "--circuits-per-forward", "257")]
+    [InlineData("--circuits-per-forward must be within 1..256", "bench", "sweep", "acdc", "--circuits-per-forward", "1000")]
     [InlineData("longer than the model's context of 32 tokens", "hooks", "--model", "toy-ioi", "--seq", "100")]
     public void OutOfRangeFlagsAreOneLineErrorsBeforeAnyHeavyWork(string message, params string[] args)
     {

@@ -17,8 +17,8 @@ public class CurveCliTests
             var r = CliRunner.Run("curve", "--model", "tracr-xproportion", "--task", "tracr-xproportion", "--algorithm", "eap-ig", "--ig-steps", "2",
                 "--prompts", "30", "--points", "4", "--methodologies", "edge/resample", "--threads", "1", "--csv", csv, "--out", json, "--html", html);
             Assert.True(r.ExitCode == 0, r.Err);
-            Assert.Contains("faithfulness curve 0/5 circuit sizes", r.Err);  // progress: the empty circuit, then 4 sizes
-            Assert.Contains("faithfulness curve 5/5 circuit sizes (100%)", r.Err);
+            Assert.Contains("faithfulness curve 0/5 circuits", r.Err);  // progress: the empty circuit, then 4 sizes
+            Assert.Contains("faithfulness curve 5/5 circuits (100%)", r.Err);
             var lines = File.ReadAllLines(csv);
             Assert.Equal(1 + 4, lines.Length);                               // header + one row per size
             Assert.StartsWith("edge/all/resample/ablate-clean/complement,mse,1,", lines[1]);

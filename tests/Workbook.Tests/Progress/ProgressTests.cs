@@ -83,7 +83,8 @@ public class ProgressTests
         using var loaded = ModelLoader.LoadWithTokenizer("tracr-xproportion");
         var task = KnownTasks.TracrXProportion;
         var parts = task.Tokenize(task.GenerateForEvaluation(null, 0, 20), null);
-        foreach (var (algorithm, stage, total) in new[] { (DiscoveryAlgorithm.Acdc, "ACDC", 2L), (DiscoveryAlgorithm.SubnetworkProbing, "subnetwork probing", 3L), (DiscoveryAlgorithm.Eap, "EAP", 20L) })
+        // ACDC counts visited edges (its threshold runs go in lockstep): X-Proportion's edge graph has 23.
+        foreach (var (algorithm, stage, total) in new[] { (DiscoveryAlgorithm.Acdc, "ACDC", 23L), (DiscoveryAlgorithm.SubnetworkProbing, "subnetwork probing", 3L), (DiscoveryAlgorithm.Eap, "EAP", 20L) })
         {
             var seen = new List<WorkProgress>();
             CircuitDiscovery.Run(new DiscoveryRequest
