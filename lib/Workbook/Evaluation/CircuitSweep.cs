@@ -101,14 +101,7 @@ public static class CircuitSweep
                 PatchingGuards.EnsureFinite(reference[b]!, () => $"The unpatched model on '{part.Name}', batch {b + 1} of {batches.Count}", batches[b].Start);
             double? meanModelLogitDiff = request.Metrics.Any(m => m.Needs.HasFlag(MetricNeeds.ModelMeanLogitDiff)) ? Evaluator.MeanLogitDiff(reference, part, batches) : null;
             for (int b = 0; b < batches.Count; b++)
-            {
-                var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b]!.shape[1]);
-                foreach (var metric in request.Metrics)
-                {
-                    var values = FaithfulnessMetrics.PerPrompt(metric, reference[b]!, reference[b]!, targets, meanModelLogitDiff);
-                    for (int i = 0; i < values.Length; i++) baseline.Add(new BaselineRow(part.Name, batches[b].Start + i, metric, values[i]));
-                }
-            }
+                Evaluator.AddBaselineRows(baseline, part, batches[b], reference[b]!, request.Metrics, meanModelLogitDiff);
             var circuits = request.Circuits.Select(c => c.Resolve(graph, part.Positions, methodology.Positions)).ToArray();
             MeanReference? means = null;
             if (methodology.Value.Needs.HasFlag(AblationNeeds.DatasetMeans))
@@ -133,17 +126,11 @@ public static class CircuitSweep
                         PatchingGuards.EnsurePatchesSomething(masks[c], circuits[c], methodology, batch.Pair.SeqLen, prefix);
                     }
                     int perForward = CircuitStack.CircuitsPerForward(model.Config, batch.Count, batch.Pair.SeqLen, circuits.Length, request.CircuitsPerForward, device: model.Device);
-                    var targets = MetricTargets.For(part, batch.Start, batch.Count, (int)reference[b]!.shape[1]);
                     CircuitStack.ForEach(model, masks, values, batch.Pair.Input(methodology.Direction), perForward, (c, logits) =>
                     {
                         var outputs = FaithfulnessMetrics.ReadOutputs(logits, request.Task.Read);
                         PatchingGuards.EnsureFinite(outputs, () => $"Circuit {request.Circuits[c].Name} under {methodology.Label} on '{part.Name}', batch {b + 1} of {batches.Count}", batch.Start);
-                        foreach (var metric in request.Metrics)
-                        {
-                            var perPrompt = FaithfulnessMetrics.PerPrompt(metric, outputs, reference[b]!, targets, meanModelLogitDiff);
-                            for (int i = 0; i < perPrompt.Length; i++)
-                                rows[c].Add(new EvaluationRow(request.Task.Name, part.Name, batch.Start + i, methodology, metric, perPrompt[i]));
-                        }
+                        Evaluator.AddRows(rows[c], request.Task.Name, part, batch, methodology, request.Metrics, outputs, reference[b]!, meanModelLogitDiff);
                         tracker.Advance(batch.Count, $"{methodology.Label} · {part.Name} · batch {b + 1} of {batches.Count}");
                     }, lastPositionOnly: request.Task.Read == ReadPositions.Last);
                 }

@@ -140,15 +140,7 @@ public static class Evaluator
             double? meanModelLogitDiff = allReferences ? MeanLogitDiff(reference, part, batches) : null;
             // The unpatched model's rows go with the first methodology's unit of each batch.
             for (int b = 0; b < batches.Count; b++)
-            {
-                if (!owns(0, b)) continue;
-                var targets = MetricTargets.For(part, batches[b].Start, batches[b].Count, (int)reference[b]!.shape[1]);
-                foreach (var metric in request.Metrics)
-                {
-                    var values = FaithfulnessMetrics.PerPrompt(metric, reference[b]!, reference[b]!, targets, meanModelLogitDiff);
-                    for (int i = 0; i < values.Length; i++) baseline.Add(new BaselineRow(part.Name, batches[b].Start + i, metric, values[i]));
-                }
-            }
+                if (owns(0, b)) AddBaselineRows(baseline, part, batches[b], reference[b]!, request.Metrics, meanModelLogitDiff);
 
             // Each methodology's graph and circuit, resolved against this part's positions (before any patched run); only the
             // methodologies this run evaluates on some batch of the part.
@@ -190,13 +182,7 @@ public static class Evaluator
                             lastPositionOnly: request.Task.Read == ReadPositions.Last);
                         var outputs = FaithfulnessMetrics.ReadOutputs(logits, request.Task.Read);
                         PatchingGuards.EnsureFinite(outputs, () => $"Methodology {methodology.Label} on '{part.Name}', batch {b + 1} of {batches.Count}", batch.Start);
-                        var targets = MetricTargets.For(part, batch.Start, batch.Count, (int)outputs.shape[1]);
-                        foreach (var metric in request.Metrics)
-                        {
-                            var values1 = FaithfulnessMetrics.PerPrompt(metric, outputs, reference[b]!, targets, meanModelLogitDiff);
-                            for (int i = 0; i < values1.Length; i++)
-                                perMethodology[m].Add(new EvaluationRow(request.Task.Name, part.Name, batch.Start + i, methodology, metric, values1[i]));
-                        }
+                        AddRows(perMethodology[m], request.Task.Name, part, batch, methodology, request.Metrics, outputs, reference[b]!, meanModelLogitDiff);
                     }
                     progress.Advance(batch.Count, $"{methodology.Label} · {part.Name}");
                 }
@@ -212,6 +198,30 @@ public static class Evaluator
                 if (means is not null) foreach (var m in means.Values) m.Dispose();
             }
             foreach (var b in batches) b.Dispose();
+        }
+    }
+
+    /// <summary>The unpatched model's rows of one batch: each metric of its outputs against themselves.</summary>
+    internal static void AddBaselineRows(List<BaselineRow> baseline, TokenizedDataset part, Batch batch, Tensor reference,
+        IReadOnlyList<MetricKind> metrics, double? meanModelLogitDiff)
+    {
+        var targets = MetricTargets.For(part, batch.Start, batch.Count, (int)reference.shape[1]);
+        foreach (var metric in metrics)
+        {
+            var values = FaithfulnessMetrics.PerPrompt(metric, reference, reference, targets, meanModelLogitDiff);
+            for (int i = 0; i < values.Length; i++) baseline.Add(new BaselineRow(part.Name, batch.Start + i, metric, values[i]));
+        }
+    }
+
+    /// <summary>Each metric's per-prompt rows of one batch's patched outputs, measured against the unpatched ones.</summary>
+    internal static void AddRows(List<EvaluationRow> rows, string task, TokenizedDataset part, Batch batch, Methodology methodology,
+        IReadOnlyList<MetricKind> metrics, Tensor outputs, Tensor reference, double? meanModelLogitDiff)
+    {
+        var targets = MetricTargets.For(part, batch.Start, batch.Count, (int)outputs.shape[1]);
+        foreach (var metric in metrics)
+        {
+            var values = FaithfulnessMetrics.PerPrompt(metric, outputs, reference, targets, meanModelLogitDiff);
+            for (int i = 0; i < values.Length; i++) rows.Add(new EvaluationRow(task, part.Name, batch.Start + i, methodology, metric, values[i]));
         }
     }
 
