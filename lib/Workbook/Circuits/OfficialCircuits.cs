@@ -68,7 +68,10 @@ public static class OfficialCircuits
 
     public static OfficialCircuit Get(string name) => Registry.TryGetValue(name, out var c)
         ? c.Value
-        : throw new KeyNotFoundException($"Unknown circuit '{name}'.{NearestNames.DidYouMean(name, Names.Concat(Families.Keys))} Official circuits: {string.Join(", ", Names)}.");
+        : Families.TryGetValue(name, out var family)
+            // A family names two circuits; suggesting the family's own name back ("Did you mean 'ioi'?") would not help.
+            ? throw new KeyNotFoundException($"'{name}' names two circuits, '{family.Nodes}' (nodes) and '{family.Edges}' (edges): get one of them, or use OfficialCircuits.For(\"{name}\", component).")
+            : throw new KeyNotFoundException($"Unknown circuit '{name}'.{NearestNames.DidYouMean(name, Names.Concat(Families.Keys))} Official circuits: {string.Join(", ", Names)}.");
 
     /// <summary>The variant of <paramref name="name"/> (a circuit or a family) for <paramref name="component"/>.</summary>
     public static OfficialCircuit For(string name, Component component)

@@ -141,7 +141,7 @@ public static class CircuitDiscovery
             foreach (var b in data.Batches)
             {
                 var reference = ablation.Needs.HasFlag(AblationNeeds.DatasetMeans)
-                    ? cache.Means(request.Parts[b.Part], batchSize, new[] { searched }, data.PartPairs(b.Part).ToList())[searched.View] : null;
+                    ? cache.Means(request.Parts[b.Part], batchSize, new[] { searched }, data.PartPairs(b.Part).ToList(), MeanAblation.SidesFor(new[] { ablation }))[searched.View] : null;
                 using var scope = TorchSharp.torch.NewDisposeScope();
                 var v = PatchValues.Compute(model, searched, ablation, direction, b.Pair, reference, b.Prefix);
                 // Dataset means are shared by every batch and owned by the cache; anything else is this batch's own.

@@ -140,7 +140,7 @@ public static class CircuitPruning
                 {
                     var batches = Evaluator.Batches(part, request.BatchSize ?? request.Task.DefaultBatchSize, request.Model.Device);
                     var means = methodology.Value.Needs.HasFlag(AblationNeeds.DatasetMeans)
-                        ? MeanReference.Compute(request.Model, graph, batches.Select(b => b.Pair)) : null;
+                        ? MeanReference.Compute(request.Model, graph, batches.Select(b => b.Pair), MeanAblation.SidesFor(new[] { methodology.Value })) : null;
                     var reference = new List<Tensor>();
                     var values = new List<PatchValues>();
                     double sum = 0;

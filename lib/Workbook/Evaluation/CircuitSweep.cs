@@ -107,7 +107,7 @@ public static class CircuitSweep
             if (methodology.Value.Needs.HasFlag(AblationNeeds.DatasetMeans))
             {
                 tracker.Working($"dataset means · {part.Name}");
-                means = cache.Means(part, request.BatchSize, new[] { graph }, batches.Select(b => b.Pair).ToList())[graph.View];
+                means = cache.Means(part, request.BatchSize, new[] { graph }, batches.Select(b => b.Pair).ToList(), MeanAblation.SidesFor(new[] { methodology.Value }))[graph.View];
                 if (!cache.Reuse) owned.Add(means);
             }
             var recorded = methodology.Value.ComputedFromPairedRecording ? new[] { graph } : Array.Empty<ComputationGraph>();

@@ -27,7 +27,7 @@ public sealed record EvaluationCacheStatistics
 {
     public int CleanRuns { get; init; }
     public int Recordings { get; init; }
-    /// <summary>Forward passes spent on dataset means (two per batch: clean and corrupt prompts).</summary>
+    /// <summary>Forward passes spent on dataset means (per batch, one for each prompt side the means average).</summary>
     public int MeanPasses { get; init; }
     public int Reused { get; init; }
 }
@@ -47,6 +47,8 @@ public sealed class EvaluationCache : IDisposable
 {
     readonly Dictionary<CleanOutputsKey, Tensor> _clean = new();
     readonly Dictionary<MeansKey, MeanReference> _means = new();
+    // Means replaced by ones over more prompt sides; an evaluation may still hold them, so they live as long as their part.
+    readonly List<(TokenizedDataset Part, MeanReference Means)> _replacedMeans = new();
     readonly Dictionary<RecordingKey, Tensor> _recordings = new();
     BatchKey? _recordedBatch;
     EvaluationCacheStatistics _stats = new();
@@ -84,31 +86,41 @@ public sealed class EvaluationCache : IDisposable
     /// the views not yet known are computed together in one pass. Owned by the cache when reusing; else by the caller.
     /// </summary>
     internal IReadOnlyDictionary<GraphView, MeanReference> Means(TokenizedDataset part, int batchSize, IReadOnlyList<ComputationGraph> graphs,
-        IReadOnlyList<PromptPair> batches, Action<int>? afterBatch = null)
+        IReadOnlyList<PromptPair> batches, MeanSides sides, Action<int>? afterBatch = null)
     {
         var result = new Dictionary<GraphView, MeanReference>();
         var missing = new List<ComputationGraph>();
+        var sidesToCompute = sides;
         foreach (var g in graphs)
         {
             if (Reuse && _means.TryGetValue(new MeansKey(part, g.View, batchSize), out var kept))
             {
-                result[g.View] = kept;
-                _stats = _stats with { Reused = _stats.Reused + 1 };
+                if ((kept.Sides & sides) == sides)
+                {
+                    result[g.View] = kept;
+                    _stats = _stats with { Reused = _stats.Reused + 1 };
+                    continue;
+                }
+                sidesToCompute |= kept.Sides; // computed again with both sides; the narrower one is dropped with the part
             }
-            else missing.Add(g);
+            missing.Add(g);
         }
         if (missing.Count == 0) return result;
         // Without reuse each view makes its own pass, as separate evaluations did.
         var groups = Reuse ? new[] { (IReadOnlyList<ComputationGraph>)missing } : missing.Select(g => (IReadOnlyList<ComputationGraph>)new[] { g }).ToArray();
         foreach (var group in groups)
         {
-            var computed = MeanReference.Compute(Model, group, batches, afterBatch);
+            var computed = MeanReference.Compute(Model, group, batches, afterBatch, sidesToCompute);
             for (int i = 0; i < group.Count; i++)
             {
                 result[group[i].View] = computed[i];
-                if (Reuse) _means[new MeansKey(part, group[i].View, batchSize)] = computed[i];
+                if (!Reuse) continue;
+                var key = new MeansKey(part, group[i].View, batchSize);
+                if (_means.Remove(key, out var narrower)) _replacedMeans.Add((part, narrower));
+                _means[key] = computed[i];
             }
-            _stats = _stats with { MeanPasses = _stats.MeanPasses + 2 * batches.Count };
+            int passesPerBatch = (sidesToCompute.HasFlag(MeanSides.Clean) ? 1 : 0) + (sidesToCompute.HasFlag(MeanSides.Corrupt) ? 1 : 0);
+            _stats = _stats with { MeanPasses = _stats.MeanPasses + passesPerBatch * batches.Count };
         }
         return result;
     }
@@ -157,6 +169,11 @@ public sealed class EvaluationCache : IDisposable
             _means[k].Dispose();
             _means.Remove(k);
         }
+        foreach (var r in _replacedMeans.Where(r => ReferenceEquals(r.Part, part)).ToList())
+        {
+            r.Means.Dispose();
+            _replacedMeans.Remove(r);
+        }
         if (_recordedBatch is { } b && ReferenceEquals(b.Part, part)) ForgetRecordings();
     }
 
@@ -172,8 +189,9 @@ public sealed class EvaluationCache : IDisposable
     {
         ForgetRecordings();
         foreach (var t in _clean.Values) t.Dispose();
-        foreach (var m in _means.Values) m.Dispose();
+        foreach (var m in _means.Values.Concat(_replacedMeans.Select(r => r.Means))) m.Dispose();
         _clean.Clear();
         _means.Clear();
+        _replacedMeans.Clear();
     }
 }

@@ -157,7 +157,7 @@ public static class Evaluator
             {
                 // Over every prompt of the part, whichever batches this run evaluates: a shard's means are the whole run's.
                 progress.Working($"dataset means · {part.Name}");
-                means = cache.Means(part, request.BatchSize, meanGraphs, batches.Select(b => b.Pair).ToList(),
+                means = cache.Means(part, request.BatchSize, meanGraphs, batches.Select(b => b.Pair).ToList(), MeanAblation.SidesFor(plans.Select(p => p.Methodology.Value)),
                     done => progress.Working($"dataset means · {part.Name} · batch {done}/{batches.Count}"));
             }
             // Views whose sources the grid records on each batch (resample and batch means), recorded in one pass.

@@ -44,6 +44,19 @@ public sealed record MeanAblation(MeanOver Over, bool Tokenwise = true) : Ablati
         return new PatchValues(Tokenwise ? m.alias() : m.mean(new long[] { 2 }, keepdim: true));
     }
 
+    /// <summary>The prompt sides a dataset mean over <paramref name="over"/> averages.</summary>
+    public static MeanSides SidesOf(MeanOver over) => over switch
+    {
+        MeanOver.Clean => MeanSides.Clean,
+        MeanOver.Corrupt => MeanSides.Corrupt,
+        MeanOver.CleanAndCorrupt => MeanSides.CleanAndCorrupt,
+        _ => throw new ArgumentException($"{over} means are computed per batch, not from a reference set."),
+    };
+
+    /// <summary>The prompt sides the dataset means among <paramref name="values"/> average (none when none is a dataset mean).</summary>
+    public static MeanSides SidesFor(IEnumerable<AblationValue> values) => values.OfType<MeanAblation>()
+        .Where(m => m.Over != MeanOver.Batch).Aggregate((MeanSides)0, (sides, m) => sides | SidesOf(m.Over));
+
     /// <summary>The batch mean is; dataset means come from a <see cref="MeanReference"/> instead.</summary>
     public override bool ComputedFromPairedRecording => Over == MeanOver.Batch;
 

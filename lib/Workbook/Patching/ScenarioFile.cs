@@ -229,7 +229,7 @@ public sealed class ScenarioFile
         if (scenario.Patch is not { } patch) return model.Forward(input).MoveToOuterDisposeScope();
         using var masks = PatchMasks.ForEdges(graph, EdgesOf(scenario, graph), batch.SeqLen, device: model.Device);
         // A scenario file's dataset is its own prompts: dataset means average them all.
-        using var means = patch.Value.Needs.HasFlag(AblationNeeds.DatasetMeans) ? MeanReference.Compute(model, graph, new[] { batch }) : null;
+        using var means = patch.Value.Needs.HasFlag(AblationNeeds.DatasetMeans) ? MeanReference.Compute(model, graph, new[] { batch }, MeanAblation.SidesFor(new[] { patch.Value })) : null;
         var values = PatchValues.Compute(model, graph, patch.Value, patch.Direction, batch, means);
         return Patcher.Run(model, masks, values, input).MoveToOuterDisposeScope();
     }

@@ -95,3 +95,102 @@ internal sealed class SourceRecorderSet(IReadOnlyList<SourceRecorder> recorders)
         return recorders.Select(r => r.Outputs!).ToList();
     }
 }
+
+/// <summary>
+/// Sums every source's output over the prompts of unpatched forward passes, in float64, as each pass computes it: per
+/// site a [seq, d_model] running sum ([heads, seq, d_model] for a block's heads), shared by every graph view that has that
+/// source. <see cref="Mean"/> lays the sums out as one view's [n_sources, 1, seq, d_model] means. Each batch's sum over
+/// its prompts is taken as <c>x.to(float64).sum(batch axis)</c> and added to the running sum, the same arithmetic as
+/// summing a recording of the batch, so the means are those of recording every source first.
+/// </summary>
+internal sealed class SourceSums : IForwardInterceptor, IDisposable
+{
+    readonly IReadOnlyList<SourceIndex> _indexes;
+    readonly bool[] _heads;
+    Tensor? _embedding;
+    readonly Tensor?[] _blockInput, _residMid, _mlp, _headSums;
+
+    public SourceSums(IReadOnlyList<ComputationGraph> graphs)
+    {
+        int layers = graphs[0].Config.NLayers;
+        _indexes = graphs.Select(g => new SourceIndex(g)).ToList();
+        _heads = Enumerable.Range(0, layers).Select(l => _indexes.Any(i => i.FirstHead[l] >= 0)).ToArray();
+        _blockInput = new Tensor?[layers];
+        _residMid = new Tensor?[layers];
+        _mlp = new Tensor?[layers];
+        _headSums = new Tensor?[layers];
+    }
+
+    bool Wanted(Func<SourceIndex, int> site) => _indexes.Any(i => site(i) >= 0);
+
+    static void Accumulate(ref Tensor? sum, Tensor value, int batchAxis)
+    {
+        using var scope = NewDisposeScope();
+        var batchSum = value.to(ScalarType.Float64).sum(batchAxis);
+        if (sum is null) sum = batchSum.DetachFromDisposeScope();
+        else sum.add_(batchSum);
+    }
+
+    public bool NeedsHeadResults(int layer) => _heads[layer];
+
+    public bool KeepsBlockTensors => false;
+
+    public void OnSource(SourceSite site, int layer, Tensor value)
+    {
+        using var _ = no_grad();
+        switch (site)
+        {
+            case SourceSite.Embedding when Wanted(i => i.ResidStart): Accumulate(ref _embedding, value, 0); break;
+            case SourceSite.BlockInput when layer > 0 && Wanted(i => i.BlockInput[layer]): Accumulate(ref _blockInput[layer], value, 0); break;
+            case SourceSite.ResidMid when Wanted(i => i.ResidMid[layer]): Accumulate(ref _residMid[layer], value, 0); break;
+            case SourceSite.MlpOut when Wanted(i => i.Mlp[layer]): Accumulate(ref _mlp[layer], value, 0); break;
+            case SourceSite.HeadResults when _heads[layer]: Accumulate(ref _headSums[layer], value, 1); break;
+        }
+    }
+
+    /// <summary>The logits of a pass that only sums sources are not used: compute them for one position only.</summary>
+    public Tensor? Destination(DestinationSite site, int layer, Tensor current) =>
+        site == DestinationSite.FinalResidual ? current.narrow(1, current.shape[1] - 1, 1) : null;
+
+    /// <summary>Runs <paramref name="tokens"/> unpatched and adds its sources to the sums.</summary>
+    public void Add(HookedTransformer model, Tensor tokens)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        model.Forward(tokens, null, this);
+    }
+
+    /// <summary>The means of <paramref name="graph"/>'s sources over <paramref name="count"/> prompts: [n_sources, 1, seq, d_model] in <paramref name="dtype"/>, in the caller's dispose scope.</summary>
+    public Tensor Mean(ComputationGraph graph, int count, ScalarType dtype)
+    {
+        var index = new SourceIndex(graph);
+        var rows = new Tensor?[graph.Sources.Count];
+        void Put(int at, Tensor? sum, string what)
+        {
+            if (at < 0) return;
+            rows[at] = (sum ?? throw new InvalidOperationException($"No sums of {what} were taken.")).unsqueeze(0);
+        }
+        Put(index.ResidStart, _embedding, "the embeddings");
+        for (int l = 0; l < _mlp.Length; l++)
+        {
+            if (l > 0) Put(index.BlockInput[l], _blockInput[l], $"block {l}'s input");
+            Put(index.ResidMid[l], _residMid[l], $"Resid Mid {l}");
+            Put(index.Mlp[l], _mlp[l], $"MLP {l}");
+            if (index.FirstHead[l] >= 0)
+            {
+                var heads = _headSums[l] ?? throw new InvalidOperationException($"No sums of block {l}'s heads were taken.");
+                for (int h = 0; h < heads.shape[0]; h++) rows[index.FirstHead[l] + h] = heads[h].unsqueeze(0);
+            }
+        }
+        int missing = Array.FindIndex(rows, r => r is null);
+        if (missing >= 0) throw new InvalidOperationException($"Source {graph.Sources[missing].Name} has no place in the forward pass to be summed.");
+        using var scope = NewDisposeScope();
+        return stack(rows!).DividedBy(count).to(dtype).MoveToOuterDisposeScope();
+    }
+
+    public void Dispose()
+    {
+        _embedding?.Dispose();
+        foreach (var t in _blockInput.Concat(_residMid).Concat(_mlp).Concat(_headSums)) t?.Dispose();
+    }
+}

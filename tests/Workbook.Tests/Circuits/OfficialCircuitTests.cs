@@ -144,6 +144,10 @@ public class OfficialCircuitTests
         var e = Assert.Throws<ArgumentException>(() => OfficialCircuits.For("ioi-edges", Component.Node));
         Assert.Contains("'ioi'", e.Message);
         Assert.Contains("'ioi-edges'", Assert.Throws<KeyNotFoundException>(() => OfficialCircuits.Get("ioi-edge")).Message);
+        // A family's name is not a circuit: the error names both members instead of suggesting the name itself back.
+        var family = Assert.Throws<KeyNotFoundException>(() => OfficialCircuits.Get("ioi")).Message;
+        Assert.Contains("'ioi-nodes' (nodes) and 'ioi-edges' (edges)", family);
+        Assert.DoesNotContain("Did you mean 'ioi'", family);
         var wrongGraph = Assert.Throws<ArgumentException>(() =>
             Get("ioi-edges").Resolve(ComputationGraph.Residual(KnownConfigs.Gpt2Small), WordPositions.Empty, TokenPositions.All));
         Assert.Contains("edge circuit", wrongGraph.Message);
