@@ -6,13 +6,7 @@ public static class MemoryProbe
     public static long PeakRssBytes() => ReadStatus("VmHWM:");
     public static long RssBytes() => ReadStatus("VmRSS:");
 
-    static long ReadStatus(string key)
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith(key, StringComparison.Ordinal))
-                return long.Parse(line[key.Length..].Trim().Split(' ')[0]) * 1024;
-        return -1;
-    }
+    static long ReadStatus(string key) => Workbook.Diagnostics.ProcessStatus.Bytes(key) is var b && b > 0 ? b : -1;
 
     /// <summary>Resets the peak counter (Linux: write 5 to /proc/self/clear_refs).</summary>
     public static void ResetPeak()

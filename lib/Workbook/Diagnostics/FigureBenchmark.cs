@@ -75,13 +75,5 @@ public static class FigureBenchmark
     }
 
     /// <summary>VmHWM of this process (0 where /proc is not available).</summary>
-    public static long PeakResidentBytes()
-    {
-        const string status = "/proc/self/status";
-        if (!File.Exists(status)) return 0;
-        foreach (var line in File.ReadLines(status))
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
-        return 0;
-    }
+    public static long PeakResidentBytes() => ProcessStatus.Bytes("VmHWM");
 }

@@ -138,7 +138,7 @@ public static class CircuitSweep
                 {
                     foreach (var m in masks) m?.Dispose();
                 }
-                cache.ForgetRecordings();
+                cache.ForgetRecordings(new BatchKey(part, batch.Start, batch.Count));
             }
         }
         finally

@@ -153,16 +153,19 @@ public static class Evaluator
             }).Where(p => Enumerable.Range(0, batches.Count).Any(b => owns(p.Index, b))).ToList();
             var meanGraphs = plans.Where(p => p.Methodology.Value.Needs.HasFlag(AblationNeeds.DatasetMeans))
                 .Select(p => p.Graph).DistinctBy(g => g.View).ToList();
+            // Views whose sources the grid records on each batch (resample and batch means), recorded in one pass.
+            var recordedPlans = plans.Where(p => p.Methodology.Value.ComputedFromPairedRecording).ToList();
+            var recordedViews = recordedPlans.Select(p => p.Graph).DistinctBy(g => g.View).ToList();
             if (meanGraphs.Count > 0)
             {
-                // Over every prompt of the part, whichever batches this run evaluates: a shard's means are the whole run's.
+                // Over every prompt of the part, whichever batches this run evaluates: a shard's means are the whole run's. The
+                // pass runs the prompts the recordings need too, so it takes them along for the batches this run evaluates.
                 progress.Working($"dataset means · {part.Name}");
+                var ahead = new EvaluationCache.RecordingsAhead(recordedViews, (b, side) =>
+                    recordedPlans.Any(p => EvaluationCache.RecordedSide(p.Methodology.Direction) == side && owns(p.Index, b)));
                 means = cache.Means(part, request.BatchSize, meanGraphs, batches.Select(b => b.Pair).ToList(), MeanAblation.SidesFor(plans.Select(p => p.Methodology.Value)),
-                    done => progress.Working($"dataset means · {part.Name} · batch {done}/{batches.Count}"));
+                    done => progress.Working($"dataset means · {part.Name} · batch {done}/{batches.Count}"), ahead);
             }
-            // Views whose sources the grid records on each batch (resample and batch means), recorded in one pass.
-            var recordedViews = plans.Where(p => p.Methodology.Value.ComputedFromPairedRecording)
-                .Select(p => p.Graph).DistinctBy(g => g.View).ToList();
 
             var perMethodology = plans.Select(_ => new List<EvaluationRow>()).ToList();
             for (int b = 0; b < batches.Count; b++)
@@ -186,7 +189,7 @@ public static class Evaluator
                     }
                     progress.Advance(batch.Count, $"{methodology.Label} · {part.Name}");
                 }
-                cache.ForgetRecordings();
+                cache.ForgetRecordings(key);
             }
             foreach (var list in perMethodology) rows.AddRange(list);
         }

@@ -52,7 +52,17 @@ public sealed class MeanReference : IDisposable
     /// <paramref name="afterBatch"/> is told the number of batches done (progress).
     /// </summary>
     public static IReadOnlyList<MeanReference> Compute(HookedTransformer model, IReadOnlyList<ComputationGraph> graphs, IEnumerable<PromptPair> batches,
-        Action<int>? afterBatch = null, MeanSides sides = MeanSides.CleanAndCorrupt)
+        Action<int>? afterBatch = null, MeanSides sides = MeanSides.CleanAndCorrupt) =>
+        Compute(model, graphs, batches, afterBatch, sides, recordAlso: null);
+
+    /// <summary>
+    /// As above; <paramref name="recordAlso"/>, given a batch's index and prompt side, may name graph views whose source
+    /// recordings [n_sources, batch, seq, d_model] the caller wants of that batch anyway (an evaluation's resample values):
+    /// that batch side then runs once as a recording, the means are summed from it (the same sums, see
+    /// <see cref="SourceSums.AddRecorded"/>), and <see cref="RecordedAlong.Keep"/> receives the recordings, in the caller's dispose scope.
+    /// </summary>
+    internal static IReadOnlyList<MeanReference> Compute(HookedTransformer model, IReadOnlyList<ComputationGraph> graphs, IEnumerable<PromptPair> batches,
+        Action<int>? afterBatch, MeanSides sides, RecordedAlong? recordAlso)
     {
         if (graphs.Count == 0) throw new ArgumentException("Compute the means of at least one graph.");
         if ((sides & MeanSides.CleanAndCorrupt) == 0) throw new ArgumentException("Compute the means of the clean prompts, the corrupt ones or both.");
@@ -60,13 +70,27 @@ public sealed class MeanReference : IDisposable
         using var corrupt = sides.HasFlag(MeanSides.Corrupt) ? new SourceSums(graphs) : null;
         int count = 0, seq = -1, done = 0;
         using var scope = NewDisposeScope();
+        void Add(SourceSums? sums, int batch, MeanSides side, Tensor tokens)
+        {
+            if (sums is null) return;
+            var views = recordAlso?.Views(batch, side);
+            if (views is null || views.Count == 0)
+            {
+                sums.Add(model, tokens);
+                return;
+            }
+            var recorded = graphs.Concat(views).DistinctBy(g => g.View).ToList();
+            var outputs = SourceRecorderSet.Record(model, recorded, tokens);
+            sums.AddRecorded(recorded, outputs);
+            recordAlso!.Keep(batch, side, views.Select(v => outputs[recorded.FindIndex(g => g.View == v.View)]).ToList());
+        }
         foreach (var batch in batches)
         {
             if (seq >= 0 && batch.SeqLen != seq)
                 throw new ArgumentException($"Mean ablation needs prompts of one length: got {seq} and {batch.SeqLen} tokens.");
             seq = batch.SeqLen;
-            clean?.Add(model, batch.Clean);
-            corrupt?.Add(model, batch.Corrupt);
+            Add(clean, done, MeanSides.Clean, batch.Clean);
+            Add(corrupt, done, MeanSides.Corrupt, batch.Corrupt);
             count += (int)batch.BatchSize;
             afterBatch?.Invoke(++done);
         }
@@ -92,6 +116,13 @@ public sealed class MeanReference : IDisposable
         Both?.Dispose();
     }
 }
+
+/// <summary>
+/// Recordings a mean pass may take along (<see cref="MeanReference.Compute(HookedTransformer, IReadOnlyList{ComputationGraph}, IEnumerable{PromptPair}, Action{int}?, MeanSides, RecordedAlong?)"/>):
+/// <see cref="Views"/> says, for a batch index and one prompt side, which graph views to record (null: none), and
+/// <see cref="Keep"/> receives them, one [n_sources, batch, seq, d_model] tensor per view in that order.
+/// </summary>
+internal sealed record RecordedAlong(Func<int, MeanSides, IReadOnlyList<ComputationGraph>?> Views, Action<int, MeanSides, IReadOnlyList<Tensor>> Keep);
 
 /// <summary>
 /// The value each source takes when ablated, for one batch: [n_sources, batch or 1, seq or 1, d_model]

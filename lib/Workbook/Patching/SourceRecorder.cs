@@ -97,41 +97,75 @@ internal sealed class SourceRecorderSet(IReadOnlyList<SourceRecorder> recorders)
 }
 
 /// <summary>
-/// Sums every source's output over the prompts of unpatched forward passes, in float64, as each pass computes it: per
-/// site a [seq, d_model] running sum ([heads, seq, d_model] for a block's heads), shared by every graph view that has that
-/// source. <see cref="Mean"/> lays the sums out as one view's [n_sources, 1, seq, d_model] means. Each batch's sum over
-/// its prompts is taken as <c>x.to(float64).sum(batch axis)</c> and added to the running sum, the same arithmetic as
-/// summing a recording of the batch, so the means are those of recording every source first.
+/// Sums every source's output over the prompts of unpatched forward passes, in float64, as each pass computes it: one
+/// [seq, d_model] running sum per site ([heads, seq, d_model] for a block's heads), shared by every graph view that has
+/// that source. <see cref="Mean"/> lays the sums out as one view's [n_sources, 1, seq, d_model] means. Each batch's sum
+/// over its prompts is taken as <c>x.to(float64).sum(batch axis)</c> and added to the running sum (which starts at
+/// zero, and 0 + x = x), the same arithmetic as summing a recording of the batch, so the means are those of recording
+/// every source first. The running sums live in one buffer allocated before the first pass: allocated site by site
+/// between the pass's own temporaries, they fragmented the C heap enough to add 7 GB to a Pythia-2.8B mean pass.
 /// </summary>
 internal sealed class SourceSums : IForwardInterceptor, IDisposable
 {
     readonly IReadOnlyList<SourceIndex> _indexes;
-    readonly bool[] _heads;
-    Tensor? _embedding;
-    readonly Tensor?[] _blockInput, _residMid, _mlp, _headSums;
+    readonly int _nHeads, _dModel;
+    // The first buffer row of each wanted site (-1: not wanted); a block's heads take n_heads rows.
+    readonly int _embeddingRow;
+    readonly int[] _blockInputRow, _residMidRow, _mlpRow, _headRow;
+    readonly int _rows;
+    Tensor? _sums; // [rows, seq, d_model], float64
 
     public SourceSums(IReadOnlyList<ComputationGraph> graphs)
     {
-        int layers = graphs[0].Config.NLayers;
+        var config = graphs[0].Config;
+        int layers = config.NLayers;
+        (_nHeads, _dModel) = (config.NHeads, config.DModel);
         _indexes = graphs.Select(g => new SourceIndex(g)).ToList();
-        _heads = Enumerable.Range(0, layers).Select(l => _indexes.Any(i => i.FirstHead[l] >= 0)).ToArray();
-        _blockInput = new Tensor?[layers];
-        _residMid = new Tensor?[layers];
-        _mlp = new Tensor?[layers];
-        _headSums = new Tensor?[layers];
+        int rows = 0;
+        int Row(Func<SourceIndex, int> site, int count = 1)
+        {
+            if (!_indexes.Any(i => site(i) >= 0)) return -1;
+            rows += count;
+            return rows - count;
+        }
+        _embeddingRow = Row(i => i.ResidStart);
+        _blockInputRow = new int[layers];
+        _residMidRow = new int[layers];
+        _mlpRow = new int[layers];
+        _headRow = new int[layers];
+        for (int l = 0; l < layers; l++)
+        {
+            int layer = l;
+            _blockInputRow[l] = l > 0 ? Row(i => i.BlockInput[layer]) : -1;
+            _headRow[l] = Row(i => i.FirstHead[layer], _nHeads);
+            _residMidRow[l] = Row(i => i.ResidMid[layer]);
+            _mlpRow[l] = Row(i => i.Mlp[layer]);
+        }
+        _rows = rows;
     }
 
-    bool Wanted(Func<SourceIndex, int> site) => _indexes.Any(i => site(i) >= 0);
-
-    static void Accumulate(ref Tensor? sum, Tensor value, int batchAxis)
+    /// <summary>Adds a batch's per-site sums over its prompts (<paramref name="batchAxis"/>) into rows [row, row + count).</summary>
+    void Accumulate(int row, int count, Tensor value, int batchAxis)
     {
+        if (row < 0) return;
+        if (_sums is null) throw new InvalidOperationException("Sources are summed before the running sums exist.");
         using var scope = NewDisposeScope();
-        var batchSum = value.to(ScalarType.Float64).sum(batchAxis);
-        if (sum is null) sum = batchSum.DetachFromDisposeScope();
-        else sum.add_(batchSum);
+        var batchSum = value.to(ScalarType.Float64).sum(batchAxis); // [seq, d_model], or [heads, seq, d_model]
+        var target = _sums.narrow(0, row, count);
+        target.add_(batchSum.dim() == target.dim() ? batchSum : batchSum.unsqueeze(0));
     }
 
-    public bool NeedsHeadResults(int layer) => _heads[layer];
+    void Allocate(long seq, Device device)
+    {
+        if (_sums is not null)
+        {
+            if (_sums.shape[1] != seq) throw new ArgumentException($"Mean ablation needs prompts of one length: got {_sums.shape[1]} and {seq} tokens.");
+            return;
+        }
+        _sums = zeros(new long[] { _rows, seq, _dModel }, dtype: ScalarType.Float64, device: device);
+    }
+
+    public bool NeedsHeadResults(int layer) => _headRow[layer] >= 0;
 
     public bool KeepsBlockTensors => false;
 
@@ -140,11 +174,44 @@ internal sealed class SourceSums : IForwardInterceptor, IDisposable
         using var _ = no_grad();
         switch (site)
         {
-            case SourceSite.Embedding when Wanted(i => i.ResidStart): Accumulate(ref _embedding, value, 0); break;
-            case SourceSite.BlockInput when layer > 0 && Wanted(i => i.BlockInput[layer]): Accumulate(ref _blockInput[layer], value, 0); break;
-            case SourceSite.ResidMid when Wanted(i => i.ResidMid[layer]): Accumulate(ref _residMid[layer], value, 0); break;
-            case SourceSite.MlpOut when Wanted(i => i.Mlp[layer]): Accumulate(ref _mlp[layer], value, 0); break;
-            case SourceSite.HeadResults when _heads[layer]: Accumulate(ref _headSums[layer], value, 1); break;
+            case SourceSite.Embedding: Accumulate(_embeddingRow, 1, value, 0); break;
+            case SourceSite.BlockInput when layer > 0: Accumulate(_blockInputRow[layer], 1, value, 0); break;
+            case SourceSite.ResidMid: Accumulate(_residMidRow[layer], 1, value, 0); break;
+            case SourceSite.MlpOut: Accumulate(_mlpRow[layer], 1, value, 0); break;
+            case SourceSite.HeadResults: Accumulate(_headRow[layer], _nHeads, value, 1); break;
+        }
+    }
+
+    /// <summary>
+    /// Adds a batch's recordings (<see cref="SourceRecorderSet.Record"/> of <paramref name="views"/>, [n_sources, batch, seq,
+    /// d_model] each) instead of running it again: each site's rows, taken from the first view that has them, summed
+    /// over the batch in float64 as <see cref="OnSource"/> sums them.
+    /// </summary>
+    public void AddRecorded(IReadOnlyList<ComputationGraph> views, IReadOnlyList<Tensor> recordings)
+    {
+        using var _ = no_grad();
+        Allocate(recordings[0].shape[2], recordings[0].device);
+        var indexes = views.Select(v => new SourceIndex(v)).ToList();
+        void From(int row, Func<SourceIndex, int> site, int count = 1)
+        {
+            if (row < 0) return;
+            for (int i = 0; i < indexes.Count; i++)
+            {
+                if (site(indexes[i]) is not (var at and >= 0)) continue;
+                var rows = recordings[i].narrow(0, at, count);
+                Accumulate(row, count, count == 1 ? rows[0] : rows, count == 1 ? 0 : 1);
+                return;
+            }
+            throw new InvalidOperationException("A recording lacks a source whose mean is asked for.");
+        }
+        From(_embeddingRow, i => i.ResidStart);
+        for (int l = 0; l < _mlpRow.Length; l++)
+        {
+            int layer = l;
+            From(_blockInputRow[l], i => i.BlockInput[layer]);
+            From(_headRow[l], i => i.FirstHead[layer], _nHeads);
+            From(_residMidRow[l], i => i.ResidMid[layer]);
+            From(_mlpRow[l], i => i.Mlp[layer]);
         }
     }
 
@@ -156,6 +223,7 @@ internal sealed class SourceSums : IForwardInterceptor, IDisposable
     public void Add(HookedTransformer model, Tensor tokens)
     {
         using var _ = no_grad();
+        Allocate(tokens.shape[1], model.Device);
         using var scope = NewDisposeScope();
         model.Forward(tokens, null, this);
     }
@@ -163,34 +231,28 @@ internal sealed class SourceSums : IForwardInterceptor, IDisposable
     /// <summary>The means of <paramref name="graph"/>'s sources over <paramref name="count"/> prompts: [n_sources, 1, seq, d_model] in <paramref name="dtype"/>, in the caller's dispose scope.</summary>
     public Tensor Mean(ComputationGraph graph, int count, ScalarType dtype)
     {
+        if (_sums is null) throw new InvalidOperationException("No sums were taken.");
         var index = new SourceIndex(graph);
-        var rows = new Tensor?[graph.Sources.Count];
-        void Put(int at, Tensor? sum, string what)
+        var rows = Enumerable.Repeat(-1L, graph.Sources.Count).ToArray();
+        void Put(int at, int row, string what)
         {
             if (at < 0) return;
-            rows[at] = (sum ?? throw new InvalidOperationException($"No sums of {what} were taken.")).unsqueeze(0);
+            rows[at] = row >= 0 ? row : throw new InvalidOperationException($"No sums of {what} were taken.");
         }
-        Put(index.ResidStart, _embedding, "the embeddings");
-        for (int l = 0; l < _mlp.Length; l++)
+        Put(index.ResidStart, _embeddingRow, "the embeddings");
+        for (int l = 0; l < _mlpRow.Length; l++)
         {
-            if (l > 0) Put(index.BlockInput[l], _blockInput[l], $"block {l}'s input");
-            Put(index.ResidMid[l], _residMid[l], $"Resid Mid {l}");
-            Put(index.Mlp[l], _mlp[l], $"MLP {l}");
+            if (l > 0) Put(index.BlockInput[l], _blockInputRow[l], $"block {l}'s input");
+            Put(index.ResidMid[l], _residMidRow[l], $"Resid Mid {l}");
+            Put(index.Mlp[l], _mlpRow[l], $"MLP {l}");
             if (index.FirstHead[l] >= 0)
-            {
-                var heads = _headSums[l] ?? throw new InvalidOperationException($"No sums of block {l}'s heads were taken.");
-                for (int h = 0; h < heads.shape[0]; h++) rows[index.FirstHead[l] + h] = heads[h].unsqueeze(0);
-            }
+                for (int h = 0; h < _nHeads; h++) Put(index.FirstHead[l] + h, _headRow[l] < 0 ? -1 : _headRow[l] + h, $"block {l}'s heads");
         }
-        int missing = Array.FindIndex(rows, r => r is null);
+        int missing = Array.IndexOf(rows, -1L);
         if (missing >= 0) throw new InvalidOperationException($"Source {graph.Sources[missing].Name} has no place in the forward pass to be summed.");
         using var scope = NewDisposeScope();
-        return stack(rows!).DividedBy(count).to(dtype).MoveToOuterDisposeScope();
+        return _sums.index_select(0, tensor(rows, device: _sums.device)).unsqueeze(1).DividedBy(count).to(dtype).MoveToOuterDisposeScope();
     }
 
-    public void Dispose()
-    {
-        _embedding?.Dispose();
-        foreach (var t in _blockInput.Concat(_residMid).Concat(_mlp).Concat(_headSums)) t?.Dispose();
-    }
+    public void Dispose() => _sums?.Dispose();
 }

@@ -1,3 +1,4 @@
+using Workbook.Graph;
 using Workbook.Checkpoints;
 using Workbook.Evaluation;
 using Workbook.Experiments;
@@ -66,10 +67,31 @@ public class EvaluationCacheTests
         // their own pass; shared, one recording per batch and side serves both views, and one pass serves both views' means.
         int recorded = grid.Count(m => m.Value is ResampleAblation or MeanAblation { Over: MeanOver.Batch });
         Assert.Equal(3 * 2 * recorded, alone.Statistics.Recordings);
-        Assert.Equal(3 * 2 * 2, shared.Statistics.Recordings); // two sides (ablate-clean records corrupt prompts, restore-corrupt clean ones)
+        // Two sides (ablate-clean records corrupt prompts, restore-corrupt clean ones) of each batch, all taken along by the
+        // mean pass, which runs the same prompts (the toy model's recordings fit the default budget many times over).
+        Assert.Equal(3 * 2 * 2, shared.Statistics.RecordingsWithMeans);
+        Assert.Equal(0, shared.Statistics.Recordings);
         Assert.Equal(3 * 2 * 2 * 2, alone.Statistics.MeanPasses); // two views, each 2 passes (clean, corrupt) per batch
         Assert.Equal(3 * 2 * 2, shared.Statistics.MeanPasses);
         Assert.Equal(3 * 2, shared.Statistics.CleanRuns);
+    }
+
+    [Theory]
+    [InlineData(0, 0)] // no room: every batch side recorded on its own
+    [InlineData(1, 1)] // a byte short of a 4-prompt batch: only the 2-prompt batch's clean side fits, the rest is recorded on its own
+    [InlineData(4, 4)] // room for all: 2 batches (4 and 2 prompts) x 2 sides
+    public void RecordingsTakenAlongByTheMeanPassStayWithinTheirBudgetAndChangeNoRow(int recordingsOfRoom, int takenAlong)
+    {
+        var grid = Grid();
+        var part = Parts().Take(1).ToArray();
+        var views = new[] { ComputationGraph.Factorized(ToyIoi.Value.Model.Config, separateQkv: true), ComputationGraph.Residual(ToyIoi.Value.Model.Config) };
+        long oneRecording = views.Sum(v => (long)v.Sources.Count) * part[0].SeqLen * ToyIoi.Value.Model.Config.DModel * sizeof(float) * 4; // a batch of 4 prompts
+        var expected = Evaluator.RunWithBaseline(Request(grid, reuse: false) with { Parts = part });
+        using var cache = new EvaluationCache(ToyIoi.Value.Model) { KeptRecordingBytes = recordingsOfRoom * oneRecording - 1 };
+        var actual = Evaluator.RunWithBaseline(Request(grid, cache) with { Parts = part });
+        AssertSameBits(expected, actual);
+        Assert.Equal(takenAlong, cache.Statistics.RecordingsWithMeans);
+        Assert.Equal(2 * 2 - takenAlong, cache.Statistics.Recordings);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using Workbook.Checkpoints;
+using Workbook.Diagnostics;
 using Workbook.Evaluation;
 using Workbook.Experiments;
 using Workbook.Graph;
@@ -17,6 +18,7 @@ namespace Workbook.Tests.Patching;
 public class MeanReferenceTests
 {
     static readonly Lazy<LoadedModel> ToyIoi = new(() => ModelLoader.LoadWithTokenizer("toy-ioi"));
+    static readonly Lazy<HookedTransformer> TracrReverse = new(() => ModelLoader.Load("tracr-reverse"));
     static readonly Lazy<LoadedModel> ToyDocstring = new(() => ModelLoader.LoadWithTokenizer("toy-docstring"));
 
     static (HookedTransformer Model, IReadOnlyList<PromptPair> Batches) Setup(string name)
@@ -28,6 +30,11 @@ public class MeanReferenceTests
             model = ToyDocstring.Value.Model;
             var part = FigureSetup.PrepareParts(KnownTasks.Docstring, ToyDocstring.Value, seed: 1, prompts: 5)[0];
             pair = Evaluator.Batches(part, 5, model.Device)[0].Pair;
+        }
+        else if (name == "tracr-reverse")
+        {
+            model = TracrReverse.Value;
+            pair = new PromptPair(PatchingWorkload.RandomTokens(4, model.Config.NCtx, model.Config.DVocab, 1), PatchingWorkload.RandomTokens(4, model.Config.NCtx, model.Config.DVocab, 2));
         }
         else (model, pair) = FixtureModels.WithPrompts(name);
         // Three batches of different sizes: the fixture's prompts split unevenly, and the same prompts with the sides swapped.
@@ -68,6 +75,7 @@ public class MeanReferenceTests
     [InlineData("tiny-gpt2")]
     [InlineData("tiny-neox")]     // parallel blocks: no Resid Mid
     [InlineData("toy-docstring")] // attention only: no MLPs
+    [InlineData("tracr-reverse")] // one head per block
     public void MeansSummedDuringThePassEqualTheRecordingAveragedAfterwards(string name)
     {
         var (model, batches) = Setup(name);

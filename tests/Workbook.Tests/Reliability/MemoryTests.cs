@@ -33,10 +33,8 @@ public class MemoryTests(ITestOutputHelper output)
 
     static long ResidentBytes()
     {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("RssAnon:", StringComparison.Ordinal))
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        throw new InvalidOperationException("no RssAnon in /proc/self/status");
+        return Workbook.Diagnostics.ProcessStatus.Bytes(File.ReadLines("/proc/self/status"), "RssAnon")
+            ?? throw new InvalidOperationException("no RssAnon in /proc/self/status");
     }
 
     sealed class Sampler(IReadOnlyCollection<int> afterBatches, int batchSize, List<Sample> samples) : IProgress<WorkProgress>

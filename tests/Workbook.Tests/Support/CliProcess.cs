@@ -83,12 +83,12 @@ public static class CliProcess
     {
         try
         {
-            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                    return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0]) * 1024;
+            return Workbook.Diagnostics.ProcessStatus.Bytes("VmHWM", pid);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { }
-        return 0;
+        catch (UnauthorizedAccessException)
+        {
+            return 0;
+        }
     }
 
     /// <summary>Runs several commands at once, each in its own process; returns their results in the order given.</summary>
