@@ -143,6 +143,9 @@ public sealed class EvaluationCache : IDisposable
     /// </summary>
     internal sealed record RecordingsAhead(IReadOnlyList<ComputationGraph> Views, Func<int, PromptSide, bool> Wanted);
 
+    /// <summary>The prompt side of one side of a mean pass (it runs one at a time).</summary>
+    static PromptSide SideOf(MeanSides side) => side == MeanSides.Clean ? PromptSide.Clean : PromptSide.Corrupt;
+
     /// <summary>The recordings a part's mean pass takes along, within <see cref="KeptRecordingBytes"/>, stored as <see cref="Values"/> would store them.</summary>
     RecordedAlong? Along(TokenizedDataset part, IReadOnlyList<PromptPair> batches, RecordingsAhead ahead)
     {
@@ -154,16 +157,15 @@ public sealed class EvaluationCache : IDisposable
         return new RecordedAlong(
             (b, side) =>
             {
-                var promptSide = side == MeanSides.Clean ? PromptSide.Clean : PromptSide.Corrupt;
                 long bytes = bytesPerPrompt * batches[b].BatchSize;
-                if (!ahead.Wanted(b, promptSide) || bytes > budget) return null;
+                if (!ahead.Wanted(b, SideOf(side)) || bytes > budget) return null;
                 budget -= bytes;
                 return ahead.Views;
             },
             (b, side, recordings) =>
             {
                 var key = new BatchKey(part, starts[b], (int)batches[b].BatchSize);
-                var promptSide = side == MeanSides.Clean ? PromptSide.Clean : PromptSide.Corrupt;
+                var promptSide = SideOf(side);
                 for (int i = 0; i < ahead.Views.Count; i++)
                 {
                     var recordingKey = new RecordingKey(key, ahead.Views[i].View, promptSide);
