@@ -260,8 +260,11 @@ public sealed class TorchCheckpointFile : ITensorFile
                 buffer.Dispose(); // the view keeps the storage alive
                 return view;
             }
+            // The strided view is disposed here, not left to the finalizer: a temporary whose only use is the native
+            // call on it can be finalized during that call.
             using (buffer)
-                return buffer.as_strided(t.Shape, t.Strides, t.Offset).contiguous();
+            using (var strided = buffer.as_strided(t.Shape, t.Strides, t.Offset))
+                return strided.contiguous();
         }
         catch (Exception e) when (IsZipDamage(e))
         {

@@ -68,6 +68,7 @@ public static class JsonInput
         if (!IsUtf8(bytes.Span)) throw error($"{source}: not valid UTF-8 text.", null);
         try
         {
+            CheckEscapes(bytes.Span, maxDepth);
             return JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = maxDepth });
         }
         catch (JsonException e)
@@ -76,11 +77,39 @@ public static class JsonInput
         }
     }
 
+    /// <summary>
+    /// JSON's grammar allows an escape that names half a UTF-16 surrogate pair (<c>"\ud800"</c>), but no .NET string can
+    /// hold it: JsonDocument parses such text and then throws an InvalidOperationException from whichever property lookup
+    /// or GetString meets it, deep inside a reader. Every escaped string and property name is decoded once here instead,
+    /// so such text is refused up front as not valid JSON. Only text with a <c>\u</c> escape is scanned.
+    /// </summary>
+    static void CheckEscapes(ReadOnlySpan<byte> utf8, int maxDepth)
+    {
+        if (utf8.IndexOf("\\u"u8) < 0) return;
+        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = maxDepth });
+        try
+        {
+            while (reader.Read())
+                if ((reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName) && reader.ValueIsEscaped)
+                    reader.GetString();
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new JsonException($"the string at byte {reader.TokenStartIndex} escapes half of a UTF-16 surrogate pair, which no text can hold.", e);
+        }
+    }
+
+    static void CheckEscapes(string json, int maxDepth)
+    {
+        if (json.Contains("\\u", StringComparison.Ordinal)) CheckEscapes(System.Text.Encoding.UTF8.GetBytes(json), maxDepth);
+    }
+
     /// <summary>Parses text read from <paramref name="source"/>.</summary>
     public static JsonDocument Parse(string json, string source, ErrorFactory? error = null, int maxDepth = DefaultMaxDepth)
     {
         try
         {
+            CheckEscapes(json, maxDepth);
             return JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = maxDepth });
         }
         catch (JsonException e)
@@ -96,6 +125,7 @@ public static class JsonInput
         JsonNode? root;
         try
         {
+            CheckEscapes(json, maxDepth);
             root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { MaxDepth = maxDepth });
         }
         catch (JsonException e)
@@ -117,6 +147,7 @@ public static class JsonInput
         error ??= Format;
         try
         {
+            CheckEscapes(json, options.MaxDepth > 0 ? options.MaxDepth : DefaultMaxDepth);
             return JsonSerializer.Deserialize<T>(json, options) ?? throw error($"{source}: the JSON is null.", null);
         }
         catch (JsonException e)

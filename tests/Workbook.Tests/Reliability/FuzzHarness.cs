@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using CsCheck;
 using Xunit.Abstractions;
@@ -35,55 +34,97 @@ public static class FuzzHarness
     }
 
     /// <summary>
-    /// Samples <paramref name="gen"/> <see cref="Iterations"/> times (scaled by <paramref name="share"/>) and runs
-    /// <paramref name="parse"/> on each case. <paramref name="documented"/> lists the exception types a rejection may throw.
+    /// Which cases a run generates. Unset: the same cases on every run (base 0), so CI and a developer's machine test
+    /// the same inputs and a red run is never luck. A number: another fixed set. <c>random</c>: a fresh base, printed,
+    /// to explore; a failure names the base and case index that replay it.
+    /// </summary>
+    public static ulong SeedBase(out string shown)
+    {
+        string? text = Environment.GetEnvironmentVariable("WORKBOOK_FUZZ_SEED");
+        ulong seedBase = string.Equals(text, "random", StringComparison.OrdinalIgnoreCase) ? RandomBase.Value
+            : ulong.TryParse(text, out ulong n) ? n : 0;
+        shown = seedBase.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return seedBase;
+    }
+
+    // One random base per test run, so every parser's report names the same number.
+    static readonly Lazy<ulong> RandomBase = new(() => (ulong)Random.Shared.NextInt64(0, 1L << 40));
+
+    /// <summary>A stable stream number per parser (FNV-1a of its name), so parsers do not all see the same random draws.</summary>
+    static uint Stream(string parser)
+    {
+        uint h = 2166136261;
+        foreach (char c in parser) h = (h ^ c) * 16777619;
+        return h & 0x7fffffff;
+    }
+
+    /// <summary>SplitMix64's finalizer: neighbouring case numbers start far apart in the generator's state.</summary>
+    static ulong Mix(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>
+    /// Generates <see cref="Iterations"/> cases (scaled by <paramref name="share"/>) from <paramref name="gen"/>, case i
+    /// from its own generator state (the parser's stream, seed base + i), and runs <paramref name="parse"/> on each.
+    /// <paramref name="documented"/> lists the exception types a rejection may throw.
     /// </summary>
     public static Stats Run<T>(string parser, Gen<FuzzCase<T>> gen, Action<T> parse, Type[] documented, ITestOutputHelper? output = null,
-        double share = 1.0, string? seed = null)
+        double share = 1.0)
     {
         long iterations = Math.Max(1, (long)(Iterations * share));
+        ulong seedBase = SeedBase(out string shownBase);
+        uint stream = Stream(parser);
         long accepted = 0, cases = 0;
-        var rejected = new ConcurrentDictionary<string, long>();
+        var rejected = new Dictionary<string, long>();
         string? current = null;
         var stopwatch = Stopwatch.StartNew();
-        var run = Task.Factory.StartNew(() => gen.Sample(c =>
+        var run = Task.Factory.StartNew(() =>
         {
-            Volatile.Write(ref current, c.Description);
-            var caseTime = Stopwatch.StartNew();
-            Exception? thrown = null;
-            try
+            for (long i = 0; i < iterations; i++)
             {
-                parse(c.Input);
+                var c = gen.Generate(new PCG(stream, Mix(seedBase + (ulong)i)), null, out _);
+                string replay = $"case {i} of WORKBOOK_FUZZ_SEED={shownBase}";
+                Volatile.Write(ref current, $"{replay}: {c.Description}");
+                var caseTime = Stopwatch.StartNew();
+                Exception? thrown = null;
+                try
+                {
+                    parse(c.Input);
+                }
+                catch (Exception e)
+                {
+                    thrown = e;
+                }
+                caseTime.Stop();
+                cases++;
+                if (caseTime.Elapsed > PerCaseLimit)
+                    throw new FuzzFailure($"{parser}: one case took {caseTime.Elapsed.TotalSeconds:0.0} s (limit {PerCaseLimit.TotalSeconds} s), {replay}: {c.Description}");
+                if (thrown is null)
+                {
+                    accepted++;
+                    continue;
+                }
+                if (!documented.Any(t => t.IsInstanceOfType(thrown)))
+                    throw new FuzzFailure($"{parser}: undocumented {thrown.GetType().Name}, {replay}: {c.Description}: {thrown}", thrown);
+                if (string.IsNullOrWhiteSpace(thrown.Message))
+                    throw new FuzzFailure($"{parser}: {thrown.GetType().Name} with an empty message, {replay}: {c.Description}", thrown);
+                if (!c.MustName.Any(n => thrown.Message.Contains(n, StringComparison.Ordinal)))
+                    throw new FuzzFailure($"{parser}: the message names none of '{string.Join("', '", c.MustName)}', {replay}: {c.Description}: {thrown.Message}", thrown);
+                string kind = thrown.GetType().Name;
+                rejected[kind] = rejected.GetValueOrDefault(kind) + 1;
             }
-            catch (Exception e)
-            {
-                thrown = e;
-            }
-            caseTime.Stop();
-            Interlocked.Increment(ref cases);
-            if (caseTime.Elapsed > PerCaseLimit)
-                throw new FuzzFailure($"{parser}: one case took {caseTime.Elapsed.TotalSeconds:0.0} s (limit {PerCaseLimit.TotalSeconds} s): {c.Description}");
-            if (thrown is null)
-            {
-                Interlocked.Increment(ref accepted);
-                return;
-            }
-            if (!documented.Any(t => t.IsInstanceOfType(thrown)))
-                throw new FuzzFailure($"{parser}: undocumented {thrown.GetType().Name} for {c.Description}: {thrown}", thrown);
-            if (string.IsNullOrWhiteSpace(thrown.Message))
-                throw new FuzzFailure($"{parser}: {thrown.GetType().Name} with an empty message for {c.Description}", thrown);
-            if (!c.MustName.Any(n => thrown.Message.Contains(n, StringComparison.Ordinal)))
-                throw new FuzzFailure($"{parser}: the message names none of '{string.Join("', '", c.MustName)}' for {c.Description}: {thrown.Message}", thrown);
-            rejected.AddOrUpdate(thrown.GetType().Name, 1, (_, n) => n + 1);
-        }, seed: seed, iter: iterations, threads: 1, print: c => c.Description), TaskCreationOptions.LongRunning);
+        }, TaskCreationOptions.LongRunning);
 
         // A hang never returns: wait with a generous overall limit and report the case that was running.
         var limit = TimeSpan.FromSeconds(Math.Max(120, iterations / 50.0));
         if (!run.Wait(limit))
             throw new FuzzFailure($"{parser}: no result after {limit.TotalSeconds:0} s (a hang?); case running: {Volatile.Read(ref current)}");
-        run.GetAwaiter().GetResult(); // rethrows a failure with CsCheck's seed and the (shrunk) case
+        run.GetAwaiter().GetResult(); // rethrows a failure with the case and how to replay it
         var stats = new Stats(parser, cases, accepted, rejected, stopwatch.Elapsed);
-        output?.WriteLine(stats.ToString());
+        output?.WriteLine($"{stats} (WORKBOOK_FUZZ_SEED={shownBase})");
         return stats;
     }
 }

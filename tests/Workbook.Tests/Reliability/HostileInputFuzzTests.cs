@@ -58,6 +58,7 @@ public sealed class HostileInputFuzzTests : IDisposable
     {
         static byte[] ValidPickle(long offset, long[] shape, long[] strides, out List<(string, byte[])> storages)
         {
+            using var scope = NewDisposeScope(); // tensors freed here, never by the finalizer thread mid-call
             var w = new TorchSaveWriter().Add("base", arange(24, dtype: ScalarType.Float32)).AddView("view", "base", offset, shape, strides);
             storages = w.Storages.ToList();
             return w.Pickle();

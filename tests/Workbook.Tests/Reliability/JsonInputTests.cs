@@ -53,4 +53,37 @@ public class JsonInputTests
         Assert.Equal("src.json: not valid UTF-8 text.", Assert.Throws<FormatException>(() => ScenarioFile.Parse(new MemoryStream(bytes), "src.json")).Message);
         Assert.Equal("h: not valid UTF-8 text.", Assert.Throws<CheckpointException>(() => JsonInput.Parse(bytes, "h", (m, e) => new CheckpointException(m, e))).Message);
     }
+
+    // JSON's grammar admits "\ud800" (half a surrogate pair); .NET strings cannot hold it, and JsonDocument parses the
+    // text and throws an InvalidOperationException only when a lookup or GetString meets it. The fuzzers found this
+    // through the hub's model API answer ({"\ud800": ...} made TryGetProperty("sha") throw).
+    public static IEnumerable<object[]> HalfSurrogates() =>
+        from reader in Readers()
+        from text in new[] { "{\"\\ud800\": 1}", "{\"a\": \"x\\udc00y\"}", "{\"a\": [\"\\ud83d\\u0041\"]}" }
+        select new object[] { reader[0], reader[1], reader[2], text };
+
+    [Theory]
+    [MemberData(nameof(HalfSurrogates))]
+    public void AnEscapeOfHalfASurrogatePairIsRefusedAsNotValidJson(string reader, Type error, Action<string> read, string text)
+    {
+        var e = Assert.Throws(error, () => read(text));
+        Assert.True(e.Message.StartsWith("src.json: not valid JSON", StringComparison.Ordinal), $"{reader}: {e.Message}");
+        Assert.Contains("surrogate", e.Message);
+    }
+
+    [Fact]
+    public void AWholeSurrogatePairIsAccepted()
+    {
+        using var doc = JsonInput.Parse(Encoding.UTF8.GetBytes("{\"\\ud83d\\ude00\": \"\\u00e9\"}"), "src.json");
+        Assert.Equal("\u00e9", doc.RootElement.GetProperty("\U0001F600").GetString());
+    }
+
+    [Fact]
+    public void TheHubsModelApiAnswerWithHalfASurrogateIsAHubError()
+    {
+        var answer = Encoding.UTF8.GetBytes("{\"\\ud800\":0,\"sha\":\"0123456789abcdef0123456789abcdef01234567\"}");
+        var e = Assert.Throws<Workbook.Hub.HubException>(() => Workbook.Hub.HubClient.ParseRevision(answer, Workbook.Hub.RepoId.Parse("test-org/tiny"), "api/models/test-org/tiny"));
+        Assert.Contains("api/models/test-org/tiny", e.Message);
+        Assert.Contains("surrogate", e.Message);
+    }
 }

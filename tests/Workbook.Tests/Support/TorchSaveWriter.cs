@@ -39,14 +39,20 @@ public sealed class TorchSaveWriter
     /// <summary>A tensor with a storage of its own.</summary>
     public TorchSaveWriter Add(string name, Tensor value)
     {
-        var c = value.detach().cpu().contiguous();
-        var (type, _) = StorageType(c.dtype);
-        var data = c.NumberOfElements == 0 ? Array.Empty<byte>() : c.view(-1).bytes.ToArray();
-        var storage = new Storage(_storages.Count.ToString(), type, data, c.NumberOfElements);
-        _storages.Add(storage);
-        var item = new Item(name, storage, 0, c.shape, RowMajorStrides(c.shape));
-        _items.Add(item);
-        _byName[name] = item;
+        // The temporaries are freed here, not by the finalizer thread: a temporary that only a native call still uses
+        // can be finalized during that call (a use-after-free that crashed the fuzzers' test host).
+        using (NewDisposeScope())
+        {
+            var c = value.detach().cpu().contiguous();
+            var (type, _) = StorageType(c.dtype);
+            var data = c.NumberOfElements == 0 ? Array.Empty<byte>() : c.view(-1).bytes.ToArray();
+            var storage = new Storage(_storages.Count.ToString(), type, data, c.NumberOfElements);
+            _storages.Add(storage);
+            var item = new Item(name, storage, 0, c.shape, RowMajorStrides(c.shape));
+            _items.Add(item);
+            _byName[name] = item;
+        }
+        GC.KeepAlive(value); // the caller's tensor may be a temporary too (Add("w", arange(24)))
         return this;
     }
 
