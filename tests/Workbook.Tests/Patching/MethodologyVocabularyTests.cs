@@ -50,13 +50,14 @@ public class MethodologyVocabularyTests
     [Fact]
     public void NoiseLabelsRoundTripForAnyScaleAndSeed()
     {
-        Gen.Select(Gen.Double[0, 1e6], Gen.Int[0, int.MaxValue]).Sample((scale, seed) =>
+        Workbook.Tests.Reliability.FuzzHarness.ForAll("noise labels round-trip", Gen.Select(Gen.Double[0, 1e6], Gen.Int[0, int.MaxValue]), 2000, c =>
         {
+            var (scale, seed) = c;
             var value = AblationValue.Noise(scale, seed);
             Assert.Equal(value, AblationValue.Parse(value.Label));
             var m = new Methodology { Value = value };
             Assert.Equal(m, Methodology.Parse(m.Label));
-        }, iter: 2000);
+        });
         Assert.Equal(AblationValue.Noise(3, 0), AblationValue.Parse("noise"));
         Assert.Equal(AblationValue.Noise(0.5, 0), AblationValue.Parse("noise-0.5"));
         Assert.Equal(AblationValue.Noise(3, 9), AblationValue.Parse("noise-seed9"));

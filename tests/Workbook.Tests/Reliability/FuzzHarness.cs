@@ -71,6 +71,28 @@ public static class FuzzHarness
     }
 
     /// <summary>
+    /// A property checked on <paramref name="iterations"/> generated values, drawn as the fuzz cases are (the same on every
+    /// run; WORKBOOK_FUZZ_SEED for others). A failure names the value and how to replay it.
+    /// </summary>
+    public static void ForAll<T>(string property, Gen<T> gen, long iterations, Action<T> check)
+    {
+        ulong seedBase = SeedBase(out string shownBase);
+        uint stream = Stream(property);
+        for (long i = 0; i < iterations; i++)
+        {
+            var value = gen.Generate(new PCG(stream, Mix(seedBase + (ulong)i)), null, out _);
+            try
+            {
+                check(value);
+            }
+            catch (Exception e)
+            {
+                throw new FuzzFailure($"{property}: fails for {value} (case {i} of WORKBOOK_FUZZ_SEED={shownBase}): {e.Message}", e);
+            }
+        }
+    }
+
+    /// <summary>
     /// Generates <see cref="Iterations"/> cases (scaled by <paramref name="share"/>) from <paramref name="gen"/>, case i
     /// from its own generator state (the parser's stream, seed base + i), and runs <paramref name="parse"/> on each.
     /// <paramref name="documented"/> lists the exception types a rejection may throw.

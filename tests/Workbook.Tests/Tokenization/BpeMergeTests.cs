@@ -69,12 +69,12 @@ public sealed class BpeMergeTests : IDisposable
     public void QueueMergeMatchesTheRescanningReferenceOnTheGpt2Vocabulary()
     {
         var (tokenizer, vocab, ranks) = Gpt2.Value;
-        Words.Sample(word =>
+        Workbook.Tests.Reliability.FuzzHarness.ForAll("queue merge = rescanning merge", Words, 3000, word =>
         {
             var expected = ReferenceBpe(word, vocab, ranks);
             var actual = tokenizer.Bpe(word);
             Assert.True(expected.SequenceEqual(actual), $"'{word}': reference [{string.Join(",", expected)}], queue [{string.Join(",", actual)}]");
-        }, iter: 3000);
+        });
     }
 
     [Fact]
