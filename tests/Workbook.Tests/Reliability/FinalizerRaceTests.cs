@@ -167,4 +167,27 @@ public sealed class FinalizerRaceTests
         Assert.Equal(methodologies.Length * 12 * 2, result.Rows.Count); // a row per methodology, prompt and metric
         Assert.True(after == before, $"{after - before} tensor(s) created by the evaluation were left to the finalizer");
     }
+
+    [Theory]
+    [InlineData(DiscoveryAlgorithm.Acdc, SearchSpace.Edge)]
+    [InlineData(DiscoveryAlgorithm.Eap, SearchSpace.Edge)]
+    [InlineData(DiscoveryAlgorithm.SubnetworkProbing, SearchSpace.Edge)]
+    [InlineData(DiscoveryAlgorithm.Hisp, SearchSpace.Node)]
+    [InlineData(DiscoveryAlgorithm.EapIgInputs, SearchSpace.Edge)]
+    [InlineData(DiscoveryAlgorithm.EapIgActivations, SearchSpace.Edge)]
+    public void CircuitDiscoveryLeavesNoTensorToTheFinalizer(DiscoveryAlgorithm algorithm, SearchSpace search)
+    {
+        using var model = ModelLoader.Load("tracr-reverse");
+        var task = KnownTasks.TracrReverse;
+        var parts = task.Tokenize(task.GenerateForEvaluation(null, 0, 8), null);
+        long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        var scores = CircuitDiscovery.Run(new DiscoveryRequest
+        {
+            Model = model, Task = task, Parts = parts, Algorithm = algorithm, Search = search, Threads = 1,
+            SubnetworkProbing = new SubnetworkProbingOptions { Epochs = 2 },
+        });
+        long after = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        Assert.NotNull(scores);
+        Assert.True(after == before, $"{after - before} tensor(s) created by {algorithm} were left to the finalizer");
+    }
 }
