@@ -34,6 +34,12 @@ if (args.Length > 0 && args[0] == "quick-eap")
     AttributionMemory.Quick(args.Skip(1).ToArray());
     return;
 }
+// `-- figure3-part`: one IOI part of Figure 3 timed by pass kind (plain, each methodology, whole part) on the GPT-2 stand-in.
+if (args.Length > 0 && args[0] == "figure3-part")
+{
+    Figure3PassCosts.Run();
+    return;
+}
 if (args.Length > 0 && args[0] == "memory")
 {
     MemoryProbe.Run(args.Skip(1).ToArray());
