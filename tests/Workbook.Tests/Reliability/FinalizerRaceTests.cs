@@ -190,4 +190,46 @@ public sealed class FinalizerRaceTests
         Assert.NotNull(scores);
         Assert.True(after == before, $"{after - before} tensor(s) created by {algorithm} were left to the finalizer");
     }
+
+    [Fact]
+    public void ARobustnessCardLeavesNoTensorToTheFinalizer()
+    {
+        // The card runs the report grid, discovery for the ranking, and faithfulness curves through stacked-circuit sweeps.
+        var task = KnownTasks.TracrXProportion;
+        using var model = ModelLoader.Load(task.PaperModel);
+        var parts = task.Tokenize(task.GenerateForEvaluation(null, 0, 12), null);
+        long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        var card = Workbook.Curves.RobustnessCards.Compute(new Workbook.Curves.CardRequest
+        {
+            Model = model, Task = task, Parts = parts, Circuit = Workbook.Evaluation.CircuitChoice.Parse("tracr-xproportion-ours"), Points = 3,
+        });
+        long after = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        Assert.NotEmpty(card.Curves);
+        Assert.True(after == before, $"{after - before} tensor(s) created for the robustness card were left to the finalizer");
+    }
+
+    [Theory]
+    [InlineData("TransformerLens")]
+    [InlineData("HuggingFace GPT-2")]
+    public void LoadingAWrittenCheckpointLeavesNoTensorToTheFinalizer(string format)
+    {
+        string dir = Directory.CreateTempSubdirectory("wb-finalizer-").FullName;
+        try
+        {
+            // TransformerLens checkpoints are written for attention-only models (the docstring model's family).
+            using (var source = ModelLoader.Load(format == "TransformerLens" ? "toy-docstring" : TestFiles.Fixture("tiny-gpt2")))
+            {
+                if (format == "TransformerLens") TransformerLensCheckpointWriter.Save(source, dir);
+                else Gpt2CheckpointWriter.Save(source, dir);
+            }
+            long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+            ModelLoader.Load(dir).Dispose();
+            long after = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+            Assert.True(after == before, $"{after - before} tensor(s) created while loading a {format} checkpoint were left to the finalizer");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
