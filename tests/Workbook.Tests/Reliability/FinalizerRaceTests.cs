@@ -81,6 +81,19 @@ public sealed class FinalizerRaceTests
     }
 
     /// <summary>
+    /// Runs <paramref name="work"/> and fails when a tensor it created on this thread was not disposed (left to the
+    /// finalizer): TorchSharp's per-thread count of live tensors must be where it was. Returns what the work returned.
+    /// </summary>
+    static T LeavesNoTensorToTheFinalizer<T>(string what, Func<T> work)
+    {
+        long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        var result = work();
+        long after = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        Assert.True(after == before, $"{after - before} tensor(s) created {what} were left to the finalizer");
+        return result;
+    }
+
+    /// <summary>
     /// The race above needs a temporary that only the finalizer frees. Whether a reader leaves one is exact, not
     /// probabilistic: TorchSharp counts the tensors created and disposed on this thread, and one left to the finalizer
     /// is never counted as disposed. (torch.save's strided views once made such a temporary, the view copied contiguous,
@@ -105,25 +118,14 @@ public sealed class FinalizerRaceTests
             string name = format.EndsWith("strided view", StringComparison.Ordinal) ? "w_t" : "w";
             float expected = name == "w_t" ? 8f : 1f; // element [0, 1]: w[0, 1] = 1; w_t[0, 1] = w[1, 0] = 8
 
-            long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-            float read;
-            if (format == "safetensors")
+            float read = LeavesNoTensorToTheFinalizer("while reading", () =>
             {
-                using var file = SafetensorsFile.Open(path);
+                using ITensorFile file = format == "safetensors" ? SafetensorsFile.Open(path) : TorchCheckpointFile.Open(path);
                 using var t = file.Read(name);
                 using var element = t[0, 1];
-                read = element.item<float>();
-            }
-            else
-            {
-                using var file = TorchCheckpointFile.Open(path);
-                using var t = file.Read(name);
-                using var element = t[0, 1];
-                read = element.item<float>();
-            }
-            long after = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+                return element.item<float>();
+            });
             Assert.Equal(expected, read);
-            Assert.True(after == before, $"{after - before} tensor(s) created while reading were left to the finalizer");
         }
         finally
         {
@@ -139,10 +141,7 @@ public sealed class FinalizerRaceTests
     public void LoadingAModelLeavesNoTensorToTheFinalizer(string model)
     {
         string spec = model.StartsWith("tiny", StringComparison.Ordinal) ? TestFiles.Fixture(model) : model;
-        long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        ModelLoader.Load(spec).Dispose();
-        long after = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        Assert.True(after == before, $"{after - before} tensor(s) created while loading '{model}' were left to the finalizer");
+        LeavesNoTensorToTheFinalizer($"while loading '{model}'", () => { ModelLoader.Load(spec).Dispose(); return 0; });
     }
 
     [Theory]
@@ -157,15 +156,12 @@ public sealed class FinalizerRaceTests
             Workbook.Circuits.Circuit.From(graph, graph.Edges.Where(e => e.Index % 2 == 0).Select(e => new Workbook.Circuits.CircuitEdge(e, null)))));
         var methodologies = new[] { "resample", "mean-corrupt", "zero", "mean-batch" }
             .Select(value => new Methodology { Component = component, Value = AblationValue.Parse(value) }).ToArray();
-        long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        var result = Workbook.Evaluation.Evaluator.RunWithBaseline(new Workbook.Evaluation.EvaluationRequest
+        var result = LeavesNoTensorToTheFinalizer("by the evaluation", () => Workbook.Evaluation.Evaluator.RunWithBaseline(new Workbook.Evaluation.EvaluationRequest
         {
             Model = model, Task = Workbook.Tests.Evaluation.EvaluationTests.TokenTask, Parts = new[] { part }, Circuit = circuit,
             Methodologies = methodologies, Metrics = new[] { Workbook.Metrics.MetricKind.LogitDiffRecovered, Workbook.Metrics.MetricKind.Kl }, BatchSize = 4,
-        });
-        long after = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        }));
         Assert.Equal(methodologies.Length * 12 * 2, result.Rows.Count); // a row per methodology, prompt and metric
-        Assert.True(after == before, $"{after - before} tensor(s) created by the evaluation were left to the finalizer");
     }
 
     [Theory]
@@ -180,15 +176,12 @@ public sealed class FinalizerRaceTests
         using var model = ModelLoader.Load("tracr-reverse");
         var task = KnownTasks.TracrReverse;
         var parts = task.Tokenize(task.GenerateForEvaluation(null, 0, 8), null);
-        long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        var scores = CircuitDiscovery.Run(new DiscoveryRequest
+        var scores = LeavesNoTensorToTheFinalizer($"by {algorithm}", () => CircuitDiscovery.Run(new DiscoveryRequest
         {
             Model = model, Task = task, Parts = parts, Algorithm = algorithm, Search = search, Threads = 1,
             SubnetworkProbing = new SubnetworkProbingOptions { Epochs = 2 },
-        });
-        long after = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        }));
         Assert.NotNull(scores);
-        Assert.True(after == before, $"{after - before} tensor(s) created by {algorithm} were left to the finalizer");
     }
 
     [Fact]
@@ -198,14 +191,11 @@ public sealed class FinalizerRaceTests
         var task = KnownTasks.TracrXProportion;
         using var model = ModelLoader.Load(task.PaperModel);
         var parts = task.Tokenize(task.GenerateForEvaluation(null, 0, 12), null);
-        long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        var card = Workbook.Curves.RobustnessCards.Compute(new Workbook.Curves.CardRequest
+        var card = LeavesNoTensorToTheFinalizer("for the robustness card", () => Workbook.Curves.RobustnessCards.Compute(new Workbook.Curves.CardRequest
         {
             Model = model, Task = task, Parts = parts, Circuit = Workbook.Evaluation.CircuitChoice.Parse("tracr-xproportion-ours"), Points = 3,
-        });
-        long after = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        }));
         Assert.NotEmpty(card.Curves);
-        Assert.True(after == before, $"{after - before} tensor(s) created for the robustness card were left to the finalizer");
     }
 
     [Theory]
@@ -222,10 +212,7 @@ public sealed class FinalizerRaceTests
                 if (format == "TransformerLens") TransformerLensCheckpointWriter.Save(source, dir);
                 else Gpt2CheckpointWriter.Save(source, dir);
             }
-            long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-            ModelLoader.Load(dir).Dispose();
-            long after = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-            Assert.True(after == before, $"{after - before} tensor(s) created while loading a {format} checkpoint were left to the finalizer");
+            LeavesNoTensorToTheFinalizer($"while loading a {format} checkpoint", () => { ModelLoader.Load(dir).Dispose(); return 0; });
         }
         finally
         {

@@ -46,7 +46,9 @@ public static class FuzzHarness
     {
         string? text = Environment.GetEnvironmentVariable("WORKBOOK_FUZZ_SEED");
         ulong seedBase = string.Equals(text, "random", StringComparison.OrdinalIgnoreCase) ? RandomBase.Value
-            : ulong.TryParse(text, out ulong n) ? n : 0;
+            : string.IsNullOrEmpty(text) ? 0
+            : ulong.TryParse(text, out ulong n) ? n
+            : throw new ArgumentException($"WORKBOOK_FUZZ_SEED must be a whole number from 0 to {ulong.MaxValue} or 'random', got '{text}'.");
         shown = seedBase.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return seedBase;
     }
