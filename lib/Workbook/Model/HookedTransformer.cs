@@ -304,13 +304,21 @@ public sealed class HookedTransformer : nn.Module
         {
             var a = w.attn;
             long B = residPre.shape[0], T = residPre.shape[1];
-            int Hh = _c.NHeads, dh = _c.DHead, D = _c.DModel;
+            int dh = _c.DHead, D = _c.DModel;
+
+            // Heads whose outputs the engine replaces everywhere are not computed at all; Hh counts the others.
+            var replaced = _ic?.ReplacedHeads(l, residPre);
+            if (replaced is not null && ((_hooks is not null && !_hooks.IsEmpty) || _cache is not null))
+                throw new InvalidOperationException($"Block {l}: the patching engine replaces {_c.NHeads - replaced.Computed.Length} head(s) without computing them, " +
+                    "but hooks or a cache observe this pass and would miss them; attach the hooks before the patched run is set up.");
+            int Hh = replaced?.Computed.Length ?? _c.NHeads;
+            if (Hh == 0) return replaced!.Sum.Plus(a.b_O).expand(B, T, D);
 
             // Per-head inputs exist only when patched or hooked: [k, H, B, T, D] with k = 1 or 3. The engine may compute
             // its heads' Q, K and V itself (most heads sharing one input); hooks on the inputs always see them dense.
             bool hookQkv = Wants(n[QInput]) || Wants(n[KInput]) || Wants(n[VInput]);
             bool hookPerHead = hookQkv || Wants(n[AttnIn]) || Wants(n[Ln1Scale]) || Wants(n[Ln1Normalized]);
-            var projection = new AttentionProjection(_c, w);
+            var projection = new AttentionProjection(_c, w, replaced);
             var inputs = _ic?.AttentionInputs(l, residPre);
             var direct = inputs is not null && !hookPerHead ? inputs.Project(projection) : null;
             var perHead = direct is null ? inputs?.Dense(Hh) : null;
@@ -353,9 +361,9 @@ public sealed class HookedTransformer : nn.Module
                 Tensor Project(Tensor xs, Tensor W, Tensor bias) => // [H, B*T, D] x [H, D, dh] -> [B, T, H, dh]
                     bmm(xs, W).Plus(bias.unsqueeze(1)).view(Hh, B, T, dh).permute(1, 2, 0, 3);
                 var xq = normed.narrow(0, 0, Hh);
-                q = Project(xq, a.W_Q, a.b_Q);
-                k = Project(kinds == 3 ? normed.narrow(0, Hh, Hh) : xq, a.W_K, a.b_K);
-                v = Project(kinds == 3 ? normed.narrow(0, 2 * Hh, Hh) : xq, a.W_V, a.b_V);
+                q = Project(xq, projection.Weight(0), projection.Bias(0));
+                k = Project(kinds == 3 ? normed.narrow(0, Hh, Hh) : xq, projection.Weight(1), projection.Bias(1));
+                v = Project(kinds == 3 ? normed.narrow(0, 2 * Hh, Hh) : xq, projection.Weight(2), projection.Bias(2));
             }
             q = H(n[Q], q);
             k = H(n[K], k);
@@ -375,17 +383,19 @@ public sealed class HookedTransformer : nn.Module
 
             Tensor attnOut;
             bool needResults = (_ic?.NeedsHeadResults(l) ?? false) || Wants(n[Result]);
+            var W_O = projection.Output;
             if (needResults)
             {
-                var results = einsum("bthd,hdD->hbtD", z, a.W_O); // [H, B, T, D]
+                var results = einsum("bthd,hdD->hbtD", z, W_O); // [H, B, T, D]
                 if (Wants(n[Result])) results = H(n[Result], results.permute(1, 2, 0, 3)).permute(2, 0, 1, 3);
                 _ic?.OnSource(SourceSite.HeadResults, l, results);
-                attnOut = results.sum(dim: 0).PlusIntoFresh(a.b_O);
+                attnOut = results.sum(dim: 0);
             }
             else
             {
-                attnOut = z.reshape(B, T, Hh * dh).matmul(a.W_O.reshape(Hh * dh, D)).PlusIntoFresh(a.b_O);
+                attnOut = z.reshape(B, T, Hh * dh).matmul(W_O.reshape(Hh * dh, D));
             }
+            attnOut = replaced is null ? attnOut.PlusIntoFresh(a.b_O) : attnOut.PlusInPlace(replaced.Sum).PlusInPlace(a.b_O);
             return H(n[AttnOut], attnOut);
         }
 

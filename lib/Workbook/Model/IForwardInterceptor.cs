@@ -17,6 +17,14 @@ public enum SourceSite
     MlpOut,
 }
 
+/// <summary>
+/// Heads of one block the model need not compute (see <see cref="IForwardInterceptor.ReplacedHeads"/>):
+/// <paramref name="Computed"/> the heads it does compute, ascending, also as an int64 tensor on the model's device
+/// (<paramref name="ComputedIndex"/>); <paramref name="Sum"/> the other heads' outputs summed, [B or 1, T or 1, D],
+/// which takes their place in the attention output.
+/// </summary>
+public sealed record HeadReplacement(long[] Computed, Tensor ComputedIndex, Tensor Sum);
+
 /// <summary>Where the model lets an interceptor replace what a destination reads.</summary>
 public enum DestinationSite
 {
@@ -43,6 +51,16 @@ public interface IForwardInterceptor
 
     /// <summary>Whether to report this block's per-head outputs (<see cref="SourceSite.HeadResults"/>; they cost a product of their own).</summary>
     bool NeedsHeadResults(int layer) => false;
+
+    /// <summary>
+    /// Heads of block <paramref name="layer"/> whose outputs every reader, at every position, takes from the engine
+    /// instead: the model then computes only <see cref="HeadReplacement.Computed"/> (their Q, K, V, attention and
+    /// output), adds <see cref="HeadReplacement.Sum"/> for the others, and reports only the computed heads'
+    /// outputs (<see cref="SourceSite.HeadResults"/>, in that order) and inputs (<see cref="AttentionInputs"/>, numbered
+    /// among them). Null: every head is computed. Asked once per block, before <see cref="AttentionInputs"/>; a pass
+    /// with hooks or a cache refuses a replacement (they would see heads that were never computed).
+    /// </summary>
+    HeadReplacement? ReplacedHeads(int layer, Tensor residPre) => null;
 
     /// <summary>The inputs of block <paramref name="layer"/>'s heads, or null: every head reads <paramref name="residPre"/>.</summary>
     HeadInputs? AttentionInputs(int layer, Tensor residPre) => null;

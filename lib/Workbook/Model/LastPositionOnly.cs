@@ -13,6 +13,7 @@ public sealed class LastPositionOnly(IForwardInterceptor? inner = null) : IForwa
 
     public void OnSource(SourceSite site, int layer, Tensor value) => _inner?.OnSource(site, layer, value);
     public bool NeedsHeadResults(int layer) => _inner?.NeedsHeadResults(layer) ?? false;
+    public HeadReplacement? ReplacedHeads(int layer, Tensor residPre) => _inner?.ReplacedHeads(layer, residPre);
     public HeadInputs? AttentionInputs(int layer, Tensor residPre) => _inner?.AttentionInputs(layer, residPre);
 
     public Tensor? Destination(DestinationSite site, int layer, Tensor current)

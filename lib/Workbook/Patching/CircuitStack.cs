@@ -107,9 +107,9 @@ public static class CircuitStack
         long batch = input.shape[0];
         // Engines are planned up front (small host work and a few index tensors each) so that circuits can be grouped by
         // the blocks whose per-head outputs they need; their activation buffers appear only during their own forward.
-        var engines = masks.Select(m => Patcher.Interceptor(model, m, values)).ToArray();
+        var engines = masks.Select(m => Patcher.Interceptor(model, m, values, replaceHeads: model.AttachedHookScopes == 0)).ToArray();
         var groups = Enumerable.Range(0, masks.Count)
-            .GroupBy(i => HeadResultSignature(engines[i], graph.Config.NLayers))
+            .GroupBy(i => HeadResultSignature(engines[i], graph.Config.NLayers) + "|" + ReplacedHeadSignature(engines[i], graph.Config.NLayers))
             .SelectMany(g => g.Chunk(circuitsPerForward)).ToList();
         foreach (var chunk in groups)
         {
@@ -135,6 +135,11 @@ public static class CircuitStack
 
     static string HeadResultSignature(IForwardInterceptor engine, int layers) =>
         string.Concat(Enumerable.Range(0, layers).Select(l => engine.NeedsHeadResults(l) ? '1' : '0'));
+
+    /// <summary>The heads each block computes: circuits in one forward must compute the same heads.</summary>
+    static string ReplacedHeadSignature(IForwardInterceptor engine, int layers) =>
+        string.Join(";", Enumerable.Range(0, layers).Select(l => engine is EdgePatcher e ? e.ComputedHeads(l) : engine is NodePatcher n ? n.ComputedHeads(l) : null)
+            .Select(c => c is null ? "all" : string.Join(",", c)));
 }
 
 /// <summary>
@@ -154,6 +159,18 @@ internal sealed class StackedInterceptor(IReadOnlyList<IForwardInterceptor> circ
 
     // CircuitStack groups circuits so that their engines agree here.
     public bool NeedsHeadResults(int layer) => circuits.Any(c => c.NeedsHeadResults(layer));
+
+    // CircuitStack groups circuits whose engines compute the same heads; each contributes its replaced heads' sum for its slice.
+    public HeadReplacement? ReplacedHeads(int layer, Tensor residPre)
+    {
+        var parts = circuits.Select((c, i) => c.ReplacedHeads(layer, Slice(residPre, 0, i))).ToArray();
+        if (parts.All(p => p is null)) return null;
+        if (parts.Any(p => p is null) || parts.Any(p => !p!.Computed.SequenceEqual(parts[0]!.Computed)))
+            throw new InvalidOperationException("Circuits stacked in one forward pass must compute the same heads.");
+        long T = residPre.shape[1], D = residPre.shape[2];
+        var sum = cat(parts.Select(p => p!.Sum.expand(promptsPerCircuit, T, D)).ToArray(), 0);
+        return new HeadReplacement(parts[0]!.Computed, parts[0]!.ComputedIndex, sum);
+    }
 
     public HeadInputs? AttentionInputs(int layer, Tensor residPre)
     {

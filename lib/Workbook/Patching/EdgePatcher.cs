@@ -18,6 +18,12 @@ namespace Workbook.Patching;
 /// Positions where a site patches nothing (a never-patched prefix) are skipped. Token-specific masks use a
 /// position-major buffer and batched products over positions.
 ///
+/// Heads replaced everywhere: a head whose every out-edge, at every position, reads its patch value (118 of GPT-2 small's
+/// 144 heads when an IOI circuit's complement is ablated) is not computed at all. Its patch value goes into the residual
+/// stream in its place (<see cref="IForwardInterceptor.ReplacedHeads"/>), so its Δ is exactly zero: its Δ row is never
+/// written, no plan reads it, and its own inputs are not formed. Attention sites then number rows among the computed
+/// heads. Only when the caller allows it (no hooks or cache observe the pass).
+///
 /// General path (masks that require gradients or differ per prompt): Δ is kept per block as separate autograd
 /// tensors and each site is an explicit einsum over them; exact and differentiable, for attribution and training.
 /// </summary>
@@ -97,6 +103,9 @@ internal sealed class EdgePatcher : IForwardInterceptor
     readonly int[] _attentionSite, _mlpSite;
     readonly int _endSite;
     readonly int _nSources;
+    readonly bool[] _replaced;               // per source: a head replaced everywhere (never computed)
+    readonly long[]?[] _computed;            // per block with replaced heads: the heads computed, ascending
+    readonly Func<Tensor>?[] _computedIndex, _replacedIndex;
 
     Tensor? _delta;   // Flat: [S, B*T*D]; PositionMajor: [T, S, B, D]
     Tensor? _sum;     // running Σ Δ over recorded sources, shaped like one Δ row
@@ -107,7 +116,8 @@ internal sealed class EdgePatcher : IForwardInterceptor
 
     /// <param name="device">Where the forward pass runs (the model's device); the plans' small tensors are put there
     /// whatever device the masks live on.</param>
-    public EdgePatcher(PatchMasks masks, PatchValues values, Device device)
+    /// <param name="replaceHeads">Whether heads patched everywhere may go uncomputed (false when hooks or a cache observe the pass).</param>
+    public EdgePatcher(PatchMasks masks, PatchValues values, Device device, bool replaceHeads = true)
     {
         _masks = masks;
         _device = device;
@@ -133,6 +143,10 @@ internal sealed class EdgePatcher : IForwardInterceptor
             }
         }
         _plans = new SitePlan[masks.Sites.Count];
+        _replaced = new bool[_nSources];
+        _computed = new long[]?[L];
+        _computedIndex = new Func<Tensor>?[L];
+        _replacedIndex = new Func<Tensor>?[L];
         if (_layout == Layout.General)
         {
             _needed = masks.SourcePatched();
@@ -141,17 +155,55 @@ internal sealed class EdgePatcher : IForwardInterceptor
         _needed = new bool[_nSources];
         var host = HostCopies(masks.Masks);
         var staging = new Staging();
+        if (replaceHeads) FindReplacedHeads(host, staging);
         for (int i = 0; i < _plans.Length; i++)
         {
             _plans[i] = Plan(host[i], masks.Masks[i]?.shape, masks.Sites[i], staging);
             var p = _plans[i];
             if (!p.Patched) continue;
             if (p.A != 0)
-                for (int s = 0; s < masks.Sites[i].SourceCount; s++) _needed[s] = true;
-            foreach (var c in p.Columns) _needed[c] = true;
+                for (int s = 0; s < masks.Sites[i].SourceCount; s++) _needed[s] |= !_replaced[s];
+            foreach (var c in p.Columns) _needed[c] |= !_replaced[c];
         }
         _usesRunningSum = _plans.Any(p => p.Patched && p.A != 0);
         staging.Upload(_device, _values?.dtype ?? ScalarType.Float32);
+    }
+
+    /// <summary>
+    /// Marks the heads that every site reading them patches at every position (mask 1 throughout their column) and
+    /// stages, per block with such heads, the computed heads' and the replaced heads' indices.
+    /// </summary>
+    void FindReplacedHeads(float[]?[] host, Staging staging)
+    {
+        var graph = _masks.Graph;
+        int heads = graph.Config.NHeads;
+        var everywhere = new bool[_nSources];
+        var read = new bool[_nSources];
+        Array.Fill(everywhere, true);
+        for (int i = 0; i < host.Length; i++)
+        {
+            var site = _masks.Sites[i];
+            var m = host[i];
+            for (int c = 0; c < site.SourceCount; c++)
+            {
+                int s = site.FirstSource + c;
+                read[s] = true;
+                if (!everywhere[s]) continue;
+                if (m is null) { everywhere[s] = false; continue; }
+                for (int j = c; j < m.Length; j += site.SourceCount)
+                    if (m[j] != 1) { everywhere[s] = false; break; }
+            }
+        }
+        for (int l = 0; l < graph.Config.NLayers; l++)
+        {
+            int first = _index.FirstHead[l];
+            var replaced = Enumerable.Range(0, heads).Where(h => read[first + h] && everywhere[first + h]).ToArray();
+            if (replaced.Length == 0) continue;
+            foreach (int h in replaced) _replaced[first + h] = true;
+            _computed[l] = Enumerable.Range(0, heads).Where(h => !_replaced[first + h]).Select(h => (long)h).ToArray();
+            _computedIndex[l] = staging.Long(_computed[l]!);
+            _replacedIndex[l] = staging.Long(replaced.Select(h => (long)(first + h)).ToArray());
+        }
     }
 
     /// <summary>
@@ -192,6 +244,11 @@ internal sealed class EdgePatcher : IForwardInterceptor
         if (m is null || shape is null) return plan;
         int tm = (int)shape[1], rows = site.Rows, ns = site.SourceCount; // m is [tm, rows, ns]
         int width = rows * ns;
+        // Replaced sources have Δ = 0, so their columns cost nothing either way; replaced heads' inputs are never formed.
+        int heads = _masks.Graph.Config.NHeads;
+        var computed = site.Kind == SiteKind.Attention ? _computed[site.Block] : null;
+        bool RowRead(int r) => computed is null || !_replaced[_index.FirstHead[site.Block] + r % heads];
+        bool ColumnRead(int c) => !_replaced[site.FirstSource + c];
         int t0 = 0;
         while (t0 < tm && Array.TrueForAll(m.AsSpan(t0 * width, width).ToArray(), v => v == 0)) t0++;
         if (t0 == tm) return plan;
@@ -200,6 +257,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
             for (int r = 0; r < rows; r++)
                 for (int c = 0; c < ns; c++)
                 {
+                    if (!RowRead(r) || !ColumnRead(c)) continue;
                     float v = m[t * width + r * ns + c];
                     if (v != 0) nonzeroFor[0][c] = true;
                     if (v != 1) nonzeroFor[1][c] = true;
@@ -218,23 +276,25 @@ internal sealed class EdgePatcher : IForwardInterceptor
         {
             int tp = tm == 1 ? 1 : tm - t0, tStart = tm == 1 ? 0 : t0;
             float Entry(int t, int r, int j) => m[(tStart + t) * width + r * ns + (int)cols[j]] - a;
-            var active = Enumerable.Range(0, rows).Where(r => Enumerable.Range(0, tp).Any(t => Enumerable.Range(0, cols.Length).Any(j => Entry(t, r, j) != 0))).ToArray();
+            var read = Enumerable.Range(0, rows).Where(RowRead).ToArray();
+            var active = read.Where(r => Enumerable.Range(0, tp).Any(t => Enumerable.Range(0, cols.Length).Any(j => Entry(t, r, j) != 0))).ToArray();
             // When most destinations need their own input, giving every row one is cheaper than a shared projection
             // plus gathers and scatters of the rest: the model then takes its dense per-head path.
-            if (active.Length >= 0.6 * rows) active = Enumerable.Range(0, rows).ToArray();
+            if (active.Length >= 0.6 * read.Length) active = read;
             var corr = new float[tp * active.Length * cols.Length];
             for (int t = 0; t < tp; t++)
                 for (int i = 0; i < active.Length; i++)
                     for (int j = 0; j < cols.Length; j++)
                         corr[(t * active.Length + i) * cols.Length + j] = Entry(t, active[i], j);
-            plan.ActiveRows = active.Select(r => (long)r).ToArray();
+            // Rows are numbered among the computed heads (kind · n_computed + rank), as the model's projection numbers them.
+            plan.ActiveRows = computed is null ? active.Select(r => (long)r).ToArray()
+                : active.Select(r => (long)(r / heads * computed.Length + Array.IndexOf(computed, (long)(r % heads)))).ToArray();
             staging.Float(corr, _layout == Layout.Flat ? new long[] { active.Length, cols.Length } : new long[] { tp, active.Length, cols.Length },
                 t => plan.Correction = t);
             staging.Long(cols, t => plan.ColumnIndex = t);
             if (site.Kind == SiteKind.Attention && active.Length > 0)
             {
-                int heads = _masks.Graph.Config.NHeads;
-                var layout = SparseHeadIndex.Layout(plan.ActiveRows, site.Rows / heads, heads);
+                var layout = SparseHeadIndex.Layout(plan.ActiveRows, site.Rows / heads, computed?.Length ?? heads);
                 var kinds = layout.Select(k => k is null ? null : new StagedKindRows(k.Heads.Length, staging.Long(k.Heads), k.Selection is null ? null : staging.Long(k.Selection))).ToArray();
                 staging.AfterUpload(() => plan.HeadIndex = new SparseHeadIndex(kinds.Select(k => k is null ? null
                     : new SparseHeadIndex.KindRows(k.Count, k.Heads(), k.Selection?.Invoke())).ToArray()));
@@ -311,6 +371,14 @@ internal sealed class EdgePatcher : IForwardInterceptor
         switch (site)
         {
             case SourceSite.Embedding: Record(_index.ResidStart, value.unsqueeze(0)); break;
+            case SourceSite.HeadResults when _computed[layer] is { } computed:
+                for (int j = 0; j < computed.Length; j++)
+                {
+                    if (!_needed[_index.FirstHead[layer] + computed[j]]) continue;
+                    using var row = value.narrow(0, j, 1);
+                    Record(_index.FirstHead[layer] + (int)computed[j], row);
+                }
+                break;
             case SourceSite.HeadResults: Record(_index.FirstHead[layer], value); break;
             case SourceSite.MlpOut when _index.Mlp[layer] >= 0: Record(_index.Mlp[layer], value.unsqueeze(0)); break;
         }
@@ -322,6 +390,18 @@ internal sealed class EdgePatcher : IForwardInterceptor
         for (int h = 0; h < _masks.Graph.Config.NHeads; h++)
             if (_needed[first + h]) return true;
         return false;
+    }
+
+    /// <summary>The heads block <paramref name="layer"/> computes when some are replaced, or null when it computes all.</summary>
+    public IReadOnlyList<long>? ComputedHeads(int layer) => _computed[layer];
+
+    public HeadReplacement? ReplacedHeads(int layer, Tensor residPre)
+    {
+        if (_computed[layer] is not { } computed) return null;
+        // Zero ablation has no values: the replaced heads contribute nothing.
+        var sum = _values is null ? zeros(1, 1, residPre.shape[2], dtype: residPre.dtype, device: residPre.device)
+            : _values.index_select(0, _replacedIndex[layer]!()).sum(dim: 0);
+        return new HeadReplacement(computed, _computedIndex[layer]!(), sum);
     }
 
     public HeadInputs? AttentionInputs(int layer, Tensor residPre)

@@ -8,7 +8,9 @@ namespace Workbook.Patching;
 /// <summary>
 /// The patching equation on the residual (node) graph: each residual node (Resid Mid, Resid Post, Resid End)
 /// takes <c>value + Σ_src mask · (patch[src] − current[src])</c> over its incoming sources. Patching a head's
-/// single out-edge replaces its contribution for everything downstream: node ablation.
+/// single out-edge replaces its contribution for everything downstream: node ablation. A head patched at every
+/// position (mask 1 throughout its column, e.g. every head outside an ablated circuit's complement) is not computed at
+/// all: its patch value takes its place in the attention output (<see cref="IForwardInterceptor.ReplacedHeads"/>).
 /// </summary>
 internal sealed class NodePatcher : IForwardInterceptor
 {
@@ -18,14 +20,18 @@ internal sealed class NodePatcher : IForwardInterceptor
     readonly bool[] _needed;
     readonly Tensor?[] _current;
     readonly int[] _midSite, _postSite;
+    readonly long[]?[] _computed;          // per block with replaced heads: the heads computed, ascending
+    readonly Tensor?[] _computedIndex, _replacedIndex;
 
-    public NodePatcher(PatchMasks masks, PatchValues values)
+    /// <param name="replaceHeads">Whether heads patched everywhere may go uncomputed (false when hooks or a cache observe the pass).</param>
+    /// <param name="device">Where the forward pass runs (the model's device), for the head indices.</param>
+    public NodePatcher(PatchMasks masks, PatchValues values, Device device, bool replaceHeads = true)
     {
         _masks = masks;
         _values = values.Values;
         var graph = masks.Graph;
         _index = new SourceIndex(graph);
-        _needed = masks.SourcePatched();
+        _needed = (bool[])masks.SourcePatched().Clone(); // the masks' own copy is shared: replaced heads are cleared below
         _current = new Tensor?[graph.Sources.Count];
         int L = graph.Config.NLayers;
         _midSite = Enumerable.Repeat(-1, L).ToArray();
@@ -35,6 +41,50 @@ internal sealed class NodePatcher : IForwardInterceptor
             var s = masks.Sites[i];
             if (s.Kind == SiteKind.ResidMid) _midSite[s.Block] = i;
             else _postSite[s.Block] = i; // Resid Post b, or Resid End for the last block
+        }
+        _computed = new long[]?[L];
+        _computedIndex = new Tensor?[L];
+        _replacedIndex = new Tensor?[L];
+        if (replaceHeads) FindReplacedHeads(device);
+    }
+
+    /// <summary>
+    /// Heads whose every reading site patches them at every position and prompt, with masks that need no gradient; they
+    /// leave <c>_needed</c> (their Δ is zero once their patch value replaces them).
+    /// </summary>
+    void FindReplacedHeads(Device device)
+    {
+        var graph = _masks.Graph;
+        int n = graph.Sources.Count, heads = graph.Config.NHeads;
+        var everywhere = new bool[n];
+        var read = new bool[n];
+        Array.Fill(everywhere, true);
+        for (int i = 0; i < _masks.Sites.Count; i++)
+        {
+            var site = _masks.Sites[i];
+            var m = _masks.Masks[i];
+            bool[]? ones = null;
+            if (m is not null && !m.requires_grad)
+            {
+                using var all = m.detach().eq(1).all(0).all(0).all(0).cpu(); // [sources]
+                ones = all.data<bool>().ToArray();
+            }
+            for (int c = 0; c < site.SourceCount; c++)
+            {
+                read[site.FirstSource + c] = true;
+                if (ones is null || !ones[c]) everywhere[site.FirstSource + c] = false;
+            }
+        }
+        for (int l = 0; l < graph.Config.NLayers; l++)
+        {
+            int first = _index.FirstHead[l];
+            var replaced = Enumerable.Range(0, heads).Where(h => read[first + h] && everywhere[first + h]).ToArray();
+            if (replaced.Length == 0) continue;
+            foreach (int h in replaced) _needed[first + h] = false;
+            _computed[l] = Enumerable.Range(0, heads).Except(replaced).Select(h => (long)h).ToArray();
+            // In the caller's dispose scope (Patcher.Run's), which outlives the forward pass.
+            _computedIndex[l] = tensor(_computed[l]!, device: device);
+            _replacedIndex[l] = tensor(replaced.Select(h => (long)(first + h)).ToArray(), device: device);
         }
     }
 
@@ -47,7 +97,8 @@ internal sealed class NodePatcher : IForwardInterceptor
             case SourceSite.MlpOut when _index.Mlp[layer] >= 0: _current[_index.Mlp[layer]] = value; break;
             case SourceSite.HeadResults:
                 int first = _index.FirstHead[layer];
-                for (int h = 0; h < value.shape[0]; h++) _current[first + h] = value[h];
+                var computed = _computed[layer];
+                for (int h = 0; h < value.shape[0]; h++) _current[first + (int)(computed?[h] ?? h)] = value[h];
                 break;
         }
     }
@@ -58,6 +109,18 @@ internal sealed class NodePatcher : IForwardInterceptor
         for (int h = 0; h < _masks.Graph.Config.NHeads; h++)
             if (_needed[first + h]) return true;
         return false;
+    }
+
+    /// <summary>The heads block <paramref name="layer"/> computes when some are replaced, or null when it computes all.</summary>
+    public IReadOnlyList<long>? ComputedHeads(int layer) => _computed[layer];
+
+    public HeadReplacement? ReplacedHeads(int layer, Tensor residPre)
+    {
+        if (_computed[layer] is not { } computed) return null;
+        // Zero ablation has no values: the replaced heads contribute nothing.
+        var sum = _values is null ? zeros(1, 1, residPre.shape[2], dtype: residPre.dtype, device: residPre.device)
+            : _values.index_select(0, _replacedIndex[layer]!).sum(dim: 0);
+        return new HeadReplacement(computed, _computedIndex[layer]!, sum);
     }
 
     public Tensor? Destination(DestinationSite site, int layer, Tensor current) => site switch

@@ -21,7 +21,8 @@ public static class Patcher
         // model's device once here, rather than failing deep inside the forward pass. Masks may live anywhere.
         using var scope = NewDisposeScope();
         if (values.Values is { } pv && !Devices.Same(pv.device, model.Device)) values = new PatchValues(pv.to(model.Device));
-        var patcher = Interceptor(model, masks, values);
+        // Hooks would miss heads the engine replaces without computing them: with any, every head is computed.
+        var patcher = Interceptor(model, masks, values, replaceHeads: hooks is null && model.AttachedHookScopes == 0);
         if (lastPositionOnly) patcher = new LastPositionOnly(patcher);
         return model.Forward(input, hooks, patcher).MoveToOuterDisposeScope();
     }
@@ -48,9 +49,12 @@ public static class Patcher
         }
     }
 
-    /// <summary>The engine for one circuit's masks on the graph's view; the values must already be on the model's device.</summary>
-    internal static IForwardInterceptor Interceptor(HookedTransformer model, PatchMasks masks, PatchValues values) =>
-        masks.Graph.View == GraphView.Factorized ? new EdgePatcher(masks, values, model.Device) : new NodePatcher(masks, values);
+    /// <summary>
+    /// The engine for one circuit's masks on the graph's view; the values must already be on the model's device.
+    /// <paramref name="replaceHeads"/>: heads patched everywhere may go uncomputed (only for passes no hook or cache observes).
+    /// </summary>
+    internal static IForwardInterceptor Interceptor(HookedTransformer model, PatchMasks masks, PatchValues values, bool replaceHeads) =>
+        masks.Graph.View == GraphView.Factorized ? new EdgePatcher(masks, values, model.Device, replaceHeads) : new NodePatcher(masks, values, model.Device, replaceHeads);
 }
 
 /// <summary>Evaluating a circuit under a methodology in one call: patch values, masks and the patched run.</summary>

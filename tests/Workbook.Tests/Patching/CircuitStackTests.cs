@@ -95,7 +95,9 @@ public class CircuitStackTests(ITestOutputHelper output)
         var one = CircuitStack.Logits(model, masks, values, batch.Clean, circuitsPerForward: 1);
         var stacked = new Tensor[sets.Count];
         int forwards = CircuitStack.ForEach(model, masks, values, batch.Clean, circuitsPerForward: 4, (i, logits) => stacked[i] = logits.clone().DetachFromDisposeScope());
-        Assert.InRange(forwards, 3, 6); // 9 circuits, 4 per forward: 3 forwards, more when engines need per-head outputs in different blocks
+        // 9 circuits, 4 per forward: 3 forwards, more when engines need per-head outputs in different blocks or compute
+        // different heads (random circuits leave different heads patched everywhere), never more than one per circuit.
+        Assert.InRange(forwards, 3, 9);
         double worst = 0;
         for (int i = 0; i < sets.Count; i++)
         {
