@@ -59,20 +59,29 @@ internal sealed class NodePatcher : IForwardInterceptor
         var everywhere = new bool[n];
         var read = new bool[n];
         Array.Fill(everywhere, true);
+        // Per site and source: is the mask 1 at every prompt, position and row? One transfer for all sites (on a GPU each
+        // would wait for the queue). Masks that need gradients are never replaced.
+        var flagged = Enumerable.Range(0, _masks.Sites.Count).Where(i => _masks.Masks[i] is { requires_grad: false }).ToArray();
+        var ones = new bool[_masks.Sites.Count][];
+        if (flagged.Length > 0)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var all = cat(flagged.Select(i => _masks.Masks[i]!.eq(1).flatten(0, 2).all(0)).ToArray()).cpu().data<bool>().ToArray();
+            int offset = 0;
+            foreach (int i in flagged)
+            {
+                ones[i] = all.AsSpan(offset, _masks.Sites[i].SourceCount).ToArray();
+                offset += _masks.Sites[i].SourceCount;
+            }
+        }
         for (int i = 0; i < _masks.Sites.Count; i++)
         {
             var site = _masks.Sites[i];
-            var m = _masks.Masks[i];
-            bool[]? ones = null;
-            if (m is not null && !m.requires_grad)
-            {
-                using var all = m.detach().eq(1).all(0).all(0).all(0).cpu(); // [sources]
-                ones = all.data<bool>().ToArray();
-            }
             for (int c = 0; c < site.SourceCount; c++)
             {
                 read[site.FirstSource + c] = true;
-                if (ones is null || !ones[c]) everywhere[site.FirstSource + c] = false;
+                if (ones[i] is not { } flags || !flags[c]) everywhere[site.FirstSource + c] = false;
             }
         }
         for (int l = 0; l < graph.Config.NLayers; l++)
