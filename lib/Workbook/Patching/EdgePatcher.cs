@@ -105,7 +105,8 @@ internal sealed class EdgePatcher : IForwardInterceptor
     readonly int _nSources;
     readonly bool[] _replaced;               // per source: a head replaced everywhere (never computed)
     readonly long[]?[] _computed;            // per block with replaced heads: the heads computed, ascending
-    readonly Func<Tensor>?[] _computedIndex, _replacedIndex;
+    readonly Func<Tensor>?[] _computedIndex;
+    readonly RowRuns?[] _replacedRuns;      // per block with replaced heads: their source indices, to sum their patch values
 
     Tensor? _delta;   // Flat: [S, B*T*D]; PositionMajor: [T, S, B, D]
     Tensor? _sum;     // running Σ Δ over recorded sources, shaped like one Δ row
@@ -146,7 +147,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
         _replaced = new bool[_nSources];
         _computed = new long[]?[L];
         _computedIndex = new Func<Tensor>?[L];
-        _replacedIndex = new Func<Tensor>?[L];
+        _replacedRuns = new RowRuns?[L];
         if (_layout == Layout.General)
         {
             _needed = masks.SourcePatched();
@@ -171,7 +172,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
 
     /// <summary>
     /// Marks the heads that every site reading them patches at every position (mask 1 throughout their column) and
-    /// stages, per block with such heads, the computed heads' and the replaced heads' indices.
+    /// stages, per block with such heads, the computed heads' indices.
     /// </summary>
     void FindReplacedHeads(float[]?[] host, Staging staging)
     {
@@ -202,7 +203,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
             foreach (int h in replaced) _replaced[first + h] = true;
             _computed[l] = Enumerable.Range(0, heads).Where(h => !_replaced[first + h]).Select(h => (long)h).ToArray();
             _computedIndex[l] = staging.Long(_computed[l]!);
-            _replacedIndex[l] = staging.Long(replaced.Select(h => (long)(first + h)).ToArray());
+            _replacedRuns[l] = RowRuns.Of(replaced.Select(h => (long)(first + h)).ToArray());
         }
     }
 
@@ -400,7 +401,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
         if (_computed[layer] is not { } computed) return null;
         // Zero ablation has no values: the replaced heads contribute nothing.
         var sum = _values is null ? zeros(1, 1, residPre.shape[2], dtype: residPre.dtype, device: residPre.device)
-            : _values.index_select(0, _replacedIndex[layer]!()).sum(dim: 0);
+            : _replacedRuns[layer]!.Sum(_values);
         return new HeadReplacement(computed, _computedIndex[layer]!(), sum);
     }
 

@@ -21,7 +21,8 @@ internal sealed class NodePatcher : IForwardInterceptor
     readonly Tensor?[] _current;
     readonly int[] _midSite, _postSite;
     readonly long[]?[] _computed;          // per block with replaced heads: the heads computed, ascending
-    readonly Tensor?[] _computedIndex, _replacedIndex;
+    readonly Tensor?[] _computedIndex;
+    readonly RowRuns?[] _replacedRuns;       // per block with replaced heads: their source indices, to sum their patch values
 
     /// <param name="replaceHeads">Whether heads patched everywhere may go uncomputed (false when hooks or a cache observe the pass).</param>
     /// <param name="device">Where the forward pass runs (the model's device), for the head indices.</param>
@@ -44,7 +45,7 @@ internal sealed class NodePatcher : IForwardInterceptor
         }
         _computed = new long[]?[L];
         _computedIndex = new Tensor?[L];
-        _replacedIndex = new Tensor?[L];
+        _replacedRuns = new RowRuns?[L];
         if (replaceHeads) FindReplacedHeads(device);
     }
 
@@ -93,7 +94,7 @@ internal sealed class NodePatcher : IForwardInterceptor
             _computed[l] = Enumerable.Range(0, heads).Except(replaced).Select(h => (long)h).ToArray();
             // In the caller's dispose scope (Patcher.Run's), which outlives the forward pass.
             _computedIndex[l] = tensor(_computed[l]!, device: device);
-            _replacedIndex[l] = tensor(replaced.Select(h => (long)(first + h)).ToArray(), device: device);
+            _replacedRuns[l] = RowRuns.Of(replaced.Select(h => (long)(first + h)).ToArray());
         }
     }
 
@@ -128,7 +129,7 @@ internal sealed class NodePatcher : IForwardInterceptor
         if (_computed[layer] is not { } computed) return null;
         // Zero ablation has no values: the replaced heads contribute nothing.
         var sum = _values is null ? zeros(1, 1, residPre.shape[2], dtype: residPre.dtype, device: residPre.device)
-            : _values.index_select(0, _replacedIndex[layer]!).sum(dim: 0);
+            : _replacedRuns[layer]!.Sum(_values);
         return new HeadReplacement(computed, _computedIndex[layer]!, sum);
     }
 
