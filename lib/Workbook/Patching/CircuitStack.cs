@@ -138,8 +138,7 @@ public static class CircuitStack
 
     /// <summary>The heads each block computes: circuits in one forward must compute the same heads.</summary>
     static string ReplacedHeadSignature(IForwardInterceptor engine, int layers) =>
-        string.Join(";", Enumerable.Range(0, layers).Select(l => engine is EdgePatcher e ? e.ComputedHeads(l) : engine is NodePatcher n ? n.ComputedHeads(l) : null)
-            .Select(c => c is null ? "all" : string.Join(",", c)));
+        string.Join(";", Enumerable.Range(0, layers).Select(l => (engine as IReplacesHeads)?.ComputedHeads(l) is { } c ? string.Join(",", c) : "all"));
 }
 
 /// <summary>

@@ -27,7 +27,7 @@ namespace Workbook.Patching;
 /// General path (masks that require gradients or differ per prompt): Δ is kept per block as separate autograd
 /// tensors and each site is an explicit einsum over them; exact and differentiable, for attribution and training.
 /// </summary>
-internal sealed class EdgePatcher : IForwardInterceptor
+internal sealed class EdgePatcher : IForwardInterceptor, IReplacesHeads
 {
     enum Layout { Flat, PositionMajor, General }
 
@@ -103,10 +103,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
     readonly int[] _attentionSite, _mlpSite;
     readonly int _endSite;
     readonly int _nSources;
-    readonly bool[] _replaced;               // per source: a head replaced everywhere (never computed)
-    readonly long[]?[] _computed;            // per block with replaced heads: the heads computed, ascending
-    readonly Func<Tensor>?[] _computedIndex;
-    readonly RowRuns?[] _replacedRuns;      // per block with replaced heads: their source indices, to sum their patch values
+    readonly ReplacedHeadPlan _replaced;
 
     Tensor? _delta;   // Flat: [S, B*T*D]; PositionMajor: [T, S, B, D]
     Tensor? _sum;     // running Σ Δ over recorded sources, shaped like one Δ row
@@ -144,10 +141,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
             }
         }
         _plans = new SitePlan[masks.Sites.Count];
-        _replaced = new bool[_nSources];
-        _computed = new long[]?[L];
-        _computedIndex = new Func<Tensor>?[L];
-        _replacedRuns = new RowRuns?[L];
+        _replaced = ReplacedHeadPlan.None(graph);
         if (_layout == Layout.General)
         {
             _needed = masks.SourcePatched();
@@ -156,28 +150,23 @@ internal sealed class EdgePatcher : IForwardInterceptor
         _needed = new bool[_nSources];
         var host = HostCopies(masks.Masks);
         var staging = new Staging();
-        if (replaceHeads) FindReplacedHeads(host, staging);
+        if (replaceHeads) _replaced = ReplacedHeadPlan.From(graph, PatchedEverywhere(host), staging.Long);
         for (int i = 0; i < _plans.Length; i++)
         {
             _plans[i] = Plan(host[i], masks.Masks[i]?.shape, masks.Sites[i], staging);
             var p = _plans[i];
             if (!p.Patched) continue;
             if (p.A != 0)
-                for (int s = 0; s < masks.Sites[i].SourceCount; s++) _needed[s] |= !_replaced[s];
-            foreach (var c in p.Columns) _needed[c] |= !_replaced[c];
+                for (int s = 0; s < masks.Sites[i].SourceCount; s++) _needed[s] |= !_replaced.IsReplaced(s);
+            foreach (var c in p.Columns) _needed[c] |= !_replaced.IsReplaced((int)c);
         }
         _usesRunningSum = _plans.Any(p => p.Patched && p.A != 0);
         staging.Upload(_device, _values?.dtype ?? ScalarType.Float32);
     }
 
-    /// <summary>
-    /// Marks the heads that every site reading them patches at every position (mask 1 throughout their column) and
-    /// stages, per block with such heads, the computed heads' indices.
-    /// </summary>
-    void FindReplacedHeads(float[]?[] host, Staging staging)
+    /// <summary>Per source: does every site that reads it patch it throughout its column (mask 1 at every position and row)?</summary>
+    bool[] PatchedEverywhere(float[]?[] host)
     {
-        var graph = _masks.Graph;
-        int heads = graph.Config.NHeads;
         var everywhere = new bool[_nSources];
         var read = new bool[_nSources];
         Array.Fill(everywhere, true);
@@ -195,16 +184,8 @@ internal sealed class EdgePatcher : IForwardInterceptor
                     if (m[j] != 1) { everywhere[s] = false; break; }
             }
         }
-        for (int l = 0; l < graph.Config.NLayers; l++)
-        {
-            int first = _index.FirstHead[l];
-            var replaced = Enumerable.Range(0, heads).Where(h => read[first + h] && everywhere[first + h]).ToArray();
-            if (replaced.Length == 0) continue;
-            foreach (int h in replaced) _replaced[first + h] = true;
-            _computed[l] = Enumerable.Range(0, heads).Where(h => !_replaced[first + h]).Select(h => (long)h).ToArray();
-            _computedIndex[l] = staging.Long(_computed[l]!);
-            _replacedRuns[l] = RowRuns.Of(replaced.Select(h => (long)(first + h)).ToArray());
-        }
+        for (int s = 0; s < _nSources; s++) everywhere[s] &= read[s];
+        return everywhere;
     }
 
     /// <summary>
@@ -247,9 +228,9 @@ internal sealed class EdgePatcher : IForwardInterceptor
         int width = rows * ns;
         // Replaced sources have Δ = 0, so their columns cost nothing either way; replaced heads' inputs are never formed.
         int heads = _masks.Graph.Config.NHeads;
-        var computed = site.Kind == SiteKind.Attention ? _computed[site.Block] : null;
-        bool RowRead(int r) => computed is null || !_replaced[_index.FirstHead[site.Block] + r % heads];
-        bool ColumnRead(int c) => !_replaced[site.FirstSource + c];
+        var computed = site.Kind == SiteKind.Attention ? _replaced.ComputedHeads(site.Block) : null;
+        bool RowRead(int r) => computed is null || !_replaced.IsReplaced(_index.FirstHead[site.Block] + r % heads);
+        bool ColumnRead(int c) => !_replaced.IsReplaced(site.FirstSource + c);
         int t0 = 0;
         while (t0 < tm && Array.TrueForAll(m.AsSpan(t0 * width, width).ToArray(), v => v == 0)) t0++;
         if (t0 == tm) return plan;
@@ -372,7 +353,7 @@ internal sealed class EdgePatcher : IForwardInterceptor
         switch (site)
         {
             case SourceSite.Embedding: Record(_index.ResidStart, value.unsqueeze(0)); break;
-            case SourceSite.HeadResults when _computed[layer] is { } computed:
+            case SourceSite.HeadResults when _replaced.ComputedHeads(layer) is { } computed:
                 for (int j = 0; j < computed.Length; j++)
                 {
                     if (!_needed[_index.FirstHead[layer] + computed[j]]) continue;
@@ -394,16 +375,9 @@ internal sealed class EdgePatcher : IForwardInterceptor
     }
 
     /// <summary>The heads block <paramref name="layer"/> computes when some are replaced, or null when it computes all.</summary>
-    public IReadOnlyList<long>? ComputedHeads(int layer) => _computed[layer];
+    public IReadOnlyList<long>? ComputedHeads(int layer) => _replaced.ComputedHeads(layer);
 
-    public HeadReplacement? ReplacedHeads(int layer, Tensor residPre)
-    {
-        if (_computed[layer] is not { } computed) return null;
-        // Zero ablation has no values: the replaced heads contribute nothing.
-        var sum = _values is null ? zeros(1, 1, residPre.shape[2], dtype: residPre.dtype, device: residPre.device)
-            : _replacedRuns[layer]!.Sum(_values);
-        return new HeadReplacement(computed, _computedIndex[layer]!(), sum);
-    }
+    public HeadReplacement? ReplacedHeads(int layer, Tensor residPre) => _replaced.For(layer, _values, residPre);
 
     public HeadInputs? AttentionInputs(int layer, Tensor residPre)
     {

@@ -12,7 +12,7 @@ namespace Workbook.Patching;
 /// position (mask 1 throughout its column, e.g. every head outside an ablated circuit's complement) is not computed at
 /// all: its patch value takes its place in the attention output (<see cref="IForwardInterceptor.ReplacedHeads"/>).
 /// </summary>
-internal sealed class NodePatcher : IForwardInterceptor
+internal sealed class NodePatcher : IForwardInterceptor, IReplacesHeads
 {
     readonly PatchMasks _masks;
     readonly Tensor? _values;
@@ -20,12 +20,10 @@ internal sealed class NodePatcher : IForwardInterceptor
     readonly bool[] _needed;
     readonly Tensor?[] _current;
     readonly int[] _midSite, _postSite;
-    readonly long[]?[] _computed;          // per block with replaced heads: the heads computed, ascending
-    readonly Tensor?[] _computedIndex;
-    readonly RowRuns?[] _replacedRuns;       // per block with replaced heads: their source indices, to sum their patch values
+    readonly ReplacedHeadPlan _replaced;
 
-    /// <param name="replaceHeads">Whether heads patched everywhere may go uncomputed (false when hooks or a cache observe the pass).</param>
     /// <param name="device">Where the forward pass runs (the model's device), for the head indices.</param>
+    /// <param name="replaceHeads">Whether heads patched everywhere may go uncomputed (false when hooks or a cache observe the pass).</param>
     public NodePatcher(PatchMasks masks, PatchValues values, Device device, bool replaceHeads = true)
     {
         _masks = masks;
@@ -43,25 +41,25 @@ internal sealed class NodePatcher : IForwardInterceptor
             if (s.Kind == SiteKind.ResidMid) _midSite[s.Block] = i;
             else _postSite[s.Block] = i; // Resid Post b, or Resid End for the last block
         }
-        _computed = new long[]?[L];
-        _computedIndex = new Tensor?[L];
-        _replacedRuns = new RowRuns?[L];
-        if (replaceHeads) FindReplacedHeads(device);
+        _replaced = replaceHeads ? ReplacedHeadPlan.From(graph, PatchedEverywhere(), heads =>
+        {
+            // In the caller's dispose scope (Patcher.Run's), which outlives the forward pass.
+            var t = tensor(heads, device: device);
+            return () => t;
+        }) : ReplacedHeadPlan.None(graph);
+        for (int s = 0; s < _needed.Length; s++) _needed[s] &= !_replaced.IsReplaced(s);
     }
 
     /// <summary>
-    /// Heads whose every reading site patches them at every position and prompt, with masks that need no gradient; they
-    /// leave <c>_needed</c> (their Δ is zero once their patch value replaces them).
+    /// Per source: does every site that reads it patch it at every prompt, position and row, with a mask that needs no
+    /// gradient? One transfer for all sites (on a GPU each would wait for the queue).
     /// </summary>
-    void FindReplacedHeads(Device device)
+    bool[] PatchedEverywhere()
     {
-        var graph = _masks.Graph;
-        int n = graph.Sources.Count, heads = graph.Config.NHeads;
+        int n = _masks.Graph.Sources.Count;
         var everywhere = new bool[n];
         var read = new bool[n];
         Array.Fill(everywhere, true);
-        // Per site and source: is the mask 1 at every prompt, position and row? One transfer for all sites (on a GPU each
-        // would wait for the queue). Masks that need gradients are never replaced.
         var flagged = Enumerable.Range(0, _masks.Sites.Count).Where(i => _masks.Masks[i] is { requires_grad: false }).ToArray();
         var ones = new bool[_masks.Sites.Count][];
         if (flagged.Length > 0)
@@ -85,17 +83,8 @@ internal sealed class NodePatcher : IForwardInterceptor
                 if (ones[i] is not { } flags || !flags[c]) everywhere[site.FirstSource + c] = false;
             }
         }
-        for (int l = 0; l < graph.Config.NLayers; l++)
-        {
-            int first = _index.FirstHead[l];
-            var replaced = Enumerable.Range(0, heads).Where(h => read[first + h] && everywhere[first + h]).ToArray();
-            if (replaced.Length == 0) continue;
-            foreach (int h in replaced) _needed[first + h] = false;
-            _computed[l] = Enumerable.Range(0, heads).Except(replaced).Select(h => (long)h).ToArray();
-            // In the caller's dispose scope (Patcher.Run's), which outlives the forward pass.
-            _computedIndex[l] = tensor(_computed[l]!, device: device);
-            _replacedRuns[l] = RowRuns.Of(replaced.Select(h => (long)(first + h)).ToArray());
-        }
+        for (int s = 0; s < n; s++) everywhere[s] &= read[s];
+        return everywhere;
     }
 
     public void OnSource(SourceSite site, int layer, Tensor value)
@@ -107,7 +96,7 @@ internal sealed class NodePatcher : IForwardInterceptor
             case SourceSite.MlpOut when _index.Mlp[layer] >= 0: _current[_index.Mlp[layer]] = value; break;
             case SourceSite.HeadResults:
                 int first = _index.FirstHead[layer];
-                var computed = _computed[layer];
+                var computed = _replaced.ComputedHeads(layer);
                 for (int h = 0; h < value.shape[0]; h++) _current[first + (int)(computed?[h] ?? h)] = value[h];
                 break;
         }
@@ -122,16 +111,9 @@ internal sealed class NodePatcher : IForwardInterceptor
     }
 
     /// <summary>The heads block <paramref name="layer"/> computes when some are replaced, or null when it computes all.</summary>
-    public IReadOnlyList<long>? ComputedHeads(int layer) => _computed[layer];
+    public IReadOnlyList<long>? ComputedHeads(int layer) => _replaced.ComputedHeads(layer);
 
-    public HeadReplacement? ReplacedHeads(int layer, Tensor residPre)
-    {
-        if (_computed[layer] is not { } computed) return null;
-        // Zero ablation has no values: the replaced heads contribute nothing.
-        var sum = _values is null ? zeros(1, 1, residPre.shape[2], dtype: residPre.dtype, device: residPre.device)
-            : _replacedRuns[layer]!.Sum(_values);
-        return new HeadReplacement(computed, _computedIndex[layer]!, sum);
-    }
+    public HeadReplacement? ReplacedHeads(int layer, Tensor residPre) => _replaced.For(layer, _values, residPre);
 
     public Tensor? Destination(DestinationSite site, int layer, Tensor current) => site switch
     {
