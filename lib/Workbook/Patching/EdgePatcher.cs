@@ -167,25 +167,17 @@ internal sealed class EdgePatcher : IForwardInterceptor, IReplacesHeads
     /// <summary>Per source: does every site that reads it patch it throughout its column (mask 1 at every position and row)?</summary>
     bool[] PatchedEverywhere(float[]?[] host)
     {
-        var everywhere = new bool[_nSources];
-        var read = new bool[_nSources];
-        Array.Fill(everywhere, true);
-        for (int i = 0; i < host.Length; i++)
-        {
-            var site = _masks.Sites[i];
-            var m = host[i];
-            for (int c = 0; c < site.SourceCount; c++)
-            {
-                int s = site.FirstSource + c;
-                read[s] = true;
-                if (!everywhere[s]) continue;
-                if (m is null) { everywhere[s] = false; continue; }
-                for (int j = c; j < m.Length; j += site.SourceCount)
-                    if (m[j] != 1) { everywhere[s] = false; break; }
-            }
-        }
-        for (int s = 0; s < _nSources; s++) everywhere[s] &= read[s];
-        return everywhere;
+        var ones = host.Select((m, i) => m is null ? null : ColumnsAllOnes(m, _masks.Sites[i].SourceCount)).ToArray();
+        return ReplacedHeadPlan.PatchedEverywhere(_masks.Sites, ones, _nSources);
+    }
+
+    /// <summary>Per column of a host mask [positions · rows, columns]: is it 1 everywhere?</summary>
+    static bool[] ColumnsAllOnes(float[] m, int columns)
+    {
+        var ones = Enumerable.Repeat(true, columns).ToArray();
+        for (int j = 0; j < m.Length; j++)
+            if (m[j] != 1) ones[j % columns] = false;
+        return ones;
     }
 
     /// <summary>

@@ -56,10 +56,6 @@ internal sealed class NodePatcher : IForwardInterceptor, IReplacesHeads
     /// </summary>
     bool[] PatchedEverywhere()
     {
-        int n = _masks.Graph.Sources.Count;
-        var everywhere = new bool[n];
-        var read = new bool[n];
-        Array.Fill(everywhere, true);
         var flagged = Enumerable.Range(0, _masks.Sites.Count).Where(i => _masks.Masks[i] is { requires_grad: false }).ToArray();
         var ones = new bool[_masks.Sites.Count][];
         if (flagged.Length > 0)
@@ -74,17 +70,7 @@ internal sealed class NodePatcher : IForwardInterceptor, IReplacesHeads
                 offset += _masks.Sites[i].SourceCount;
             }
         }
-        for (int i = 0; i < _masks.Sites.Count; i++)
-        {
-            var site = _masks.Sites[i];
-            for (int c = 0; c < site.SourceCount; c++)
-            {
-                read[site.FirstSource + c] = true;
-                if (ones[i] is not { } flags || !flags[c]) everywhere[site.FirstSource + c] = false;
-            }
-        }
-        for (int s = 0; s < n; s++) everywhere[s] &= read[s];
-        return everywhere;
+        return ReplacedHeadPlan.PatchedEverywhere(_masks.Sites, ones, _masks.Graph.Sources.Count);
     }
 
     public void OnSource(SourceSite site, int layer, Tensor value)

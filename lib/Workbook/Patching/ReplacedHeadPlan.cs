@@ -57,6 +57,27 @@ internal sealed class ReplacedHeadPlan
         return plan;
     }
 
+    /// <summary>
+    /// Per source: does every site that reads it patch it throughout its column? <paramref name="columnAllOnes"/> holds,
+    /// per site, whether each of its source columns is 1 at every prompt, position and row (null: the site patches nothing,
+    /// or its mask needs gradients). A source no site reads is false.
+    /// </summary>
+    public static bool[] PatchedEverywhere(IReadOnlyList<PatchSite> sites, IReadOnlyList<bool[]?> columnAllOnes, int sources)
+    {
+        var everywhere = new bool[sources];
+        var read = new bool[sources];
+        Array.Fill(everywhere, true);
+        for (int i = 0; i < sites.Count; i++)
+            for (int c = 0; c < sites[i].SourceCount; c++)
+            {
+                int s = sites[i].FirstSource + c;
+                read[s] = true;
+                if (columnAllOnes[i] is not { } ones || !ones[c]) everywhere[s] = false;
+            }
+        for (int s = 0; s < sources; s++) everywhere[s] &= read[s];
+        return everywhere;
+    }
+
     /// <summary>Whether source <paramref name="source"/> is a replaced head (its Δ is zero: never written, never read).</summary>
     public bool IsReplaced(int source) => _replaced[source];
 
